@@ -1,0 +1,77 @@
+"""Request dependencies: the app's services, and the authenticated partner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from codeshelf.api.middleware import RATE_LIMIT_HEADERS
+from codeshelf.api.problems import HTTPProblemError
+from codeshelf.api.ratelimit import RateLimiter
+from codeshelf.db import Database
+from codeshelf.partners import service as partners
+from codeshelf.partners.models import ApiKey, Partner
+from codeshelf.settings import Settings
+from codeshelf.stock.vault import CodeVault
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    vault: CodeVault
+    limiter: RateLimiter
+
+
+@dataclass(frozen=True)
+class Principal:
+    partner: Partner
+    api_key: ApiKey
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _unauthorized(detail: str, error: str | None = None) -> HTTPProblemError:
+    challenge = 'Bearer realm="codeshelf"'
+    if error:
+        challenge += f', error="{error}"'
+    return HTTPProblemError("unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def authenticate(
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    if not authorization:
+        raise _unauthorized("send your API key as `Authorization: Bearer <key>`")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        raise _unauthorized("the Authorization header must be `Bearer <key>`", "invalid_request")
+    with services.db.read_session() as session:
+        found = partners.authenticate(session, token)
+    if found is None:
+        raise _unauthorized("this API key is unknown or revoked", "invalid_token")
+    partner, api_key = found
+    quota = partner.rate_limit_per_minute or services.settings.rate_limit_per_minute
+    decision = services.limiter.hit(api_key.public_id, quota)
+    setattr(request.state, RATE_LIMIT_HEADERS, decision.headers())
+    if not decision.allowed:
+        raise HTTPProblemError(
+            "rate-limited",
+            f"this key may make {quota} requests a minute; retry in {decision.reset_seconds} s",
+            headers={"Retry-After": str(decision.reset_seconds)},
+        )
+    return Principal(partner, api_key)
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

@@ -1,0 +1,222 @@
+"""Idempotency-Key handling, after the IETF draft "The Idempotency-Key HTTP Header Field".
+
+A key is claimed in its own short transaction (so a concurrent request with the same key sees it
+and gets 409), the work runs in a second transaction, and the response is stored in that same
+transaction: the order and its stored response commit together or not at all. A claim whose
+request died is taken over once its lock expires; a late finisher whose claim was taken over
+finds its lock token changed and rolls back, so a key never pays twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import http_sfv
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from codeshelf.api.problems import HTTPProblemError, error_body
+from codeshelf.db import Database, utcnow
+from codeshelf.errors import DomainError
+from codeshelf.orders.models import COMPLETED, PROCESSING, IdempotencyRecord
+from codeshelf.settings import Settings
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Claim:
+    record_id: int
+    lock_token: str
+
+
+def _visible_ascii(value: str) -> bool:
+    return all(0x21 <= ord(char) <= 0x7E for char in value)
+
+
+def parse_key(header: str | None, body_key: str | None) -> str:
+    """The request's key from the header (a token or a quoted sf-string) or the body field."""
+    from_header = _parse_header(header) if header is not None else None
+    if from_header is not None and body_key is not None and from_header != body_key:
+        raise HTTPProblemError(
+            "idempotency-key-mismatch",
+            "the Idempotency-Key header and the body's idempotency_key differ",
+        )
+    key = from_header if from_header is not None else body_key
+    if key is None:
+        raise HTTPProblemError(
+            "idempotency-key-missing",
+            "send an Idempotency-Key header (a UUID is a good choice) so retries are safe",
+        )
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not _visible_ascii(key):
+        raise HTTPProblemError(
+            "idempotency-key-invalid",
+            f"an idempotency key is 1 to {MAX_KEY_LENGTH} visible ASCII characters",
+        )
+    return key
+
+
+def _parse_header(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith('"'):
+        return value
+    try:
+        item = http_sfv.Item()
+        item.parse(value.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise HTTPProblemError(
+            "idempotency-key-invalid", "the quoted Idempotency-Key is not a valid string"
+        ) from exc
+    if not isinstance(item.value, str):
+        raise HTTPProblemError("idempotency-key-invalid", "the Idempotency-Key must be a string")
+    return item.value
+
+
+def fingerprint(method: str, path: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def _claim(
+    db: Database, settings: Settings, partner_id: int, key: str, request_fingerprint: str
+) -> _Claim | StoredResponse:
+    now = utcnow()
+    token = secrets.token_hex(16)
+    locked_until = now + timedelta(seconds=settings.idempotency_lock_seconds)
+    with db.session() as session:
+        record = session.scalar(
+            select(IdempotencyRecord)
+            .where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
+            .with_for_update()
+        )
+        if record is None:
+            return _insert(session, settings, partner_id, key, request_fingerprint, token)
+        if record.expires_at <= now:
+            record.request_fingerprint = request_fingerprint
+            record.state = PROCESSING
+            record.response_status = None
+            record.response_body = None
+            record.created_at = now
+            record.expires_at = now + timedelta(hours=settings.idempotency_retention_hours)
+        elif record.request_fingerprint != request_fingerprint:
+            raise HTTPProblemError(
+                "idempotency-key-reused",
+                "this Idempotency-Key was already used for a different request; "
+                "use a new key for a new request",
+            )
+        elif record.state == COMPLETED:
+            return StoredResponse(record.response_status or 500, record.response_body or "", True)
+        elif record.locked_until > now:
+            raise _in_use()
+        record.lock_token = token
+        record.locked_until = locked_until
+        return _Claim(record.id, token)
+
+
+def _in_use() -> HTTPProblemError:
+    return HTTPProblemError(
+        "idempotency-key-in-use",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _insert(
+    session: Session,
+    settings: Settings,
+    partner_id: int,
+    key: str,
+    request_fingerprint: str,
+    token: str,
+) -> _Claim:
+    now = utcnow()
+    record = IdempotencyRecord(
+        partner_id=partner_id,
+        key=key,
+        request_fingerprint=request_fingerprint,
+        state=PROCESSING,
+        lock_token=token,
+        locked_until=now + timedelta(seconds=settings.idempotency_lock_seconds),
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.idempotency_retention_hours),
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        raise _in_use() from None  # a concurrent request inserted the same key first
+    return _Claim(record.id, token)
+
+
+def _complete(session: Session, claim: _Claim, status: int, body: str) -> None:
+    result = session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.id == claim.record_id,
+            IdempotencyRecord.lock_token == claim.lock_token,
+            IdempotencyRecord.state == PROCESSING,
+        )
+        .values(state=COMPLETED, response_status=status, response_body=body)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise _in_use()  # our lock expired and a retry took the key over: it wins
+
+
+def _release(db: Database, claim: _Claim) -> None:
+    with db.session() as session:
+        session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.id == claim.record_id,
+                IdempotencyRecord.lock_token == claim.lock_token,
+                IdempotencyRecord.state == PROCESSING,
+            )
+        )
+
+
+Work = Callable[[Session], tuple[int, str]]
+
+
+def run(
+    db: Database,
+    settings: Settings,
+    *,
+    partner_id: int,
+    key: str,
+    request_fingerprint: str,
+    instance: str,
+    work: Work,
+) -> StoredResponse:
+    """Run ``work`` once per key; business refusals are stored and replayed like successes."""
+    claimed = _claim(db, settings, partner_id, key, request_fingerprint)
+    if isinstance(claimed, StoredResponse):
+        return claimed
+    try:
+        with db.session() as session:
+            try:
+                with session.begin_nested():
+                    status, body = work(session)
+            except DomainError as exc:
+                if not exc.business_refusal:
+                    raise
+                status, problem = error_body(exc, instance)
+                body = json.dumps(problem)
+            _complete(session, claimed, status, body)
+    except BaseException:
+        _release(db, claimed)
+        raise
+    return StoredResponse(status, body, False)

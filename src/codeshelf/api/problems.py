@@ -1,0 +1,173 @@
+"""RFC 9457 problem details: one stable type URI and title per kind of problem."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from codeshelf.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://codeshelf.dev/problems/"
+QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+
+log = logging.getLogger("codeshelf.api")
+
+# Status per slug where the error's base class does not already say it.
+STATUS_BY_SLUG = {
+    "insufficient-funds": 402,
+    "invalid-cursor": 400,
+    "malformed-request": 400,
+    "idempotency-key-missing": 400,
+    "idempotency-key-invalid": 400,
+    "idempotency-key-mismatch": 400,
+    "idempotency-key-reused": 422,
+    "unauthorized": 401,
+    "method-not-allowed": 405,
+    "payload-too-large": 413,
+    "rate-limited": 429,
+    "internal-error": 500,
+}
+
+TITLE_BY_SLUG = {
+    "validation-error": "Your request is not valid",
+    "insufficient-stock": "Not enough stock",
+    "insufficient-funds": "Not enough balance",
+    "unauthorized": "Missing or invalid API key",
+    "rate-limited": "Too many requests",
+    "idempotency-key-reused": "Idempotency-Key reused with a different request",
+    "idempotency-key-in-use": "A request with this Idempotency-Key is still being processed",
+}
+
+
+def type_uri(slug: str) -> str:
+    return QUOTA_EXCEEDED if slug == "rate-limited" else PROBLEM_BASE + slug
+
+
+def title_for(slug: str) -> str:
+    return TITLE_BY_SLUG.get(slug, slug.replace("-", " ").capitalize())
+
+
+def status_for(error: DomainError) -> int:
+    if error.slug in STATUS_BY_SLUG:
+        return STATUS_BY_SLUG[error.slug]
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
+    if isinstance(error, InvalidInputError):
+        return 422
+    return 400
+
+
+def problem_body(
+    slug: str, status: int, detail: str, instance: str | None = None, **extras: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": type_uri(slug),
+        "title": title_for(slug),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({key: value for key, value in extras.items() if value is not None})
+    return body
+
+
+def error_body(error: DomainError, instance: str | None = None) -> tuple[int, dict[str, Any]]:
+    status = status_for(error)
+    errors = None
+    if error.pointer is not None:
+        errors = [_located(error.detail, error.pointer)]
+    return status, problem_body(
+        error.slug, status, error.detail, instance, errors=errors, **error.extras
+    )
+
+
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class HTTPProblemError(DomainError):
+    """A problem raised by the HTTP layer itself (authentication, rate limit, headers)."""
+
+    def __init__(
+        self, slug: str, detail: str, *, headers: dict[str, str] | None = None, **extras: Any
+    ) -> None:
+        super().__init__(detail, **extras)
+        self.slug = slug
+        self.headers = headers or {}
+
+
+def _located(detail: str, where: str) -> dict[str, str]:
+    """A field error: ``pointer`` (JSON Pointer) for the body, ``parameter``/``header`` else."""
+    kind, _, name = where.partition(":")
+    if kind in ("query", "path"):
+        return {"detail": detail, "parameter": name}
+    if kind == "header":
+        return {"detail": detail, "header": name}
+    return {"detail": detail, "pointer": where}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    source, path = (loc[0], loc[1:]) if loc else ("body", ())
+    if source in ("query", "path", "header"):
+        return f"{source}:{'/'.join(str(part) for part in path)}"
+    return "#/" + "/".join(str(part) for part in path) if path else "#"
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    return [
+        _located(str(error.get("msg", "is invalid")), _location(tuple(error.get("loc", ()))))
+        for error in exc.errors()
+    ]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        status, body = error_body(exc, request.url.path)
+        headers = exc.headers if isinstance(exc, HTTPProblemError) else None
+        return problem_response(status, body, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if any(error.get("type") == "json_invalid" for error in exc.errors()):
+            body = problem_body(
+                "malformed-request", 400, "the body is not valid JSON", request.url.path
+            )
+            return problem_response(400, body)
+        errors = _validation_errors(exc)
+        detail = "; ".join(
+            f"{next(v for k, v in e.items() if k != 'detail')}: {e['detail']}" for e in errors[:3]
+        )
+        body = problem_body("validation-error", 422, detail, request.url.path, errors=errors)
+        return problem_response(422, body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+            exc.status_code, "http-error"
+        )
+        detail = str(exc.detail) if exc.detail else title_for(slug)
+        if exc.status_code == 404:
+            detail = f"nothing at {request.method} {request.url.path}"
+        body = problem_body(slug, exc.status_code, detail, request.url.path)
+        return problem_response(exc.status_code, body, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = problem_body(
+            "internal-error", 500, "something went wrong on our side", request.url.path
+        )
+        return problem_response(500, body)

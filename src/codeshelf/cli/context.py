@@ -1,0 +1,32 @@
+"""What every CLI command needs: settings, the database, the vault."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from codeshelf import migrate
+from codeshelf.cli.output import fail
+from codeshelf.db import Database
+from codeshelf.settings import MissingSecretKeyError, Settings, get_settings
+from codeshelf.stock.vault import CodeVault
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@cache
+def database(*, migrate_if_behind: bool = False) -> Database:
+    url = settings().database_url
+    if migrate_if_behind:
+        migrate.ensure_current(url)
+    elif not migrate.is_current(url):
+        fail("the database schema is not current; run `codeshelf migrate` first")
+    return Database(url)
+
+
+def vault() -> CodeVault:
+    try:
+        return CodeVault(settings().require_secret(), settings().previous_secrets())
+    except MissingSecretKeyError as exc:
+        fail(str(exc))

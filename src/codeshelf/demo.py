@@ -1,0 +1,91 @@
+"""Demo data: two products, one partner with a deposit and stock. Safe to load twice."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from codeshelf.catalog import service as catalog
+from codeshelf.catalog.models import Product
+from codeshelf.money import Money
+from codeshelf.partners import service as partners
+from codeshelf.partners.models import ApiKey, Partner
+from codeshelf.stock import service as stock
+from codeshelf.stock.models import Batch
+from codeshelf.stock.vault import CodeVault
+from codeshelf.wallet import service as wallet
+
+DEMO_PARTNER = "Demo Reseller"
+DEMO_PRODUCTS = (
+    # sku, region, face value, face currency, price, price currency
+    ("psn-us-50", "US", "50", "USD", "46.50", "USD"),
+    ("psn-tr-250", "TR", "250", "TRY", "6.90", "USD"),
+)
+CODES_PER_PRODUCT = 100
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    partner_id: str
+    api_key: str
+    products: list[str]
+
+
+def _derived(secret: str, label: str) -> bytes:
+    return hmac.new(secret.encode(), f"codeshelf demo {label}".encode(), hashlib.sha256).digest()
+
+
+def demo_api_key(secret: str) -> str:
+    """The same key on every run with the same secret, so the demo can be loaded twice."""
+    return "cs_live_" + base64.urlsafe_b64encode(_derived(secret, "api key")).decode().rstrip("=")
+
+
+def _demo_codes(secret: str, sku: str) -> list[str]:
+    codes = []
+    for index in range(CODES_PER_PRODUCT):
+        digest = _derived(secret, f"code {sku} {index}")
+        codes.append("".join(_ALPHABET[byte % len(_ALPHABET)] for byte in digest[:12]))
+    return codes
+
+
+def _partner(session: Session, secret: str) -> Partner:
+    partner = session.scalar(select(Partner).where(Partner.name == DEMO_PARTNER))
+    if partner is None:
+        partner = partners.create_partner(session, DEMO_PARTNER, None).partner
+    key = demo_api_key(secret)
+    digest = partners.hash_key(key)
+    if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)) is None:
+        partners.add_key_with_secret(session, partner, key)
+    return partner
+
+
+def load(session: Session, vault: CodeVault, secret: str) -> DemoResult:
+    for sku, region, face, face_currency, price, price_currency in DEMO_PRODUCTS:
+        if session.scalar(select(Product.id).where(Product.sku == sku)) is None:
+            catalog.add_product(
+                session,
+                sku=sku,
+                platform="psn",
+                region=region,
+                face_value=face,
+                currency=face_currency,
+                price=price,
+                price_currency=price_currency,
+            )
+        batch = f"demo-{sku}"
+        if session.scalar(select(Batch.id).where(Batch.reference == batch)) is None:
+            lines = enumerate(_demo_codes(secret, sku), start=1)
+            stock.import_codes(
+                session, vault, sku=sku, batch_reference=batch, lines=lines, supplier="Demo Supply"
+            )
+    partner = _partner(session, secret)
+    wallet.deposit(
+        session, partner, Money.parse("1000.00", "USD"), f"demo-deposit-{partner.public_id}"
+    )
+    return DemoResult(partner.public_id, demo_api_key(secret), [p[0] for p in DEMO_PRODUCTS])

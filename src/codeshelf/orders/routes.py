@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from codeshelf.api import idempotency
+from codeshelf.api.deps import PrincipalDep, ServicesDep
+from codeshelf.api.problems import PROBLEM_JSON
+from codeshelf.errors import InvalidInputError
+from codeshelf.orders import service
+from codeshelf.orders.models import Order
+from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut, OrderPage
+from codeshelf.wallet.service import decode_cursor, encode_cursor
+
+router = APIRouter(tags=["orders"])
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM_JSON: {}}}
+    for status, description in {
+        400: "Idempotency-Key missing or malformed",
+        401: "Missing or invalid API key",
+        402: "Not enough balance (problem type insufficient-funds)",
+        409: "Not enough stock, key still in use, or client_order_id already used",
+        422: "Invalid body, unknown product, or key reused with another body",
+        404: "No such order for this partner",
+        429: "Rate limit exceeded",
+    }.items()
+}
+
+
+def _order_json(session: Session, order: Order) -> OrderOut:
+    products = service.products_by_id(session, {item.product_id for item in order.items})
+    return OrderOut.of(order, products)
+
+
+def _check_quantities(payload: OrderCreate, maximum: int) -> None:
+    total = 0
+    for item in payload.item_requests():
+        if item.quantity > maximum:
+            pointer = "#/quantity" if item.pointer == "#" else f"{item.pointer}/quantity"
+            raise InvalidInputError(f"quantity must be at most {maximum}", pointer=pointer)
+        total += item.quantity
+    if total > maximum:
+        raise InvalidInputError(f"an order holds at most {maximum} codes", pointer="#/items")
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=OrderOut,
+    responses=PROBLEM_RESPONSES,
+)
+def create_order(
+    payload: OrderCreate,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Required (or the body's idempotency_key): a UUID, at most 255 chars.",
+        ),
+    ] = None,
+) -> Response:
+    """Place a bulk order, paid from the wallet and delivered at once, or refused whole."""
+    key = idempotency.parse_key(idempotency_key, payload.idempotency_key)
+    _check_quantities(payload, services.settings.max_order_quantity)
+    items = payload.item_requests()
+    partner = principal.partner
+
+    def work(session: Session) -> tuple[int, str]:
+        priced = service.price_items(session, partner, items)
+        order = service.place_order(session, partner, priced, payload.client_order_id)
+        return 201, _order_json(session, order).model_dump_json()
+
+    stored = idempotency.run(
+        services.db,
+        services.settings,
+        partner_id=partner.id,
+        key=key,
+        request_fingerprint=idempotency.fingerprint(
+            "POST", "/api/v1/orders", payload.fingerprint_payload()
+        ),
+        instance=request.url.path,
+        work=work,
+    )
+    headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
+    if stored.status == 201:
+        headers["Location"] = f"/api/v1/orders/{_order_id(stored.body)}"
+    media_type = PROBLEM_JSON if stored.status >= 400 else "application/json"
+    return Response(stored.body, stored.status, headers=headers, media_type=media_type)
+
+
+def _order_id(body: str) -> str:
+    return OrderOut.model_validate_json(body).id
+
+
+@router.get("/orders", response_model=OrderPage)
+def list_orders(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Literal["pending", "paid", "delivered", "failed"] | None = None,
+    client_order_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> OrderPage:
+    """The partner's orders, newest first."""
+    with services.db.read_session() as session:
+        orders = service.list_orders(
+            session,
+            principal.partner.id,
+            before=decode_cursor(cursor),
+            limit=limit,
+            status=status,
+            client_order_id=client_order_id,
+        )
+        data = [_order_json(session, order) for order in orders]
+    next_cursor = encode_cursor(orders[-1].id) if len(orders) == limit else None
+    return OrderPage(data=data, next_cursor=next_cursor)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=PROBLEM_RESPONSES)
+def get_order(order_id: str, principal: PrincipalDep, services: ServicesDep) -> OrderOut:
+    with services.db.read_session() as session:
+        return _order_json(session, service.get_order(session, principal.partner.id, order_id))
+
+
+@router.get("/orders/{order_id}/codes", response_model=OrderCodes)
+def get_order_codes(
+    order_id: str, response: Response, principal: PrincipalDep, services: ServicesDep
+) -> OrderCodes:
+    """The plaintext codes of a delivered order. Every call is recorded in the audit log."""
+    with services.db.session() as session:
+        order, codes = service.reveal_codes(
+            session, services.vault, principal.partner, principal.api_key, order_id
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return OrderCodes(
+        order_id=order.public_id,
+        count=len(codes),
+        codes=[CodeOut(product_id=code.product_id, code=code.code) for code in codes],
+    )

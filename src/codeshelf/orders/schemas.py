@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Self
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from codeshelf.catalog.models import Product
+from codeshelf.catalog.service import face_value
+from codeshelf.money import Money
+from codeshelf.orders.models import ORDER_STATUSES, Order
+from codeshelf.orders.service import ItemRequest
+from codeshelf.schemas import MoneyOut, Page
+
+Quantity = Annotated[
+    StrictInt,
+    Field(ge=1, validation_alias=AliasChoices("quantity", "qty"), description="1 or more"),
+]
+ProductId = Annotated[str, Field(min_length=1, max_length=64, examples=["psn-us-50"])]
+
+
+class OrderItemIn(BaseModel):
+    """A line naming a product, or a region and denomination (``qty`` is accepted too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: ProductId | None = None
+    region: str | None = Field(default=None, min_length=2, max_length=8, examples=["US"])
+    denomination: Decimal | None = Field(default=None, gt=0, max_digits=14, examples=[50])
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    platform: str | None = Field(default=None, max_length=16)
+    quantity: Quantity
+
+    @model_validator(mode="after")
+    def names_a_product(self) -> Self:
+        if self.product_id is None and (self.region is None or self.denomination is None):
+            raise ValueError("give product_id, or region and denomination")
+        return self
+
+
+class OrderCreate(BaseModel):
+    """Either ``items`` or ``product_id`` + ``quantity`` (the two forms of the seeds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OrderItemIn] | None = Field(default=None, min_length=1, max_length=100)
+    product_id: ProductId | None = None
+    quantity: StrictInt | None = Field(
+        default=None, ge=1, validation_alias=AliasChoices("quantity", "qty")
+    )
+    client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def one_form(self) -> Self:
+        single = self.product_id is not None or self.quantity is not None
+        if self.items is not None and single:
+            raise ValueError("send either items, or product_id and quantity, not both")
+        if self.items is None and (self.product_id is None or self.quantity is None):
+            raise ValueError("send items, or product_id and quantity")
+        return self
+
+    def item_requests(self) -> list[ItemRequest]:
+        if self.items is None:
+            assert self.product_id is not None and self.quantity is not None
+            return [ItemRequest(quantity=self.quantity, pointer="#", product_id=self.product_id)]
+        return [
+            ItemRequest(
+                quantity=item.quantity,
+                pointer=f"#/items/{index}",
+                product_id=item.product_id,
+                region=item.region,
+                denomination=item.denomination,
+                currency=item.currency,
+                platform=item.platform,
+            )
+            for index, item in enumerate(self.items)
+        ]
+
+    def fingerprint_payload(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude={"idempotency_key"})
+
+
+class OrderItemOut(BaseModel):
+    product_id: str
+    platform: str
+    region: str
+    denomination: MoneyOut
+    quantity: int
+    unit_price: MoneyOut
+    total: MoneyOut
+
+
+class OrderOut(BaseModel):
+    id: str
+    client_order_id: str | None
+    status: str = Field(description=f"One of {', '.join(ORDER_STATUSES)}.")
+    items: list[OrderItemOut]
+    total: MoneyOut
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    codes_url: str
+
+    @classmethod
+    def of(cls, order: Order, products: dict[int, Product]) -> OrderOut:
+        items = []
+        for item in order.items:
+            product = products[item.product_id]
+            unit = Money(item.unit_price_minor, order.currency)
+            items.append(
+                OrderItemOut(
+                    product_id=product.sku,
+                    platform=product.platform,
+                    region=product.region,
+                    denomination=MoneyOut.of(face_value(product)),
+                    quantity=item.quantity,
+                    unit_price=MoneyOut.of(unit),
+                    total=MoneyOut.of(Money(unit.minor * item.quantity, order.currency)),
+                )
+            )
+        return cls(
+            id=order.public_id,
+            client_order_id=order.client_order_id,
+            status=order.status,
+            items=items,
+            total=MoneyOut.of(Money(order.total_minor, order.currency)),
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+            delivered_at=order.delivered_at,
+            codes_url=f"/api/v1/orders/{order.public_id}/codes",
+        )
+
+
+class OrderPage(Page):
+    data: list[OrderOut]
+
+
+class CodeOut(BaseModel):
+    product_id: str
+    code: str
+
+
+class OrderCodes(BaseModel):
+    order_id: str
+    count: int
+    codes: list[CodeOut]

@@ -1,0 +1,311 @@
+"""Placing bulk orders and retrieving their codes.
+
+An order here is synchronous and all-or-nothing: in one transaction it is priced, codes are
+allocated (stock is checked before money), the wallet is debited, and the order is delivered.
+The caller runs ``place_order`` inside a savepoint, so a refusal leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.catalog.models import Product
+from codeshelf.catalog.service import price_of, prices_for
+from codeshelf.db import public_id, utcnow
+from codeshelf.errors import ConflictError, InvalidInputError, NotFoundError
+from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.orders.models import DELIVERED, PAID, PENDING, Order, OrderItem
+from codeshelf.partners.models import ApiKey, Partner
+from codeshelf.stock import service as stock
+from codeshelf.stock.models import Code
+from codeshelf.stock.vault import CodeVault
+from codeshelf.wallet import service as wallet
+from codeshelf.wallet.models import ORDER, Account, LedgerTransaction, Posting
+
+
+class UnknownProductError(InvalidInputError):
+    slug = "unknown-product"
+
+
+class MixedCurrencyError(InvalidInputError):
+    slug = "mixed-currency"
+
+
+class OrderNotFoundError(NotFoundError):
+    slug = "order-not-found"
+
+
+class DuplicateClientOrderIdError(ConflictError):
+    slug = "duplicate-client-order-id"
+    business_refusal = True
+
+
+class CodesNotReadyError(ConflictError):
+    slug = "codes-not-ready"
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    """One requested line: a product id, or a region and denomination (and optionally more)."""
+
+    quantity: int
+    pointer: str  # JSON Pointer of this line in the request ("#/items/0" or "#")
+    product_id: str | None = None
+    region: str | None = None
+    denomination: Decimal | None = None
+    currency: str | None = None
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
+class PricedItem:
+    product: Product
+    quantity: int
+    unit_price: Money
+
+
+def _field(pointer: str, name: str) -> str:
+    return f"{pointer.rstrip('/')}/{name}" if pointer != "#" else f"#/{name}"
+
+
+def _matches_denomination(product: Product, item: ItemRequest) -> bool:
+    if item.currency is not None and item.currency.upper() != product.face_currency:
+        return False
+    if item.platform is not None and item.platform != product.platform:
+        return False
+    try:
+        face = Money.parse(item.denomination or Decimal(0), product.face_currency)
+    except InvalidMoneyError:
+        return False
+    return face.minor == product.face_value_minor
+
+
+def resolve_product(session: Session, item: ItemRequest) -> Product:
+    if item.product_id is not None:
+        product = session.scalar(select(Product).where(Product.sku == item.product_id))
+        if product is None:
+            raise UnknownProductError(
+                f"no product {item.product_id!r}", pointer=_field(item.pointer, "product_id")
+            )
+        return product
+    region = (item.region or "").upper()
+    candidates = session.scalars(select(Product).where(Product.region == region)).all()
+    if not candidates:
+        raise UnknownProductError(
+            f"no product for region {item.region!r}", pointer=_field(item.pointer, "region")
+        )
+    matches = [product for product in candidates if _matches_denomination(product, item)]
+    if not matches:
+        raise UnknownProductError(
+            f"no {region} product with denomination {item.denomination}",
+            pointer=_field(item.pointer, "denomination"),
+        )
+    if len(matches) > 1:
+        raise UnknownProductError(
+            f"{len(matches)} products match {region} {item.denomination}; name one with "
+            f"product_id ({', '.join(p.sku for p in matches)})",
+            pointer=_field(item.pointer, "denomination"),
+        )
+    return matches[0]
+
+
+def price_items(session: Session, partner: Partner, items: list[ItemRequest]) -> list[PricedItem]:
+    """Resolve and price every line; refuses unknown products and orders in two currencies."""
+    overrides = prices_for(session, partner.id)
+    priced = []
+    for item in items:
+        product = resolve_product(session, item)
+        priced.append(PricedItem(product, item.quantity, price_of(product, overrides)))
+    currencies = {line.unit_price.currency for line in priced}
+    if len(currencies) > 1:
+        raise MixedCurrencyError(
+            f"an order is paid in one currency; these items are priced in {sorted(currencies)}",
+            pointer="#/items",
+        )
+    return priced
+
+
+def find_by_client_order_id(
+    session: Session, partner_id: int, client_order_id: str
+) -> Order | None:
+    return session.scalar(
+        select(Order).where(
+            Order.partner_id == partner_id, Order.client_order_id == client_order_id
+        )
+    )
+
+
+def duplicate_client_order_id(order: Order) -> DuplicateClientOrderIdError:
+    return DuplicateClientOrderIdError(
+        f"client_order_id {order.client_order_id!r} was already used by order {order.public_id}",
+        pointer="#/client_order_id",
+        existing_order_id=order.public_id,
+    )
+
+
+def place_order(
+    session: Session, partner: Partner, items: list[PricedItem], client_order_id: str | None
+) -> Order:
+    """Create, pay and deliver an order. Raises on refusal; the caller rolls back its savepoint."""
+    if client_order_id is not None:
+        existing = find_by_client_order_id(session, partner.id, client_order_id)
+        if existing is not None:
+            raise duplicate_client_order_id(existing)
+    currency = items[0].unit_price.currency
+    total = Money(sum(line.unit_price.minor * line.quantity for line in items), currency)
+    now = utcnow()
+    order = Order(
+        public_id=public_id("ord"),
+        partner_id=partner.id,
+        client_order_id=client_order_id,
+        status=PENDING,
+        currency=currency,
+        total_minor=total.minor,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(order)
+    except IntegrityError:
+        # Another request took this client_order_id between our check and our insert.
+        existing = find_by_client_order_id(session, partner.id, client_order_id or "")
+        if existing is None:
+            raise
+        raise duplicate_client_order_id(existing) from None
+    for line in items:
+        order_item = OrderItem(
+            order_id=order.id,
+            product_id=line.product.id,
+            quantity=line.quantity,
+            unit_price_minor=line.unit_price.minor,
+        )
+        session.add(order_item)
+        session.flush()
+        stock.allocate(
+            session,
+            product_id=line.product.id,
+            quantity=line.quantity,
+            order_item_id=order_item.id,
+            now=now,
+        )
+    wallet.debit_for_order(session, partner, order.id, total)
+    order.status = PAID
+    order.status = DELIVERED
+    order.delivered_at = now
+    session.flush()
+    session.refresh(order, ["items"])
+    return order
+
+
+def get_order(session: Session, partner_id: int, order_public_id: str) -> Order:
+    """The partner's order; another partner's order is indistinguishable from a missing one."""
+    order = session.scalar(
+        select(Order).where(Order.public_id == order_public_id, Order.partner_id == partner_id)
+    )
+    if order is None:
+        raise OrderNotFoundError(f"no order {order_public_id}")
+    return order
+
+
+def list_orders(
+    session: Session,
+    partner_id: int,
+    *,
+    before: int | None,
+    limit: int,
+    status: str | None,
+    client_order_id: str | None,
+) -> list[Order]:
+    """Newest first; ``before`` is the cursor (an internal id)."""
+    query = select(Order).where(Order.partner_id == partner_id).order_by(Order.id.desc())
+    if before is not None:
+        query = query.where(Order.id < before)
+    if status is not None:
+        query = query.where(Order.status == status)
+    if client_order_id is not None:
+        query = query.where(Order.client_order_id == client_order_id)
+    return list(session.scalars(query.limit(limit)))
+
+
+def products_by_id(session: Session, product_ids: set[int]) -> dict[int, Product]:
+    rows = session.scalars(select(Product).where(Product.id.in_(product_ids)))
+    return {product.id: product for product in rows}
+
+
+@dataclass(frozen=True)
+class RevealedCode:
+    product_id: str
+    code: str
+
+
+def reveal_codes(
+    session: Session, vault: CodeVault, partner: Partner, api_key: ApiKey, order_public_id: str
+) -> tuple[Order, list[RevealedCode]]:
+    """Decrypt an order's codes for its partner; every reveal is written to the audit log."""
+    order = get_order(session, partner.id, order_public_id)
+    if order.status != DELIVERED:
+        raise CodesNotReadyError(f"order {order.public_id} is {order.status}, not delivered")
+    sku_of_item = {item.id: item.product_id for item in order.items}
+    products = products_by_id(session, set(sku_of_item.values()))
+    codes = stock.reveal(session, vault, list(sku_of_item))
+    audit.record(
+        session,
+        actor=f"partner:{partner.public_id}",
+        action="codes.reveal",
+        partner_public_id=partner.public_id,
+        api_key_public_id=api_key.public_id,
+        subject=order.public_id,
+        count=len(codes),
+    )
+    return order, [
+        RevealedCode(products[sku_of_item[code.order_item_id]].sku, code.code) for code in codes
+    ]
+
+
+def check(session: Session) -> list[str]:
+    """Violations: delivered orders without exact debits or codes; debits without orders."""
+    problems = []
+    debited = (
+        select(LedgerTransaction.order_id, func.sum(Posting.amount_minor).label("debit"))
+        .join(Posting, Posting.transaction_id == LedgerTransaction.id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(LedgerTransaction.kind == ORDER, Account.kind == "wallet")
+        .group_by(LedgerTransaction.order_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Order.public_id, Order.status, Order.total_minor, debited.c.debit).outerjoin(
+            debited, debited.c.order_id == Order.id
+        )
+    )
+    for order_id, status, total, debit in rows:
+        if status == DELIVERED and (debit or 0) != -total:
+            problems.append(f"order {order_id}: total {total} but wallet debit {debit}")
+        if status not in (DELIVERED, PAID) and debit:
+            problems.append(f"order {order_id} is {status} but was debited {debit}")
+    orphans = session.scalar(
+        select(func.count())
+        .select_from(LedgerTransaction)
+        .outerjoin(Order, Order.id == LedgerTransaction.order_id)
+        .where(LedgerTransaction.kind == ORDER, Order.id.is_(None))
+    )
+    if orphans:
+        problems.append(f"{orphans} order debits point to no order")
+    undelivered = session.execute(
+        select(Order.public_id, OrderItem.id, OrderItem.quantity, func.count(Code.id))
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .outerjoin(Code, Code.order_item_id == OrderItem.id)
+        .where(Order.status == DELIVERED)
+        .group_by(Order.public_id, OrderItem.id, OrderItem.quantity)
+    )
+    for order_id, _item, quantity, codes in undelivered:
+        if codes != quantity:
+            problems.append(f"order {order_id}: {quantity} codes ordered, {codes} delivered")
+    return problems

@@ -1,0 +1,138 @@
+"""Partner accounts and their API keys.
+
+Keys are 256-bit random tokens (``cs_live_…``) shown once. Only their SHA-256 hash is stored: a
+slow password hash buys nothing for keys with this much entropy, and a fast one keeps every
+request cheap. The lookup is by hash, and the final comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.db import public_id, utcnow
+from codeshelf.errors import InvalidInputError, NotFoundError
+from codeshelf.partners.models import ApiKey, Partner
+
+KEY_PREFIX = {"live": "cs_live_"}
+
+
+class PartnerNotFoundError(NotFoundError):
+    slug = "partner-not-found"
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    slug = "api-key-not-found"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    partner: Partner
+    api_key: ApiKey
+    secret: str  # the plaintext key; never stored, shown once
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_partner(session: Session, name: str, rate_limit_per_minute: int | None) -> IssuedKey:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInputError("partner name must be 1 to 200 characters", pointer="#/name")
+    if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
+        raise InvalidInputError("rate limit must be at least 1 per minute")
+    partner = Partner(
+        public_id=public_id("ptr"), name=name, rate_limit_per_minute=rate_limit_per_minute
+    )
+    session.add(partner)
+    session.flush()
+    audit.record(
+        session,
+        actor=audit.OPERATOR_CLI,
+        action="partner.create",
+        partner_public_id=partner.public_id,
+        details={"name": name, "rate_limit_per_minute": rate_limit_per_minute},
+    )
+    return issue_key(session, partner)
+
+
+def get_partner(session: Session, partner_public_id: str) -> Partner:
+    partner = session.scalar(select(Partner).where(Partner.public_id == partner_public_id))
+    if partner is None:
+        raise PartnerNotFoundError(f"no partner {partner_public_id}")
+    return partner
+
+
+def issue_key(session: Session, partner: Partner, mode: str = "live") -> IssuedKey:
+    return add_key_with_secret(session, partner, KEY_PREFIX[mode] + secrets.token_urlsafe(32), mode)
+
+
+def add_key_with_secret(
+    session: Session, partner: Partner, secret: str, mode: str = "live"
+) -> IssuedKey:
+    """Store a key whose secret the caller made (the demo derives its key from the secret)."""
+    api_key = ApiKey(
+        public_id=public_id("key"),
+        partner_id=partner.id,
+        mode=mode,
+        key_hash=hash_key(secret),
+        prefix=secret[:12],
+    )
+    session.add(api_key)
+    session.flush()
+    audit.record(
+        session,
+        actor=audit.OPERATOR_CLI,
+        action="api_key.create",
+        partner_public_id=partner.public_id,
+        api_key_public_id=api_key.public_id,
+    )
+    return IssuedKey(partner, api_key, secret)
+
+
+def create_key(session: Session, partner_public_id: str) -> IssuedKey:
+    return issue_key(session, get_partner(session, partner_public_id))
+
+
+def revoke_key(session: Session, partner_public_id: str, key_public_id: str) -> ApiKey:
+    partner = get_partner(session, partner_public_id)
+    api_key = session.scalar(
+        select(ApiKey).where(ApiKey.public_id == key_public_id, ApiKey.partner_id == partner.id)
+    )
+    if api_key is None:
+        raise ApiKeyNotFoundError(f"partner {partner_public_id} has no key {key_public_id}")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor=audit.OPERATOR_CLI,
+            action="api_key.revoke",
+            partner_public_id=partner.public_id,
+            api_key_public_id=api_key.public_id,
+        )
+    return api_key
+
+
+def list_keys(session: Session, partner_public_id: str) -> list[ApiKey]:
+    partner = get_partner(session, partner_public_id)
+    return list(session.scalars(select(ApiKey).where(ApiKey.partner_id == partner.id)))
+
+
+def authenticate(session: Session, presented: str) -> tuple[Partner, ApiKey] | None:
+    """The partner and key behind a presented API key, or None (unknown or revoked)."""
+    digest = hash_key(presented)
+    row = session.execute(
+        select(Partner, ApiKey)
+        .join(ApiKey, ApiKey.partner_id == Partner.id)
+        .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+    ).first()
+    if row is None or not hmac.compare_digest(row.ApiKey.key_hash, digest):
+        return None
+    return row.Partner, row.ApiKey

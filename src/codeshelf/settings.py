@@ -1,0 +1,56 @@
+"""Runtime settings, read from the environment (prefix ``CODESHELF_``) and a local ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Used only when CODESHELF_DEMO is true and no secret was configured.
+DEMO_SECRET_KEY = "codeshelf-demo-secret-do-not-use-in-production"  # noqa: S105
+
+
+class MissingSecretKeyError(RuntimeError):
+    """Raised when the server would start without an encryption secret."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CODESHELF_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./codeshelf.db"
+    secret_key: SecretStr | None = None
+    # Earlier secrets, comma separated: rows encrypted under them stay readable after rotation.
+    previous_secret_keys: SecretStr | None = None
+    demo: bool = False
+
+    max_order_quantity: int = Field(default=10_000, ge=1)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    idempotency_retention_hours: int = Field(default=24, ge=24)
+    # How long an unfinished request holds its idempotency key before a retry may take it over.
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
+
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    rate_limit_storage: str = "memory://"
+
+    def require_secret(self) -> str:
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        if self.demo:
+            return DEMO_SECRET_KEY
+        raise MissingSecretKeyError(
+            "CODESHELF_SECRET_KEY is not set. Generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` "
+            "or set CODESHELF_DEMO=true for a throwaway demo."
+        )
+
+    def previous_secrets(self) -> list[str]:
+        if self.previous_secret_keys is None:
+            return []
+        raw = self.previous_secret_keys.get_secret_value()
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

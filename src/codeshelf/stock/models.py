@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codeshelf.db import Base, UTCDateTime, utcnow
+
+AVAILABLE = "available"
+RESERVED = "reserved"
+DELIVERED = "delivered"
+QUARANTINED = "quarantined"
+VOIDED = "voided"
+CODE_STATES = (AVAILABLE, RESERVED, DELIVERED, QUARANTINED, VOIDED)
+
+
+class Batch(Base):
+    """One delivery of codes from an upstream supplier."""
+
+    __tablename__ = "stock_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), unique=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    supplier: Mapped[str | None] = mapped_column(String(200))
+    unit_cost_minor: Mapped[int | None]
+    unit_cost_currency: Mapped[str | None] = mapped_column(String(3))
+    code_count: Mapped[int] = mapped_column(default=0)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Code(Base):
+    """One code, encrypted; it is in exactly one state at any time."""
+
+    __tablename__ = "codes"
+    __table_args__ = (
+        CheckConstraint(f"state IN {CODE_STATES!r}", name="state"),
+        CheckConstraint(
+            "(state = 'delivered') = (order_item_id IS NOT NULL)", name="delivered_iff_on_order"
+        ),
+        Index("ix_codes_product_state_id", "product_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("stock_batches.id"), index=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(16))
+    last4: Mapped[str] = mapped_column(String(4))
+    state: Mapped[str] = mapped_column(String(16), default=AVAILABLE)
+    order_item_id: Mapped[int | None] = mapped_column(ForeignKey("order_items.id"), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

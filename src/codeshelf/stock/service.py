@@ -1,0 +1,368 @@
+"""Stock: importing codes (encrypted, deduplicated by fingerprint), allocating, revealing."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.catalog.models import Product
+from codeshelf.catalog.service import get_product
+from codeshelf.errors import ConflictError, InvalidInputError
+from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.orders.models import OrderItem
+from codeshelf.stock.codes import MalformedCodeError, format_for, mask, mask_raw
+from codeshelf.stock.models import AVAILABLE, CODE_STATES, DELIVERED, Batch, Code
+from codeshelf.stock.vault import CodeVault
+
+CHUNK = 5_000
+REPORT_EXAMPLES = 1_000  # lines listed per kind of problem; the counts are always complete
+
+
+class BatchExistsError(ConflictError):
+    slug = "batch-exists"
+
+
+class InsufficientStockError(ConflictError):
+    slug = "insufficient-stock"
+    business_refusal = True
+
+
+class StrictImportRefusedError(InvalidInputError):
+    slug = "import-refused"
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(f"--strict: {report.problem_count} bad line(s); nothing was imported")
+        self.report = report
+
+
+@dataclass
+class LineIssue:
+    line: int
+    code: str  # always masked
+    reason: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "code": self.code, "reason": self.reason}
+
+
+@dataclass
+class IssueList:
+    count: int = 0
+    examples: list[LineIssue] = field(default_factory=list)
+
+    def add(self, issue: LineIssue) -> None:
+        self.count += 1
+        if len(self.examples) < REPORT_EXAMPLES:
+            self.examples.append(issue)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"count": self.count, "lines": [issue.as_json() for issue in self.examples]}
+
+
+@dataclass
+class ImportReport:
+    batch: str
+    sku: str
+    lines_read: int = 0
+    imported: int = 0
+    duplicates_in_file: IssueList = field(default_factory=IssueList)
+    duplicates_in_stock: IssueList = field(default_factory=IssueList)
+    malformed: IssueList = field(default_factory=IssueList)
+
+    @property
+    def problem_count(self) -> int:
+        return self.duplicates_in_file.count + self.duplicates_in_stock.count + self.malformed.count
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch,
+            "sku": self.sku,
+            "lines_read": self.lines_read,
+            "imported": self.imported,
+            "duplicates_in_file": self.duplicates_in_file.as_json(),
+            "duplicates_in_stock": self.duplicates_in_stock.as_json(),
+            "malformed": self.malformed.as_json(),
+        }
+
+
+def read_code_lines(stream: BinaryIO, *, csv_format: bool) -> Iterator[tuple[int, str, int]]:
+    """Yield (line number, code text, bytes read so far), streaming; blank lines are skipped.
+
+    CSV: the column headed ``code`` when the first row has one, else the first column.
+    """
+    column: int | None = 0 if csv_format else None
+    position = 0
+    for number, raw in enumerate(stream, start=1):
+        position += len(raw)
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace").strip()
+        if not text:
+            continue
+        if column is None:
+            yield number, text, position
+            continue
+        cells = next(csv.reader([text]), [])
+        if number == 1:
+            lowered = [cell.strip().lower() for cell in cells]
+            if "code" in lowered:
+                column = lowered.index("code")
+                continue
+        yield number, (cells[column] if column < len(cells) else ""), position
+
+
+def is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
+
+
+def _unit_cost(amount: str | None, currency: str) -> Money | None:
+    if amount is None:
+        return None
+    try:
+        return Money.parse(amount, currency)
+    except InvalidMoneyError as exc:
+        raise InvalidInputError(f"unit cost: {exc}") from exc
+
+
+class _Importer:
+    def __init__(self, session: Session, vault: CodeVault, product: Product, batch: Batch) -> None:
+        self.session = session
+        self.vault = vault
+        self.product = product
+        self.batch = batch
+        self.format = format_for(product.platform)
+        self.report = ImportReport(batch=batch.reference, sku=product.sku)
+        self.seen: set[bytes] = set()
+        self.pending: list[tuple[int, str, bytes]] = []
+
+    def take(self, number: int, text: str) -> None:
+        self.report.lines_read += 1
+        try:
+            canonical = self.format.normalize(text)
+        except MalformedCodeError as exc:
+            self.report.malformed.add(LineIssue(number, mask_raw(text), str(exc)))
+            return
+        fingerprint = self.vault.fingerprint(canonical)
+        if fingerprint in self.seen:
+            self.report.duplicates_in_file.add(LineIssue(number, mask(canonical)))
+            return
+        self.seen.add(fingerprint)
+        self.pending.append((number, canonical, fingerprint))
+        if len(self.pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        existing = set(
+            self.session.scalars(
+                select(Code.fingerprint).where(
+                    Code.fingerprint.in_([fp for _, _, fp in self.pending])
+                )
+            )
+        )
+        rows = []
+        for number, canonical, fingerprint in self.pending:
+            if fingerprint in existing:
+                self.report.duplicates_in_stock.add(LineIssue(number, mask(canonical)))
+                continue
+            rows.append(
+                {
+                    "product_id": self.product.id,
+                    "batch_id": self.batch.id,
+                    "fingerprint": fingerprint,
+                    "sealed": self.vault.seal(canonical, fingerprint),
+                    "key_id": self.vault.key_id,
+                    "last4": canonical[-4:],
+                    "state": AVAILABLE,
+                }
+            )
+        if rows:
+            self.session.execute(insert(Code), rows)
+        self.report.imported += len(rows)
+        self.pending.clear()
+
+
+def import_codes(
+    session: Session,
+    vault: CodeVault,
+    *,
+    sku: str,
+    batch_reference: str,
+    lines: Iterable[tuple[int, str]],
+    supplier: str | None = None,
+    unit_cost: str | None = None,
+    strict: bool = False,
+) -> ImportReport:
+    """Import codes in the caller's transaction: if anything raises, nothing is kept."""
+    product = get_product(session, sku)
+    batch_reference = batch_reference.strip()
+    if not batch_reference:
+        raise InvalidInputError("a batch reference is required")
+    if session.scalar(select(Batch.id).where(Batch.reference == batch_reference)) is not None:
+        raise BatchExistsError(f"batch {batch_reference} was already imported")
+    cost = _unit_cost(unit_cost, product.price_currency)
+    batch = Batch(
+        reference=batch_reference,
+        product_id=product.id,
+        supplier=supplier,
+        unit_cost_minor=None if cost is None else cost.minor,
+        unit_cost_currency=None if cost is None else cost.currency,
+    )
+    session.add(batch)
+    session.flush()
+    importer = _Importer(session, vault, product, batch)
+    for number, text in lines:
+        importer.take(number, text)
+    importer.flush()
+    report = importer.report
+    if strict and report.problem_count:
+        raise StrictImportRefusedError(report)
+    batch.code_count = report.imported
+    audit.record(
+        session,
+        actor=audit.OPERATOR_CLI,
+        action="stock.import",
+        subject=batch_reference,
+        count=report.imported,
+        details={"sku": sku, "problems": report.problem_count, "supplier": supplier},
+    )
+    return report
+
+
+def import_file(
+    session: Session,
+    vault: CodeVault,
+    path: Path,
+    *,
+    sku: str,
+    batch_reference: str,
+    supplier: str | None = None,
+    unit_cost: str | None = None,
+    strict: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    with path.open("rb") as stream:
+
+        def lines() -> Iterator[tuple[int, str]]:
+            for number, text, position in read_code_lines(stream, csv_format=is_csv(path)):
+                if on_progress is not None and number % 1000 == 0:
+                    on_progress(position)
+                yield number, text
+
+        return import_codes(
+            session,
+            vault,
+            sku=sku,
+            batch_reference=batch_reference,
+            lines=lines(),
+            supplier=supplier,
+            unit_cost=unit_cost,
+            strict=strict,
+        )
+
+
+def allocate(
+    session: Session, *, product_id: int, quantity: int, order_item_id: int, now: datetime
+) -> list[int]:
+    """Deliver ``quantity`` available codes to an order item, or raise InsufficientStockError.
+
+    One statement picks and claims the codes. On PostgreSQL the pick is ``FOR UPDATE SKIP
+    LOCKED`` so concurrent orders take different codes; SQLite write transactions are serialized.
+    The caller must roll back (a savepoint) on refusal so nothing stays claimed.
+    """
+    pick = (
+        select(Code.id)
+        .where(Code.product_id == product_id, Code.state == AVAILABLE)
+        .order_by(Code.id)
+        .limit(quantity)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = session.scalars(
+        update(Code)
+        .where(Code.id.in_(pick.scalar_subquery()))
+        .values(state=DELIVERED, order_item_id=order_item_id, delivered_at=now)
+        .returning(Code.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if len(claimed) < quantity:
+        raise InsufficientStockError(
+            f"{quantity} requested, {len(claimed)} available",
+            requested=quantity,
+            available=len(claimed),
+        )
+    return list(claimed)
+
+
+@dataclass(frozen=True)
+class DeliveredCode:
+    order_item_id: int
+    code: str
+
+
+def reveal(session: Session, vault: CodeVault, order_item_ids: list[int]) -> list[DeliveredCode]:
+    rows = session.execute(
+        select(Code.order_item_id, Code.sealed, Code.fingerprint, Code.key_id)
+        .where(Code.order_item_id.in_(order_item_ids))
+        .order_by(Code.id)
+    )
+    return [
+        DeliveredCode(item_id or 0, vault.open(sealed, fingerprint, key_id))
+        for item_id, sealed, fingerprint, key_id in rows
+    ]
+
+
+def masked_codes(session: Session, order_item_ids: list[int]) -> list[tuple[int, str]]:
+    rows = session.execute(
+        select(Code.order_item_id, Code.last4)
+        .where(Code.order_item_id.in_(order_item_ids))
+        .order_by(Code.id)
+    )
+    return [(item_id or 0, mask(last4)) for item_id, last4 in rows]
+
+
+def summary(session: Session) -> list[dict[str, Any]]:
+    """Codes per product and state; every state is listed, zero or not."""
+    counts: dict[tuple[int, str], int] = {
+        (product_id, state): count
+        for product_id, state, count in session.execute(
+            select(Code.product_id, Code.state, func.count()).group_by(Code.product_id, Code.state)
+        )
+    }
+    products = session.scalars(select(Product).order_by(Product.sku))
+    result = []
+    for product in products:
+        states = {state: counts.get((product.id, state), 0) for state in CODE_STATES}
+        result.append({"sku": product.sku, **states, "total": sum(states.values())})
+    return result
+
+
+def check(session: Session) -> list[str]:
+    """Violations of 'no code is lost': batch counts, delivered counts per order item."""
+    problems = []
+    batch_counts = session.execute(
+        select(Batch.reference, Batch.code_count, func.count(Code.id))
+        .outerjoin(Code, Code.batch_id == Batch.id)
+        .group_by(Batch.id, Batch.reference, Batch.code_count)
+    )
+    for reference, expected, actual in batch_counts:
+        if expected != actual:
+            problems.append(f"batch {reference}: {expected} imported but {actual} codes stored")
+    bad_states = session.scalar(select(func.count()).where(Code.state.not_in(CODE_STATES)))
+    if bad_states:
+        problems.append(f"{bad_states} codes in an unknown state")
+    item_counts = session.execute(
+        select(OrderItem.id, OrderItem.quantity, func.count(Code.id))
+        .outerjoin(Code, Code.order_item_id == OrderItem.id)
+        .group_by(OrderItem.id, OrderItem.quantity)
+    )
+    for item_id, quantity, delivered in item_counts:
+        if delivered not in (0, quantity):
+            problems.append(f"order item {item_id}: {quantity} ordered, {delivered} codes")
+    return problems

@@ -1,0 +1,60 @@
+"""Encryption at rest (AES-256-GCM) and keyed fingerprints for codes.
+
+Keys are derived from ``CODESHELF_SECRET_KEY`` with HKDF. Each ciphertext row records the id of
+the key that sealed it, so the secret can rotate: earlier secrets listed in
+``CODESHELF_PREVIOUS_SECRET_KEYS`` still open their rows. Fingerprints (HMAC-SHA256 of the
+canonical code) let imports find duplicates without ever comparing plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+NONCE_BYTES = 12
+
+
+def _derive(secret: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"codeshelf", info=purpose).derive(
+        secret.encode()
+    )
+
+
+def _key_id(encryption_key: bytes) -> str:
+    return hashlib.sha256(b"codeshelf key id" + encryption_key).hexdigest()[:12]
+
+
+class UnknownKeyError(LookupError):
+    """A row was sealed with a key that is not configured any more."""
+
+
+class CodeVault:
+    def __init__(self, secret: str, previous_secrets: list[str] | None = None) -> None:
+        current = _derive(secret, b"code-encryption v1")
+        self.key_id = _key_id(current)
+        self._ciphers = {self.key_id: AESGCM(current)}
+        for old in previous_secrets or []:
+            key = _derive(old, b"code-encryption v1")
+            self._ciphers.setdefault(_key_id(key), AESGCM(key))
+        self._fingerprint_key = _derive(secret, b"code-fingerprint v1")
+        self._current = self._ciphers[self.key_id]
+
+    def fingerprint(self, canonical_code: str) -> bytes:
+        return hmac.new(self._fingerprint_key, canonical_code.encode(), hashlib.sha256).digest()
+
+    def seal(self, canonical_code: str, fingerprint: bytes) -> bytes:
+        """Nonce + ciphertext; the fingerprint is bound as associated data so rows can't swap."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._current.encrypt(nonce, canonical_code.encode(), fingerprint)
+
+    def open(self, sealed: bytes, fingerprint: bytes, key_id: str) -> str:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise UnknownKeyError(f"no configured secret matches key id {key_id}")
+        nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+        return cipher.decrypt(nonce, ciphertext, fingerprint).decode()

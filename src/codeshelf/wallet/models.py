@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codeshelf.db import Base, UTCDateTime, utcnow
+
+WALLET = "wallet"  # a partner's prepaid balance in one currency
+FUNDING = "funding"  # where deposits come from (money received from partners)
+SALES = "sales"  # where order debits go (revenue)
+ACCOUNT_KINDS = (WALLET, FUNDING, SALES)
+
+DEPOSIT = "deposit"
+ORDER = "order"
+REFUND = "refund"
+TRANSACTION_KINDS = (DEPOSIT, ORDER, REFUND)
+
+
+class Account(Base):
+    """One side of double-entry postings; ``balance_minor`` is the running sum of its postings."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {ACCOUNT_KINDS!r}", name="kind"),
+        CheckConstraint(
+            "kind != 'wallet' OR balance_minor + credit_limit_minor >= 0",
+            name="wallet_not_negative",
+        ),
+        CheckConstraint("credit_limit_minor >= 0", name="credit_limit_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # "wallet:ptr_…:USD", "sales:USD"
+    kind: Mapped[str] = mapped_column(String(16))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_minor: Mapped[int] = mapped_column(default=0)
+    credit_limit_minor: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LedgerTransaction(Base):
+    """A balanced group of postings: a deposit, an order debit or a refund."""
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {TRANSACTION_KINDS!r}", name="kind"),
+        CheckConstraint("kind != 'order' OR order_id IS NOT NULL", name="order_debit_has_order"),
+        CheckConstraint("kind != 'deposit' OR reference IS NOT NULL", name="deposit_has_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    # Deposits are idempotent on their reference (a bank transfer id, say).
+    reference: Mapped[str | None] = mapped_column(String(128), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Posting(Base):
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        CheckConstraint("amount_minor != 0", name="amount_not_zero"),
+        Index("ix_ledger_postings_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    amount_minor: Mapped[int]  # signed: credits to a wallet are positive
+    # Running balance after this posting; wallets only (system accounts keep none).
+    balance_after_minor: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,303 @@
+"""The wallet: a double-entry ledger in integer minor units.
+
+Each partner has one wallet account per currency. A deposit moves money from the currency's
+funding account into a wallet; an order debit moves it from the wallet to sales. Every ledger
+transaction's postings sum to zero. Wallet balances are kept on the account row and changed with a
+single conditional UPDATE, so concurrent orders can never take a wallet below zero. The system
+accounts (funding, sales) keep no running balance: a hot row every order had to lock would
+serialize all orders. Their balances are the sum of their postings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.db import public_id
+from codeshelf.errors import ConflictError, DomainError, InvalidInputError
+from codeshelf.money import Money
+from codeshelf.orders.models import Order
+from codeshelf.partners.models import Partner
+from codeshelf.wallet.models import (
+    DEPOSIT,
+    FUNDING,
+    ORDER,
+    SALES,
+    WALLET,
+    Account,
+    LedgerTransaction,
+    Posting,
+)
+
+
+class InsufficientFundsError(DomainError):
+    slug = "insufficient-funds"
+    business_refusal = True
+
+
+class DepositConflictError(ConflictError):
+    slug = "deposit-reference-conflict"
+
+
+class InvalidCursorError(InvalidInputError):
+    slug = "invalid-cursor"
+
+
+def _account_code(kind: str, currency: str, partner: Partner | None) -> str:
+    return f"{kind}:{partner.public_id}:{currency}" if partner else f"{kind}:{currency}"
+
+
+def account(session: Session, kind: str, currency: str, partner: Partner | None = None) -> Account:
+    """The account, created on first use (safe when two transactions race to create it)."""
+    code = _account_code(kind, currency, partner)
+    found = session.scalar(select(Account).where(Account.code == code))
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            created = Account(
+                code=code,
+                kind=kind,
+                currency=currency,
+                partner_id=partner.id if partner else None,
+                balance_minor=0,
+            )
+            session.add(created)
+        return created
+    except IntegrityError:
+        return session.scalars(select(Account).where(Account.code == code)).one()
+
+
+def _post(
+    session: Session, txn: LedgerTransaction, acct: Account, amount: int, balance_after: int | None
+) -> None:
+    session.add(
+        Posting(
+            transaction_id=txn.id,
+            account_id=acct.id,
+            amount_minor=amount,
+            balance_after_minor=balance_after,
+        )
+    )
+
+
+def _move_wallet(session: Session, wallet: Account, amount: int) -> int | None:
+    """Add ``amount`` (negative to debit) to a wallet unless that would overdraw it."""
+    return session.scalar(
+        update(Account)
+        .where(
+            Account.id == wallet.id,
+            Account.balance_minor + Account.credit_limit_minor + amount >= 0,
+        )
+        .values(balance_minor=Account.balance_minor + amount)
+        .returning(Account.balance_minor)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@dataclass(frozen=True)
+class DepositResult:
+    transaction: LedgerTransaction
+    created: bool
+    balance: Money
+
+
+def deposit(session: Session, partner: Partner, money: Money, reference: str) -> DepositResult:
+    """Credit a wallet; idempotent on ``reference`` (the same deposit twice credits once)."""
+    reference = reference.strip()
+    if not reference or len(reference) > 128:
+        raise InvalidInputError("a deposit reference of 1 to 128 characters is required")
+    if money.minor <= 0:
+        raise InvalidInputError("a deposit must be positive")
+    wallet = account(session, WALLET, money.currency, partner)
+    existing = session.scalar(
+        select(LedgerTransaction).where(LedgerTransaction.reference == reference)
+    )
+    if existing is not None:
+        return _replayed_deposit(session, existing, wallet, money)
+    txn = LedgerTransaction(
+        public_id=public_id("txn"), kind=DEPOSIT, currency=money.currency, reference=reference
+    )
+    session.add(txn)
+    session.flush()
+    funding = account(session, FUNDING, money.currency)
+    balance = _move_wallet(session, wallet, money.minor)
+    assert balance is not None  # a credit cannot overdraw
+    _post(session, txn, wallet, money.minor, balance)
+    _post(session, txn, funding, -money.minor, None)
+    audit.record(
+        session,
+        actor=audit.OPERATOR_CLI,
+        action="wallet.deposit",
+        partner_public_id=partner.public_id,
+        subject=reference,
+        details=money.as_json(),
+    )
+    return DepositResult(txn, True, Money(balance, money.currency))
+
+
+def _replayed_deposit(
+    session: Session, existing: LedgerTransaction, wallet: Account, money: Money
+) -> DepositResult:
+    credited = session.scalar(
+        select(Posting.amount_minor).where(
+            Posting.transaction_id == existing.id, Posting.account_id == wallet.id
+        )
+    )
+    if existing.kind != DEPOSIT or credited != money.minor:
+        raise DepositConflictError(
+            f"reference {existing.reference} was already used for a different deposit"
+        )
+    session.refresh(wallet)
+    return DepositResult(existing, False, Money(wallet.balance_minor, wallet.currency))
+
+
+def debit_for_order(
+    session: Session, partner: Partner, order_id: int, total: Money
+) -> LedgerTransaction:
+    """Move an order's total from the wallet to sales, or raise InsufficientFundsError."""
+    wallet = account(session, WALLET, total.currency, partner)
+    balance = _move_wallet(session, wallet, -total.minor)
+    if balance is None:
+        session.refresh(wallet)
+        raise InsufficientFundsError(
+            f"the order costs {total}; the available balance is "
+            f"{Money(wallet.balance_minor, total.currency)}",
+            required=total.as_json(),
+            balance=Money(wallet.balance_minor, total.currency).as_json(),
+        )
+    txn = LedgerTransaction(
+        public_id=public_id("txn"), kind=ORDER, currency=total.currency, order_id=order_id
+    )
+    session.add(txn)
+    session.flush()
+    sales = account(session, SALES, total.currency)
+    _post(session, txn, wallet, -total.minor, balance)
+    _post(session, txn, sales, total.minor, None)
+    return txn
+
+
+def balances(session: Session, partner_id: int) -> list[Money]:
+    rows = session.execute(
+        select(Account.currency, Account.balance_minor)
+        .where(Account.partner_id == partner_id, Account.kind == WALLET)
+        .order_by(Account.currency)
+    )
+    return [Money(balance, currency) for currency, balance in rows]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    transaction_id: str
+    kind: str
+    amount: Money
+    balance_after: Money
+    reference: str | None
+    order_public_id: str | None
+    created_at: datetime
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(
+            "the cursor is not one this API issued", pointer="query:cursor"
+        ) from exc
+    if value < 0:
+        raise InvalidCursorError("the cursor is not one this API issued", pointer="query:cursor")
+    return value
+
+
+def ledger_entries(
+    session: Session, partner_id: int, *, after: int | None, limit: int, currency: str | None
+) -> list[LedgerEntry]:
+    """The partner's wallet postings, oldest first, ``limit`` of them after the cursor."""
+    query = (
+        select(Posting, LedgerTransaction, Account.currency, Order.public_id)
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .join(Account, Account.id == Posting.account_id)
+        .outerjoin(Order, Order.id == LedgerTransaction.order_id)
+        .where(Account.partner_id == partner_id, Account.kind == WALLET)
+        .order_by(Posting.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(Posting.id > after)
+    if currency is not None:
+        query = query.where(Account.currency == currency)
+    return [
+        LedgerEntry(
+            id=posting.id,
+            transaction_id=txn.public_id,
+            kind=txn.kind,
+            amount=Money(posting.amount_minor, cur),
+            balance_after=Money(posting.balance_after_minor or 0, cur),
+            reference=txn.reference,
+            order_public_id=order_public_id,
+            created_at=posting.created_at,
+        )
+        for posting, txn, cur, order_public_id in session.execute(query).tuples()
+    ]
+
+
+def check(session: Session) -> list[str]:
+    """Violations of 'money is conserved'."""
+    problems: list[str] = []
+    unbalanced = session.execute(
+        select(LedgerTransaction.public_id, func.sum(Posting.amount_minor))
+        .join(Posting, Posting.transaction_id == LedgerTransaction.id)
+        .group_by(LedgerTransaction.id, LedgerTransaction.public_id)
+        .having(func.sum(Posting.amount_minor) != 0)
+    )
+    problems += [f"transaction {txn} sums to {total}, not 0" for txn, total in unbalanced]
+    mixed = session.execute(
+        select(LedgerTransaction.public_id)
+        .join(Posting, Posting.transaction_id == LedgerTransaction.id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.currency != LedgerTransaction.currency)
+        .distinct()
+    )
+    problems += [f"transaction {txn} posts to an account of another currency" for (txn,) in mixed]
+    totals = session.execute(
+        select(Account.currency, func.sum(Posting.amount_minor))
+        .join(Posting, Posting.account_id == Account.id)
+        .group_by(Account.currency)
+        .having(func.sum(Posting.amount_minor) != 0)
+    )
+    problems += [f"all {cur} postings sum to {total}, not 0" for cur, total in totals]
+    wallets = session.execute(
+        select(
+            Account.code, Account.balance_minor, Account.credit_limit_minor, _posted_sum()
+        ).where(Account.kind == WALLET)
+    )
+    for code, balance, credit, posted in wallets:
+        if balance != posted:
+            problems.append(f"{code}: balance {balance} but postings sum to {posted}")
+        if balance + credit < 0:
+            problems.append(f"{code}: balance {balance} is below its credit line")
+    return problems
+
+
+def _posted_sum() -> Any:
+    return (
+        select(func.coalesce(func.sum(Posting.amount_minor), 0))
+        .where(Posting.account_id == Account.id)
+        .correlate(Account)
+        .scalar_subquery()
+    )
