@@ -28,6 +28,7 @@ STATUS_BY_SLUG = {
     "idempotency-key-invalid": 400,
     "idempotency-key-mismatch": 400,
     "idempotency-key-reused": 422,
+    "idempotency-key-in-use": 409,
     "unauthorized": 401,
     "method-not-allowed": 405,
     "payload-too-large": 413,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from codeshelf import migrate
 from codeshelf.cli.output import fail
 from codeshelf.db import Database
@@ -15,7 +13,6 @@ def settings() -> Settings:
     return get_settings()
 
 
-@cache
 def database(*, migrate_if_behind: bool = False) -> Database:
     url = settings().database_url
     if migrate_if_behind:

@@ -25,7 +25,11 @@ class CodeFormat:
 
     def normalize(self, raw: str) -> str:
         """Return the canonical form, or raise MalformedCodeError."""
-        compact = _IGNORED.sub("", raw).upper()
+        compact = _IGNORED.sub("", raw)
+        # ASCII first: str.upper() maps some non-ASCII letters to ASCII ("ß" to "SS").
+        if not compact.isascii():
+            raise MalformedCodeError(f"expected {self.description}")
+        compact = compact.upper()
         if not self.pattern.fullmatch(compact):
             raise MalformedCodeError(f"expected {self.description}")
         return "-".join(compact[i : i + self.group] for i in range(0, len(compact), self.group))

@@ -252,7 +252,7 @@ def ledger_entries(
             order_public_id=order_public_id,
             created_at=posting.created_at,
         )
-        for posting, txn, cur, order_public_id in session.execute(query).tuples()
+        for posting, txn, cur, order_public_id in session.execute(query)
     ]
 
 

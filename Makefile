@@ -1,0 +1,43 @@
+# `make run`: set up and serve the demo on SQLite.  `make test`: lint, type-check, and the whole
+# suite on SQLite and on a throwaway PostgreSQL.  `make bench`: the performance figures.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# A fresh secret on first run; never committed (.env is in .gitignore).
+.env:
+	@$(PYTHON) -c "import secrets; print('CODESHELF_SECRET_KEY=' + secrets.token_urlsafe(32))" > .env
+	@echo "generated CODESHELF_SECRET_KEY into .env"
+
+run: install .env
+	$(BIN)/codeshelf demo
+	@echo "serving on http://$(HOST):$(PORT) (API docs: http://$(HOST):$(PORT)/docs)"
+	$(BIN)/codeshelf serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: lint
+	@# pytest exits 5 when it collects no test: that is not a failure of the code.
+	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" $(BIN)/pytest -n 2 -p no:cacheprovider \
+		|| [ $$? -eq 5 ]
+
+bench: install
+	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" $(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,61 @@
+"""60 requests a minute per key by default; configurable per partner and globally."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from codeshelf.api.problems import QUOTA_EXCEEDED
+from codeshelf.db import Database
+from codeshelf.settings import Settings
+from tests import factories
+from tests.conftest import LiveServer
+from tests.factories import Shop
+
+
+def _remaining(response: httpx.Response) -> int:
+    match = re.fullmatch(r'"default";r=(\d+);t=(\d+)', response.headers["ratelimit"])
+    assert match, response.headers["ratelimit"]
+    assert 1 <= int(match.group(2)) <= 60
+    return int(match.group(1))
+
+
+def test_a_partner_limit_is_enforced_with_headers(
+    client: httpx.Client, db: Database, shop: Shop
+) -> None:
+    slow = factories.add_partner(db, "Slow Co", rate_limit=3)
+    seen = []
+    for _ in range(3):
+        response = client.get("/api/v1/balance", headers=slow.headers)
+        assert response.status_code == 200
+        assert response.headers["ratelimit-policy"] == '"default";q=3;w=60'
+        seen.append(_remaining(response))
+    assert seen == [2, 1, 0]
+    refused = client.get("/api/v1/orders", headers=slow.headers)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == QUOTA_EXCEEDED
+    retry_after = int(refused.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    assert retry_after >= int(refused.headers["ratelimit"].rsplit("t=", 1)[1])
+    # another partner's key has its own budget
+    assert client.get("/api/v1/balance", headers=shop.a.headers).status_code == 200
+
+
+def test_errors_carry_rate_limit_headers_too(client: httpx.Client, shop: Shop) -> None:
+    response = client.get("/api/v1/orders/ord_missing", headers=shop.a.headers)
+    assert response.status_code == 404
+    assert "ratelimit" in response.headers and "ratelimit-policy" in response.headers
+
+
+def test_the_global_default_applies_without_a_partner_limit(
+    settings: Settings, db: Database
+) -> None:
+    partner = factories.add_partner(db, "Default Co")
+    with LiveServer(settings.model_copy(update={"rate_limit_per_minute": 2})) as server:
+        with httpx.Client(base_url=server.url) as http:
+            codes = [
+                http.get("/api/v1/balance", headers=partner.headers).status_code for _ in range(3)
+            ]
+    assert codes == [200, 200, 429]
