@@ -227,3 +227,15 @@ def test_get_order_returns_the_stored_order(client: httpx.Client, shop: Shop) ->
     fetched = client.get(f"/api/v1/orders/{created['id']}", headers=shop.a.headers)
     assert fetched.status_code == 200
     assert fetched.json() == created
+
+
+def test_the_order_lifecycle_only_moves_forward() -> None:
+    from codeshelf.orders.models import IllegalTransitionError, Order
+
+    placed = Order(public_id="ord_x", status="pending")
+    placed.advance("paid")
+    placed.advance("delivered")
+    with pytest.raises(IllegalTransitionError):
+        placed.advance("pending")
+    with pytest.raises(IllegalTransitionError):
+        Order(public_id="ord_y", status="pending").advance("delivered")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from codeshelf.orders.models import COMPLETED, PROCESSING, IdempotencyRecord
 from codeshelf.settings import Settings
 
 MAX_KEY_LENGTH = 255
+log = logging.getLogger("codeshelf.idempotency")
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,9 @@ def run(
                 body = json.dumps(problem)
             _complete(session, claimed, status, body)
     except BaseException:
-        _release(db, claimed)
+        try:
+            _release(db, claimed)
+        except Exception:  # the original error matters more; the lock expires anyway
+            log.exception("could not release idempotency key")
         raise
     return StoredResponse(status, body, False)

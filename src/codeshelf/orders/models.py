@@ -12,6 +12,11 @@ PAID = "paid"
 DELIVERED = "delivered"
 FAILED = "failed"
 ORDER_STATUSES = (PENDING, PAID, DELIVERED, FAILED)
+TRANSITIONS = {PENDING: {PAID, FAILED}, PAID: {DELIVERED, FAILED}, DELIVERED: set(), FAILED: set()}
+
+
+class IllegalTransitionError(RuntimeError):
+    """A bug: an order was moved along a path its lifecycle does not have."""
 
 
 class Order(Base):
@@ -36,6 +41,11 @@ class Order(Base):
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", order_by="OrderItem.id", lazy="selectin"
     )
+
+    def advance(self, status: str) -> None:
+        if status not in TRANSITIONS[self.status]:
+            raise IllegalTransitionError(f"order {self.public_id}: {self.status} -> {status}")
+        self.status = status
 
 
 class OrderItem(Base):
