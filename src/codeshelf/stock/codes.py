@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 _IGNORED = re.compile(r"[\s\-]+")
+_UNSEPARATED = str.maketrans("", "", " \t\r\n\f\v-")
 
 
 class MalformedCodeError(ValueError):
@@ -25,14 +26,16 @@ class CodeFormat:
 
     def normalize(self, raw: str) -> str:
         """Return the canonical form, or raise MalformedCodeError."""
-        compact = _IGNORED.sub("", raw)
-        # ASCII first: str.upper() maps some non-ASCII letters to ASCII ("ß" to "SS").
+        compact = raw.translate(_UNSEPARATED)
+        # ASCII first: str.upper() maps some non-ASCII letters to ASCII ("ß" to "SS"), and
+        # non-ASCII white space would survive the translation above.
         if not compact.isascii():
             raise MalformedCodeError(f"expected {self.description}")
         compact = compact.upper()
         if not self.pattern.fullmatch(compact):
             raise MalformedCodeError(f"expected {self.description}")
-        return "-".join(compact[i : i + self.group] for i in range(0, len(compact), self.group))
+        group = self.group
+        return "-".join([compact[i : i + group] for i in range(0, len(compact), group)])
 
 
 FORMATS: dict[str, CodeFormat] = {

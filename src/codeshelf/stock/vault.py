@@ -45,7 +45,7 @@ class CodeVault:
         self._current = self._ciphers[self.key_id]
 
     def fingerprint(self, canonical_code: str) -> bytes:
-        return hmac.new(self._fingerprint_key, canonical_code.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._fingerprint_key, canonical_code.encode(), "sha256")
 
     def seal(self, canonical_code: str, fingerprint: bytes) -> bytes:
         """Nonce + ciphertext; the fingerprint is bound as associated data so rows can't swap."""
