@@ -7,6 +7,7 @@ nothing worth keeping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -19,14 +20,12 @@ import psycopg
 
 def find_bindir() -> Path | None:
     candidates = [os.environ.get("CODESHELF_PG_BINDIR", "")]
-    try:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
         candidates.append(
             subprocess.run(
                 ["pg_config", "--bindir"], capture_output=True, text=True, check=True
             ).stdout.strip()
         )
-    except (OSError, subprocess.CalledProcessError):
-        pass
     candidates += sorted(
         (str(path) for path in Path("/usr/lib/postgresql").glob("*/bin")), reverse=True
     )

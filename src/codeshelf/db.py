@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -30,6 +30,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # 64-bit integers everywhere (money in minor units outgrows 32 bits). SQLite's INTEGER is
+    # already 64-bit, and only "INTEGER PRIMARY KEY" auto-increments there.
+    type_annotation_map = {int: BigInteger().with_variant(Integer, "sqlite")}
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -11,6 +11,9 @@ from decimal import Decimal, InvalidOperation
 from babel.core import get_global
 from babel.numbers import get_currency_precision
 
+# Far above any real order or balance, far below 64-bit overflow.
+MAX_MINOR_UNITS = 10**15
+
 
 class InvalidMoneyError(ValueError):
     """An amount or currency that cannot be represented exactly."""
@@ -58,6 +61,8 @@ class Money:
             raise InvalidMoneyError(
                 f"{amount} has more decimal places than {currency} allows ({exponent(currency)})"
             )
+        if abs(scaled) > MAX_MINOR_UNITS:
+            raise InvalidMoneyError(f"{amount} {currency} is beyond the largest amount handled")
         return cls(int(scaled), currency)
 
     @property

@@ -53,9 +53,7 @@ def test_the_global_default_applies_without_a_partner_limit(
     settings: Settings, db: Database
 ) -> None:
     partner = factories.add_partner(db, "Default Co")
-    with LiveServer(settings.model_copy(update={"rate_limit_per_minute": 2})) as server:
-        with httpx.Client(base_url=server.url) as http:
-            codes = [
-                http.get("/api/v1/balance", headers=partner.headers).status_code for _ in range(3)
-            ]
+    limited = settings.model_copy(update={"rate_limit_per_minute": 2})
+    with LiveServer(limited) as server, httpx.Client(base_url=server.url) as http:
+        codes = [http.get("/api/v1/balance", headers=partner.headers).status_code for _ in range(3)]
     assert codes == [200, 200, 429]

@@ -15,7 +15,7 @@ from codeshelf import demo, migrate
 from codeshelf.catalog import service as catalog
 from codeshelf.catalog.service import face_value
 from codeshelf.cli import context
-from codeshelf.cli.output import domain_errors, emit, err, fail, out, table
+from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
 from codeshelf.errors import DomainError
 from codeshelf.money import InvalidMoneyError, Money
 from codeshelf.orders import service as orders
@@ -53,7 +53,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 def migrate_command() -> None:
     """Upgrade the database schema to the latest version."""
     migrate.upgrade(context.settings().database_url)
-    err.print("database schema is current")
+    say("database schema is current", console=err)
 
 
 @app.command()
@@ -82,9 +82,9 @@ def demo_command(as_json: JsonOption = False) -> None:
     data = {"partner_id": result.partner_id, "api_key": result.api_key, "products": result.products}
 
     def render() -> None:
-        out.print(f"demo partner: [bold]{result.partner_id}[/]")
-        out.print(f"API key:      [bold]{result.api_key}[/]")
-        out.print(f"products:     {', '.join(result.products)}")
+        say(f"demo partner: {result.partner_id}")
+        say(f"API key:      {result.api_key}")
+        say(f"products:     {', '.join(result.products)}")
 
     emit(data, as_json, render)
 
@@ -125,7 +125,7 @@ def product_add(
             price_currency=price_currency,
         )
         data = _product_json(product)
-    emit(data, as_json, lambda: out.print(f"added {sku}"))
+    emit(data, as_json, lambda: say(f"added {sku}"))
 
 
 @product_app.command("list")
@@ -167,9 +167,9 @@ def partner_create(
     }
 
     def render() -> None:
-        out.print(f"partner_id: [bold]{data['partner_id']}[/]")
-        out.print(f"key_id:     {data['key_id']}")
-        out.print(f"api_key:    [bold]{data['api_key']}[/]  (shown once)")
+        say(f"partner_id: {data['partner_id']}")
+        say(f"key_id:     {data['key_id']}")
+        say(f"api_key:    {data['api_key']}  (shown once)")
 
     emit(data, as_json, render)
 
@@ -183,7 +183,7 @@ def key_create(partner_id: str, as_json: JsonOption = False) -> None:
     emit(
         data,
         as_json,
-        lambda: out.print(f"{data['key_id']}: [bold]{data['api_key']}[/] (shown once)"),
+        lambda: say(f"{data['key_id']}: {data['api_key']} (shown once)"),
     )
 
 
@@ -193,7 +193,7 @@ def key_revoke(partner_id: str, key_id: str, as_json: JsonOption = False) -> Non
     with domain_errors(), context.database().session() as session:
         api_key = partners.revoke_key(session, partner_id, key_id)
     data = {"partner_id": partner_id, "key_id": key_id, "revoked_at": api_key.revoked_at}
-    emit(data, as_json, lambda: out.print(f"revoked {key_id}"))
+    emit(data, as_json, lambda: say(f"revoked {key_id}"))
 
 
 @key_app.command("list")
@@ -221,7 +221,7 @@ def price_set(partner_id: str, sku: str, price: str, as_json: JsonOption = False
         partner = partners.get_partner(session, partner_id)
         money = catalog.set_partner_price(session, partner, sku, price)
     data = {"partner_id": partner_id, "sku": sku, "price": money.as_json()}
-    emit(data, as_json, lambda: out.print(f"{partner_id} pays {money} for {sku}"))
+    emit(data, as_json, lambda: say(f"{partner_id} pays {money} for {sku}"))
 
 
 @wallet_app.command("deposit")
@@ -249,7 +249,7 @@ def wallet_deposit(
         "balance": result.balance.as_json(),
     }
     verb = "deposited" if result.created else "already deposited (nothing changed):"
-    emit(data, as_json, lambda: out.print(f"{verb} {money}; balance {result.balance}"))
+    emit(data, as_json, lambda: say(f"{verb} {money}; balance {result.balance}"))
 
 
 @stock_app.command("import")
@@ -303,11 +303,12 @@ def _print_report(report: stock.ImportReport, as_json: bool, file: Any = None) -
         typer.echo(json.dumps(report.as_json(), indent=2), file=file)
         return
     console = err if file is sys.stderr else out
-    console.print(
-        f"batch {report.batch} ({report.sku}): [bold]{report.imported}[/] imported of "
+    say(
+        f"batch {report.batch} ({report.sku}): {report.imported} imported of "
         f"{report.lines_read} lines; {report.duplicates_in_file.count} duplicate(s) within the "
         f"file, {report.duplicates_in_stock.count} already in stock, "
-        f"{report.malformed.count} malformed"
+        f"{report.malformed.count} malformed",
+        console=console,
     )
     for label, issues in (
         ("duplicate in file", report.duplicates_in_file),
@@ -316,9 +317,9 @@ def _print_report(report: stock.ImportReport, as_json: bool, file: Any = None) -
     ):
         for issue in issues.examples:
             reason = f" ({issue.reason})" if issue.reason else ""
-            console.print(f"  line {issue.line}: {label}: {issue.code}{reason}", highlight=False)
+            say(f"  line {issue.line}: {label}: {issue.code}{reason}", console=console)
         if issues.count > len(issues.examples):
-            console.print(f"  … and {issues.count - len(issues.examples)} more {label}")
+            say(f"  … and {issues.count - len(issues.examples)} more {label}", console=console)
 
 
 @stock_app.command("summary")
@@ -340,9 +341,9 @@ def ledger_check(as_json: JsonOption = False) -> None:
 
     def render() -> None:
         if not problems:
-            out.print("ledger check: every invariant holds")
+            say("ledger check: every invariant holds")
         for problem in problems:
-            err.print(f"[red]violation:[/] {problem}", highlight=False)
+            say(problem, console=err, label="violation: ", style="red")
 
     emit(data, as_json, render)
     if problems:

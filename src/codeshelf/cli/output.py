@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from codeshelf.errors import DomainError
 
@@ -29,12 +30,18 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(str(cell) for cell in row))
+        grid.add_row(*(Text(str(cell)) for cell in row))
     out.print(grid)
 
 
+def say(text: str, *, console: Console = out, label: str = "", style: str = "") -> None:
+    """Print text verbatim: operator input such as "[/b]" is never read as rich markup."""
+    line = Text.assemble((label, style), text) if label else Text(text)
+    console.print(line, highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    say(message, console=err, label="error: ", style="bold red")
     raise typer.Exit(code)
 
 

@@ -140,6 +140,8 @@ class _Importer:
         self.report = ImportReport(batch=batch.reference, sku=product.sku)
         self.seen: set[bytes] = set()
         self.pending: list[tuple[int, str, bytes]] = []
+        # Fingerprints of pending codes under earlier secrets (empty unless a rotation happened).
+        self.earlier: list[bytes] = []
 
     def take(self, number: int, text: str) -> None:
         self.report.lines_read += 1
@@ -154,13 +156,18 @@ class _Importer:
             return
         self.seen.add(fingerprint)
         self.pending.append((number, canonical, fingerprint))
+        self.earlier.extend(self.vault.earlier_fingerprints(canonical))
         if len(self.pending) >= CHUNK:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        existing = _existing_fingerprints(self.session, [fp for _, _, fp in self.pending])
+        existing = _existing_fingerprints(
+            self.session, [fp for _, _, fp in self.pending] + self.earlier
+        )
+        if self.earlier:
+            existing |= self._current_of_earlier(existing)
         product_id, batch_id, key_id, seal = (
             self.product.id,
             self.batch.id,
@@ -179,6 +186,15 @@ class _Importer:
         _insert_codes(self.session, rows)
         self.report.imported += len(rows)
         self.pending.clear()
+        self.earlier.clear()
+
+    def _current_of_earlier(self, existing: set[bytes]) -> set[bytes]:
+        """Current fingerprints of pending codes stocked under an earlier secret."""
+        return {
+            fingerprint
+            for _, canonical, fingerprint in self.pending
+            if existing.intersection(self.vault.earlier_fingerprints(canonical))
+        }
 
 
 # Bulk paths below the ORM: an import of a million codes spends its time here.
@@ -254,6 +270,7 @@ def import_codes(
     importer.flush()
     report = importer.report
     if strict and report.problem_count:
+        report.imported = 0  # the caller rolls back: nothing of this file is kept
         raise StrictImportRefusedError(report)
     batch.code_count = report.imported
     audit.record(

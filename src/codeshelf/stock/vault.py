@@ -42,10 +42,18 @@ class CodeVault:
             key = _derive(old, b"code-encryption v1")
             self._ciphers.setdefault(_key_id(key), AESGCM(key))
         self._fingerprint_key = _derive(secret, b"code-fingerprint v1")
+        self._earlier_fingerprint_keys = [
+            _derive(old, b"code-fingerprint v1") for old in previous_secrets or []
+        ]
         self._current = self._ciphers[self.key_id]
 
     def fingerprint(self, canonical_code: str) -> bytes:
         return hmac.digest(self._fingerprint_key, canonical_code.encode(), "sha256")
+
+    def earlier_fingerprints(self, canonical_code: str) -> list[bytes]:
+        """The code's fingerprints under earlier secrets: stock imported before a rotation."""
+        message = canonical_code.encode()
+        return [hmac.digest(key, message, "sha256") for key in self._earlier_fingerprint_keys]
 
     def seal(self, canonical_code: str, fingerprint: bytes) -> bytes:
         """Nonce + ciphertext; the fingerprint is bound as associated data so rows can't swap."""

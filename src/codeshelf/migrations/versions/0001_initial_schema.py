@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 12:29:35.446253
+Create Date: 2026-11-24 12:59:24.558769
 """
 
 from collections.abc import Sequence
@@ -21,14 +21,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "audit_events",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("occurred_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("partner_public_id", sa.String(length=32), nullable=True),
         sa.Column("api_key_public_id", sa.String(length=32), nullable=True),
         sa.Column("subject", sa.String(length=128), nullable=True),
-        sa.Column("count", sa.Integer(), nullable=True),
+        sa.Column("count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("details", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
@@ -43,23 +43,31 @@ def upgrade() -> None:
 
     op.create_table(
         "partners",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("rate_limit_per_minute", sa.Integer(), nullable=True),
+        sa.Column(
+            "rate_limit_per_minute",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_partners")),
         sa.UniqueConstraint("public_id", name=op.f("uq_partners_public_id")),
     )
     op.create_table(
         "products",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sku", sa.String(length=64), nullable=False),
         sa.Column("platform", sa.String(length=16), nullable=False),
         sa.Column("region", sa.String(length=8), nullable=False),
-        sa.Column("face_value_minor", sa.Integer(), nullable=False),
+        sa.Column(
+            "face_value_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("face_currency", sa.String(length=3), nullable=False),
-        sa.Column("price_minor", sa.Integer(), nullable=False),
+        sa.Column(
+            "price_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("price_currency", sa.String(length=3), nullable=False),
         sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("face_value_minor > 0", name=op.f("ck_products_face_value_positive")),
@@ -76,9 +84,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "api_keys",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
-        sa.Column("partner_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "partner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("mode", sa.String(length=8), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=24), nullable=False),
@@ -96,14 +106,18 @@ def upgrade() -> None:
 
     op.create_table(
         "idempotency_keys",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("partner_id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "partner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("request_fingerprint", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("lock_token", sa.String(length=32), nullable=False),
         sa.Column("locked_until", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("response_status", sa.Integer(), nullable=True),
+        sa.Column(
+            "response_status", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("response_body", sa.Text(), nullable=True),
         sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
@@ -120,13 +134,21 @@ def upgrade() -> None:
 
     op.create_table(
         "ledger_accounts",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("partner_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "partner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("balance_minor", sa.Integer(), nullable=False),
-        sa.Column("credit_limit_minor", sa.Integer(), nullable=False),
+        sa.Column(
+            "balance_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "credit_limit_minor",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
         sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind != 'wallet' OR balance_minor + credit_limit_minor >= 0",
@@ -151,13 +173,17 @@ def upgrade() -> None:
 
     op.create_table(
         "orders",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
-        sa.Column("partner_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "partner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("client_order_id", sa.String(length=128), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("total_minor", sa.Integer(), nullable=False),
+        sa.Column(
+            "total_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
@@ -179,10 +205,16 @@ def upgrade() -> None:
 
     op.create_table(
         "partner_prices",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("partner_id", sa.Integer(), nullable=False),
-        sa.Column("product_id", sa.Integer(), nullable=False),
-        sa.Column("price_minor", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "partner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "price_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("updated_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("price_minor > 0", name=op.f("ck_partner_prices_price_positive")),
         sa.ForeignKeyConstraint(
@@ -198,13 +230,19 @@ def upgrade() -> None:
     )
     op.create_table(
         "stock_batches",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("reference", sa.String(length=128), nullable=False),
-        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("supplier", sa.String(length=200), nullable=True),
-        sa.Column("unit_cost_minor", sa.Integer(), nullable=True),
+        sa.Column(
+            "unit_cost_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("unit_cost_currency", sa.String(length=3), nullable=True),
-        sa.Column("code_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "code_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("imported_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["product_id"], ["products.id"], name=op.f("fk_stock_batches_product_id_products")
@@ -214,12 +252,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "ledger_transactions",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("public_id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("reference", sa.String(length=128), nullable=True),
-        sa.Column("order_id", sa.Integer(), nullable=True),
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind != 'deposit' OR reference IS NOT NULL",
@@ -246,11 +284,15 @@ def upgrade() -> None:
 
     op.create_table(
         "order_items",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("order_id", sa.Integer(), nullable=False),
-        sa.Column("product_id", sa.Integer(), nullable=False),
-        sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("unit_price_minor", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("quantity", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "unit_price_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.CheckConstraint("quantity > 0", name=op.f("ck_order_items_quantity_positive")),
         sa.ForeignKeyConstraint(
             ["order_id"], ["orders.id"], name=op.f("fk_order_items_order_id_orders")
@@ -265,15 +307,19 @@ def upgrade() -> None:
 
     op.create_table(
         "codes",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("product_id", sa.Integer(), nullable=False),
-        sa.Column("batch_id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("fingerprint", sa.LargeBinary(length=32), nullable=False),
         sa.Column("sealed", sa.LargeBinary(), nullable=False),
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("last4", sa.String(length=4), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("order_item_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "order_item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("delivered_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "(state = 'delivered') = (order_item_id IS NOT NULL)",
@@ -304,11 +350,21 @@ def upgrade() -> None:
 
     op.create_table(
         "ledger_postings",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("transaction_id", sa.Integer(), nullable=False),
-        sa.Column("account_id", sa.Integer(), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
-        sa.Column("balance_after_minor", sa.Integer(), nullable=True),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "amount_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "balance_after_minor",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("amount_minor != 0", name=op.f("ck_ledger_postings_amount_not_zero")),
         sa.ForeignKeyConstraint(
