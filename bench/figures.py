@@ -1,0 +1,116 @@
+"""Turning measurements into table rows, each with its target and PASS/MISS."""
+
+from __future__ import annotations
+
+from bench import config
+from bench.load import WrkResult
+from bench.report import Figure
+from bench.scenarios import BigOrderResult, CpuShares, ImportResult, LoadResults, PgbenchResult
+
+
+def _errors(result: WrkResult) -> str:
+    if not result.error_count:
+        return "no errors"
+    parts = [f"{count} {kind}" for kind, count in result.errors.items() if count]
+    return "ERRORS: " + ", ".join(parts)
+
+
+def load_figures(db: str, loads: LoadResults, cfg: config.BenchConfig) -> list[Figure]:
+    orders, balance, cpu = loads.orders, loads.balance, loads.orders_cpu
+    return [
+        Figure(
+            db,
+            f"orders/s (1 code each, {cfg.connections} conns, {cfg.duration_s} s)",
+            f"{orders.rate:,.1f}",
+            note=f"{orders.requests:,} orders, {_errors(orders)}",
+        ),
+        Figure(db, "orders latency p50 / p99", f"{orders.p50_ms:.1f} / {orders.p99_ms:.1f} ms"),
+        Figure(
+            db,
+            "GET /balance req/s (reference)",
+            f"{balance.rate:,.1f}",
+            note=f"p50 / p99 {balance.p50_ms:.1f} / {balance.p99_ms:.1f} ms, {_errors(balance)}",
+        ),
+        Figure(
+            db,
+            "orders/s ÷ balance req/s",
+            f"{loads.ratio:.2f}",
+            f"≥ {config.TARGET_ORDER_RATIO:.2f}",
+            loads.ratio >= config.TARGET_ORDER_RATIO,
+        ),
+        Figure(
+            db,
+            "wrk CPU during orders / balance",
+            f"{orders.wrk_core_share:.0%} / {balance.wrk_core_share:.0%}",
+            note="of one core: the load generator is not the bottleneck"
+            if max(orders.wrk_core_share, balance.wrk_core_share) < 0.5
+            else "of one core",
+        ),
+        _cpu_figure(db, "orders", cpu),
+        _cpu_figure(db, "balance", loads.balance_cpu),
+    ]
+
+
+def _cpu_figure(db: str, run: str, cpu: CpuShares) -> Figure:
+    busy = "" if cpu.others < 0.25 else "other processes competed for the CPU: pessimistic"
+    return Figure(
+        db,
+        f"CPU during {run}: server / db / others",
+        f"{cpu.server:.0%} / {cpu.database:.0%} / {cpu.others:.0%}",
+        note=busy or "of one core each",
+    )
+
+
+def pgbench_figures(db: str, result: PgbenchResult) -> list[Figure]:
+    return [
+        Figure(
+            db,
+            f"pgbench TPC-B tps ({result.clients} clients, reference)",
+            f"{result.tps:,.1f}",
+            note=f"scale {result.scale}",
+        ),
+    ]
+
+
+def big_order_figures(db: str, result: BigOrderResult) -> list[Figure]:
+    check = (
+        f"{result.codes_returned:,} codes, all distinct"
+        if result.verified
+        else f"WRONG: {result.codes_returned:,} codes, {result.distinct:,} distinct"
+    )
+    passed = result.verified and result.total_s < config.TARGET_BIG_ORDER_S
+    return [
+        Figure(db, f"{result.quantity:,}-code order: POST /orders", f"{result.post_s:.3f} s"),
+        Figure(
+            db, f"{result.quantity:,}-code order: GET codes", f"{result.get_s:.3f} s", note=check
+        ),
+        Figure(
+            db,
+            f"{result.quantity:,}-code order: total",
+            f"{result.total_s:.3f} s",
+            f"< {config.TARGET_BIG_ORDER_S:.2f} s",
+            passed,
+        ),
+    ]
+
+
+def import_figures(db: str, result: ImportResult) -> list[Figure]:
+    complete = result.imported == result.codes
+    return [
+        Figure(
+            db,
+            f"stock import {result.codes:,} codes (CLI)",
+            f"{result.rate:,.0f}/s",
+            f"≥ {config.TARGET_IMPORT_RATE:,}/s",
+            complete and result.rate >= config.TARGET_IMPORT_RATE,
+            note=f"{result.imported:,} imported in {result.wall_s:.1f} s wall, "
+            f"{result.cpu_s:.1f} s CPU",
+        ),
+        Figure(
+            db,
+            "stock import peak RSS",
+            f"{result.max_rss_mb:,.0f} MB",
+            f"≤ {config.TARGET_IMPORT_RSS_MB} MB",
+            result.max_rss_mb <= config.TARGET_IMPORT_RSS_MB,
+        ),
+    ]

@@ -1,0 +1,162 @@
+"""``make bench``: the performance figures of codeshelf, on PostgreSQL and then on SQLite.
+
+What is measured, per database, against the real ``codeshelf`` command as separate processes:
+
+1. Stock import: ``codeshelf stock import`` of 1,000,000 random 12-character codes (one per
+   line, generated beforehand) — codes per second over the subprocess's wall time, and its peak
+   RSS (``wait4`` on that child). These codes are then the stock for the orders below.
+2. Order throughput: ``codeshelf serve`` under wrk (16 connections, 2 threads), placing 1-code
+   orders (POST /api/v1/orders with a fresh Idempotency-Key per request, set by a Lua script).
+   Beside it, under the same load generator, GET /api/v1/balance (one authenticated query) as a
+   reference; the ratio orders/s ÷ balance req/s has a target of 0.4. Each run follows a short
+   warm-up; latencies p50/p99 come from wrk's histogram. wrk's own CPU time (``wait4``) shows
+   the load generator is not the bottleneck; the server's, the database backends' (PostgreSQL)
+   and the whole machine's CPU over the same window show where the time goes.
+3. One 10,000-code order end to end: POST /orders, then GET /orders/{id}/codes, each timed;
+   the codes are checked to be 10,000 distinct ones.
+4. PostgreSQL only: pgbench TPC-B (``pgbench -c 16 -j 2``) on the same cluster, a reference for
+   what the database itself sustains on this machine.
+
+PostgreSQL is a fresh throwaway cluster with fsync on; SQLite is a file in a temporary directory.
+The demo data (product, partner, deposit) is made through the CLI. Speed is reported, never
+asserted: the exit status is 0 unless the benchmark itself failed. Results are printed as a
+table and written to bench/results/latest.json. ``--quick`` uses smaller sizes (100,000 codes,
+3-second runs); ``--only postgres|sqlite`` runs one database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import traceback
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tests.pgcluster import find_bindir
+
+from bench import config, figures, scenarios, stack
+from bench.load import Load, ensure_wrk
+from bench.report import Figure, machine, print_machine, print_table, write_json
+
+DATABASES = ("postgres", "sqlite")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, 3-second runs")
+    parser.add_argument("--only", choices=DATABASES, help="benchmark one database")
+    return parser.parse_args(argv)
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds the with-blocks: servers and clusters stop
+
+
+def _log(message: str) -> None:
+    print(f"· {message}", flush=True)
+
+
+class Bench:
+    """One run: its configuration, load generator, scratch directory and collected results."""
+
+    def __init__(self, cfg: config.BenchConfig, wrk: str, tmp: Path) -> None:
+        self.cfg = cfg
+        self.tmp = tmp
+        self.wrk = wrk
+        self.bindir = find_bindir()
+        self.codes_file = tmp / "codes.txt"
+        self.figures: list[Figure] = []
+        self.results: dict[str, Any] = {}
+        self.crashed = False
+
+    def run(self, databases: tuple[str, ...]) -> None:
+        _log(f"writing {self.cfg.import_codes:,} random codes to import")
+        scenarios.write_codes(self.codes_file, self.cfg.import_codes)
+        for name in databases:
+            try:
+                self.database(name)
+            except Exception as exc:  # report it, and still benchmark the other database
+                traceback.print_exc()
+                self.crashed = True
+                self.figures.append(
+                    Figure(
+                        name,
+                        "benchmark crashed",
+                        type(exc).__name__,
+                        note=str(exc).splitlines()[0][:120] if str(exc) else "",
+                    )
+                )
+                self.results.setdefault(name, {})["error"] = traceback.format_exc()
+
+    def database(self, name: str) -> None:
+        workdir = self.tmp / name
+        workdir.mkdir()
+        if name == "postgres" and self.bindir is None:
+            self.figures.append(Figure(name, "skipped", "—", note="no PostgreSQL binaries found"))
+            return
+        with ExitStack() as stack_:
+            target = stack_.enter_context(self._target(name, workdir))
+            self._measure(stack_, target)
+
+    def _target(self, name: str, workdir: Path) -> AbstractContextManager[stack.Target]:
+        if name == "postgres":
+            assert self.bindir is not None
+            _log(f"starting PostgreSQL from {self.bindir} (fsync on)")
+            return stack.postgres(self.bindir, workdir)
+        return stack.sqlite(workdir)
+
+    def _measure(self, stack_: ExitStack, target: stack.Target) -> None:
+        """Import first (the codes are the stock the orders draw on), then load the server."""
+        name, cfg = target.name, self.cfg
+        _log(f"{name}: migrating and adding product, partner and deposit through the CLI")
+        shop = stack.prepare(target)
+        _log(f"{name}: importing {cfg.import_codes:,} codes through the CLI")
+        imported = scenarios.stock_import(target, self.codes_file, cfg.import_codes)
+        self._record(name, "import", imported.as_json(), figures.import_figures(name, imported))
+        server = stack_.enter_context(stack.serve(target, shop))
+        _log(f"{name}: serving on {server.url}; GET /balance, then orders, under wrk")
+        load = Load(self.wrk, target.workdir, cfg.connections, cfg.wrk_threads)
+        loads = scenarios.throughput(load, target, server, shop, cfg)
+        self._record(name, "load", loads.as_json(), figures.load_figures(name, loads, cfg))
+        _log(f"{name}: one {config.BIG_ORDER:,}-code order")
+        big = scenarios.big_order(server, shop)
+        self._record(name, "big_order", big.as_json(), figures.big_order_figures(name, big))
+        if target.cluster is not None and self.bindir is not None:
+            _log(f"{name}: pgbench TPC-B on the same cluster")
+            bench = scenarios.pgbench(self.bindir, target, cfg)
+            self._record(name, "pgbench", bench.as_json(), figures.pgbench_figures(name, bench))
+
+    def _record(self, name: str, what: str, data: dict[str, Any], rows: list[Figure]) -> None:
+        self.results.setdefault(name, {})[what] = data
+        self.figures += rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
+    cfg = config.BenchConfig.quick() if args.quick else config.BenchConfig.full()
+    wrk = ensure_wrk()
+    info = machine(find_bindir())
+    print_machine(info)
+    try:
+        with tempfile.TemporaryDirectory(prefix="codeshelf-bench-") as tmp:
+            bench = Bench(cfg, wrk, Path(tmp))
+            bench.run((args.only,) if args.only else DATABASES)
+    except KeyboardInterrupt:
+        print("\ninterrupted: servers and clusters stopped, nothing written", file=sys.stderr)
+        return 130
+    print_table(bench.figures)
+    document = {"machine": info, "config": asdict(cfg) | {"quick": args.quick}}
+    path = write_json(document | {"results": bench.results}, bench.figures)
+    print(f"results written to {path}")
+    return 1 if bench.crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

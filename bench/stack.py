@@ -1,0 +1,153 @@
+"""The system under test: a database (a fresh PostgreSQL cluster or a SQLite file), the demo
+data made through the real CLI, and ``codeshelf serve`` as a separate process.
+
+Every piece is a context manager, so servers and clusters stop on errors and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from tests.pgcluster import PostgresCluster
+
+from bench import config
+from bench.procs import children_of, cli, cli_json, codeshelf_executable, free_port
+
+DATABASE = "codeshelf"
+SECRET = secrets.token_urlsafe(32)  # one per run: encrypts the codes of the throwaway databases
+
+
+@dataclass(frozen=True)
+class Target:
+    """One database to benchmark: its name, its URL, and (for PostgreSQL) its cluster."""
+
+    name: str
+    url: str
+    workdir: Path
+    cluster: PostgresCluster | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment of every codeshelf subprocess: no inherited CODESHELF_* settings."""
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("CODESHELF_")}
+        return {
+            **inherited,
+            "CODESHELF_DATABASE_URL": self.url,
+            "CODESHELF_SECRET_KEY": SECRET,
+            "CODESHELF_RATE_LIMIT_PER_MINUTE": str(config.RATE_LIMIT),
+        }
+
+    def backend_pids(self) -> list[int]:
+        """PostgreSQL's server processes (the postmaster's children); none for SQLite."""
+        if self.cluster is None:
+            return []
+        pid_file = self.cluster.data / "postmaster.pid"
+        return children_of(int(pid_file.read_text().split("\n", 1)[0]))
+
+
+@contextmanager
+def postgres(bindir: Path, workdir: Path) -> Iterator[Target]:
+    """A fresh cluster with fsync on (realistic durability), stopped however we leave."""
+    cluster = PostgresCluster(bindir, fsync=True, tcp=False)
+    try:
+        cluster.start()
+        cluster.execute(f"CREATE DATABASE {DATABASE}")
+        yield Target("postgres", cluster.url(DATABASE), workdir, cluster)
+    finally:
+        _stop_cluster(cluster)
+
+
+def _stop_cluster(cluster: PostgresCluster) -> None:
+    try:
+        cluster.stop()
+    except subprocess.CalledProcessError as exc:  # e.g. it already died with Ctrl-C
+        print(f"note: stopping PostgreSQL: {exc.stderr.decode(errors='replace').strip()}")
+
+
+@contextmanager
+def sqlite(workdir: Path) -> Iterator[Target]:
+    yield Target("sqlite", f"sqlite:///{workdir / 'codeshelf.db'}", workdir)
+
+
+@dataclass(frozen=True)
+class Shop:
+    partner_id: str
+    api_key: str
+
+
+def prepare(target: Target) -> Shop:
+    """Migrate, then add the product, a partner and a large deposit, all through the CLI."""
+    env, cwd = target.env(), target.workdir
+    cli(env, cwd, "migrate")
+    product = f"product add {config.SKU} --region US --face-value 50 --currency USD"
+    cli(env, cwd, *product.split(), "--price", config.PRICE)
+    partner = cli_json(
+        env, cwd, "partner", "create", "Bench Reseller", "--rate-limit", str(config.RATE_LIMIT)
+    )
+    deposit = f"wallet deposit {partner['partner_id']} {config.DEPOSIT} --currency USD"
+    cli(env, cwd, *deposit.split(), "--reference", "bench-deposit")
+    return Shop(partner["partner_id"], partner["api_key"])
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+@contextmanager
+def serve(target: Target, shop: Shop) -> Iterator[Server]:
+    """``codeshelf serve`` in its own session (Ctrl-C is ours to handle), stopped on exit."""
+    port = free_port()
+    log_path = target.workdir / f"serve-{port}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [codeshelf_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=target.env(),
+        cwd=target.workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = Server(f"http://127.0.0.1:{port}", proc.pid)
+    try:
+        if not _ready(server, shop, proc):
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"codeshelf serve did not come up (exit {proc.poll()}):\n{tail}")
+        yield server
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _ready(server: Server, shop: Shop, proc: subprocess.Popen[bytes]) -> bool:
+    """Wait (up to a minute) until an authenticated GET /balance answers 200."""
+    deadline = time.monotonic() + 60
+    headers = {"Authorization": f"Bearer {shop.api_key}"}
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{server.url}/api/v1/balance", headers=headers).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
