@@ -69,7 +69,9 @@ def is_sqlite(url: str) -> bool:
 
 def _make_engine(url: str, *, immediate: bool) -> Engine:
     if not is_sqlite(url):
-        return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+        # No pre-ping: it would add a round trip to every request; connections are recycled
+        # instead, and a dead one fails its request (which a client retries idempotently).
+        return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
 
     @event.listens_for(engine, "connect")

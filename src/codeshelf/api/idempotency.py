@@ -20,7 +20,7 @@ from typing import Any
 
 import http_sfv
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from codeshelf.api.problems import HTTPProblemError, error_body
@@ -100,13 +100,14 @@ def _claim(
     token = secrets.token_hex(16)
     locked_until = now + timedelta(seconds=settings.idempotency_lock_seconds)
     with db.session() as session:
-        record = session.scalar(
+        claimed = _insert_new(session, settings, partner_id, key, request_fingerprint, token)
+        if claimed is not None:
+            return claimed
+        record = session.scalars(
             select(IdempotencyRecord)
             .where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
             .with_for_update()
-        )
-        if record is None:
-            return _insert(session, settings, partner_id, key, request_fingerprint, token)
+        ).one()
         if record.expires_at <= now:
             record.request_fingerprint = request_fingerprint
             record.state = PROCESSING
@@ -137,31 +138,38 @@ def _in_use() -> HTTPProblemError:
     )
 
 
-def _insert(
+def _insert_new(
     session: Session,
     settings: Settings,
     partner_id: int,
     key: str,
     request_fingerprint: str,
     token: str,
-) -> _Claim:
+) -> _Claim | None:
+    """Claim a key never seen before in one statement; None when the key exists already.
+
+    On PostgreSQL a concurrent insert of the same key waits for the other transaction, which
+    commits at once (the claim is its own short transaction), then sees the row.
+    """
     now = utcnow()
-    record = IdempotencyRecord(
-        partner_id=partner_id,
-        key=key,
-        request_fingerprint=request_fingerprint,
-        state=PROCESSING,
-        lock_token=token,
-        locked_until=now + timedelta(seconds=settings.idempotency_lock_seconds),
-        created_at=now,
-        expires_at=now + timedelta(hours=settings.idempotency_retention_hours),
+    values = {
+        "partner_id": partner_id,
+        "key": key,
+        "request_fingerprint": request_fingerprint,
+        "state": PROCESSING,
+        "lock_token": token,
+        "locked_until": now + timedelta(seconds=settings.idempotency_lock_seconds),
+        "created_at": now,
+        "expires_at": now + timedelta(hours=settings.idempotency_retention_hours),
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    record_id = session.scalar(
+        insert(IdempotencyRecord)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["partner_id", "key"])
+        .returning(IdempotencyRecord.id)
     )
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
-        raise _in_use() from None  # a concurrent request inserted the same key first
-    return _Claim(record.id, token)
+    return None if record_id is None else _Claim(record_id, token)
 
 
 def _complete(session: Session, claim: _Claim, status: int, body: str) -> None:
@@ -203,21 +211,27 @@ def run(
     instance: str,
     work: Work,
 ) -> StoredResponse:
-    """Run ``work`` once per key; business refusals are stored and replayed like successes."""
+    """Run ``work`` once per key; business refusals are stored and replayed like successes.
+
+    On a refusal the work's transaction is rolled back whole and the refusal is stored in a
+    transaction of its own (if the process dies in between, the key is simply free again once
+    its lock expires: nothing was done).
+    """
     claimed = _claim(db, settings, partner_id, key, request_fingerprint)
     if isinstance(claimed, StoredResponse):
         return claimed
     try:
-        with db.session() as session:
-            try:
-                with session.begin_nested():
-                    status, body = work(session)
-            except DomainError as exc:
-                if not exc.business_refusal:
-                    raise
-                status, problem = error_body(exc, instance)
-                body = json.dumps(problem)
-            _complete(session, claimed, status, body)
+        try:
+            with db.session() as session:
+                status, body = work(session)
+                _complete(session, claimed, status, body)
+        except DomainError as exc:
+            if not exc.business_refusal:
+                raise
+            status, problem = error_body(exc, instance)
+            body = json.dumps(problem)
+            with db.session() as session:
+                _complete(session, claimed, status, body)
     except BaseException:
         try:
             _release(db, claimed)

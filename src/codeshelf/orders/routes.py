@@ -74,7 +74,8 @@ def create_order(
     def work(session: Session) -> tuple[int, str]:
         priced = service.price_items(session, partner, items)
         order = service.place_order(session, partner, priced, payload.client_order_id)
-        return 201, _order_json(session, order).model_dump_json()
+        products = {line.product.id: line.product for line in priced}
+        return 201, OrderOut.of(order, products).model_dump_json()
 
     stored = idempotency.run(
         services.db,

@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
-from codeshelf.catalog.models import Product
-from codeshelf.catalog.service import price_of, prices_for
+from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.db import public_id, utcnow
 from codeshelf.errors import ConflictError, InvalidInputError, NotFoundError
 from codeshelf.money import InvalidMoneyError, Money
@@ -86,21 +85,40 @@ def _matches_denomination(product: Product, item: ItemRequest) -> bool:
     return face.minor == product.face_value_minor
 
 
-def resolve_product(session: Session, item: ItemRequest) -> Product:
+def _priced_products(
+    session: Session, partner_id: int, condition: ColumnElement[bool]
+) -> list[tuple[Product, Money]]:
+    """Products matching ``condition``, each with this partner's price (one query)."""
+    rows = session.execute(
+        select(Product, PartnerPrice.price_minor)
+        .outerjoin(
+            PartnerPrice,
+            and_(PartnerPrice.product_id == Product.id, PartnerPrice.partner_id == partner_id),
+        )
+        .where(condition)
+    ).all()
+    return [
+        (product, Money(override or product.price_minor, product.price_currency))
+        for product, override in rows
+    ]
+
+
+def _price_item(session: Session, partner_id: int, item: ItemRequest) -> PricedItem:
     if item.product_id is not None:
-        product = session.scalar(select(Product).where(Product.sku == item.product_id))
-        if product is None:
+        found = _priced_products(session, partner_id, Product.sku == item.product_id)
+        if not found:
             raise UnknownProductError(
                 f"no product {item.product_id!r}", pointer=_field(item.pointer, "product_id")
             )
-        return product
+        product, price = found[0]
+        return PricedItem(product, item.quantity, price)
     region = (item.region or "").upper()
-    candidates = session.scalars(select(Product).where(Product.region == region)).all()
+    candidates = _priced_products(session, partner_id, Product.region == region)
     if not candidates:
         raise UnknownProductError(
             f"no product for region {item.region!r}", pointer=_field(item.pointer, "region")
         )
-    matches = [product for product in candidates if _matches_denomination(product, item)]
+    matches = [(p, price) for p, price in candidates if _matches_denomination(p, item)]
     if not matches:
         raise UnknownProductError(
             f"no {region} product with denomination {item.denomination}",
@@ -109,19 +127,16 @@ def resolve_product(session: Session, item: ItemRequest) -> Product:
     if len(matches) > 1:
         raise UnknownProductError(
             f"{len(matches)} products match {region} {item.denomination}; name one with "
-            f"product_id ({', '.join(p.sku for p in matches)})",
+            f"product_id ({', '.join(p.sku for p, _ in matches)})",
             pointer=_field(item.pointer, "denomination"),
         )
-    return matches[0]
+    product, price = matches[0]
+    return PricedItem(product, item.quantity, price)
 
 
 def price_items(session: Session, partner: Partner, items: list[ItemRequest]) -> list[PricedItem]:
     """Resolve and price every line; refuses unknown products and orders in two currencies."""
-    overrides = prices_for(session, partner.id)
-    priced = []
-    for item in items:
-        product = resolve_product(session, item)
-        priced.append(PricedItem(product, item.quantity, price_of(product, overrides)))
+    priced = [_price_item(session, partner.id, item) for item in items]
     currencies = {line.unit_price.currency for line in priced}
     if len(currencies) > 1:
         raise MixedCurrencyError(
@@ -152,7 +167,10 @@ def duplicate_client_order_id(order: Order) -> DuplicateClientOrderIdError:
 def place_order(
     session: Session, partner: Partner, items: list[PricedItem], client_order_id: str | None
 ) -> Order:
-    """Create, pay and deliver an order. Raises on refusal; the caller rolls back its savepoint."""
+    """Create, pay and deliver an order. Raises on refusal: the caller rolls back.
+
+    The order's items are set in memory, so the caller can render it without another query.
+    """
     if client_order_id is not None:
         existing = find_by_client_order_id(session, partner.id, client_order_id)
         if existing is not None:
@@ -169,25 +187,22 @@ def place_order(
         total_minor=total.minor,
         created_at=now,
         updated_at=now,
+        delivered_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(order)
-    except IntegrityError:
-        # Another request took this client_order_id between our check and our insert.
-        existing = find_by_client_order_id(session, partner.id, client_order_id or "")
-        if existing is None:
-            raise
-        raise duplicate_client_order_id(existing) from None
-    for line in items:
-        order_item = OrderItem(
-            order_id=order.id,
+    # Synchronous fulfilment: allocation and payment below happen in this same transaction,
+    # and any refusal rolls all of it back, so no one ever observes the intermediate states.
+    order.advance(PAID)
+    order.advance(DELIVERED)
+    order.items = [
+        OrderItem(
             product_id=line.product.id,
             quantity=line.quantity,
             unit_price_minor=line.unit_price.minor,
         )
-        session.add(order_item)
-        session.flush()
+        for line in items
+    ]
+    _insert_order(session, order, partner.id)
+    for line, order_item in zip(items, order.items, strict=True):
         stock.allocate(
             session,
             product_id=line.product.id,
@@ -195,13 +210,24 @@ def place_order(
             order_item_id=order_item.id,
             now=now,
         )
-    wallet.debit_for_order(session, partner, order.id, total)
-    order.advance(PAID)
-    order.advance(DELIVERED)  # synchronous: the codes were allocated above
-    order.delivered_at = now
-    session.flush()
-    session.refresh(order, ["items"])
+    wallet.debit_for_order(session, partner, order.id, total)  # last: it locks the wallet row
     return order
+
+
+def _insert_order(session: Session, order: Order, partner_id: int) -> None:
+    if order.client_order_id is None:
+        session.add(order)
+        session.flush()
+        return
+    try:
+        with session.begin_nested():
+            session.add(order)
+    except IntegrityError:
+        # Another request took this client_order_id between our check and our insert.
+        existing = find_by_client_order_id(session, partner_id, order.client_order_id)
+        if existing is None:
+            raise
+        raise duplicate_client_order_id(existing) from None
 
 
 def get_order(session: Session, partner_id: int, order_public_id: str) -> Order:

@@ -9,17 +9,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.catalog.models import Product
 from codeshelf.catalog.service import get_product
+from codeshelf.db import UTCDateTime
 from codeshelf.errors import ConflictError, InvalidInputError
 from codeshelf.money import InvalidMoneyError, Money
 from codeshelf.orders.models import OrderItem
 from codeshelf.stock.codes import MalformedCodeError, format_for, mask, mask_raw
-from codeshelf.stock.models import AVAILABLE, CODE_STATES, DELIVERED, Batch, Code
+from codeshelf.stock.models import AVAILABLE, CODE_STATES, Batch, Code
 from codeshelf.stock.vault import CodeVault
 
 CHUNK = 5_000
@@ -265,8 +266,8 @@ def import_codes(
     session.add(batch)
     session.flush()
     importer = _Importer(session, vault, product, batch)
-    for number, text in lines:
-        importer.take(number, text)
+    for number, raw in lines:
+        importer.take(number, raw)
     importer.flush()
     report = importer.report
     if strict and report.problem_count:
@@ -316,36 +317,43 @@ def import_file(
         )
 
 
+_ALLOCATE = {
+    # SKIP LOCKED: concurrent orders take different codes instead of queueing on the same ones.
+    # ANY(ARRAY(…)) lets the planner fetch the picked ids by primary key rather than join.
+    "postgresql": text(
+        "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
+        "WHERE id = ANY(ARRAY(SELECT id FROM codes WHERE product_id = :product "
+        "AND state = 'available' ORDER BY id LIMIT :quantity FOR UPDATE SKIP LOCKED))"
+    ),
+    # SQLite runs one write transaction at a time, so the pick needs no lock.
+    "sqlite": text(
+        "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
+        "WHERE id IN (SELECT id FROM codes WHERE product_id = :product "
+        "AND state = 'available' ORDER BY id LIMIT :quantity)"
+    ),
+}
+
+
 def allocate(
     session: Session, *, product_id: int, quantity: int, order_item_id: int, now: datetime
-) -> list[int]:
+) -> None:
     """Deliver ``quantity`` available codes to an order item, or raise InsufficientStockError.
 
-    One statement picks and claims the codes. On PostgreSQL the pick is ``FOR UPDATE SKIP
-    LOCKED`` so concurrent orders take different codes; SQLite write transactions are serialized.
-    The caller must roll back (a savepoint) on refusal so nothing stays claimed.
+    One statement picks and claims the codes. The caller must roll back on refusal so nothing
+    stays claimed.
     """
-    pick = (
-        select(Code.id)
-        .where(Code.product_id == product_id, Code.state == AVAILABLE)
-        .order_by(Code.id)
-        .limit(quantity)
-        .with_for_update(skip_locked=True)
+    statement = _ALLOCATE[session.get_bind().dialect.name].bindparams(
+        bindparam("now", type_=UTCDateTime())
     )
-    claimed = session.scalars(
-        update(Code)
-        .where(Code.id.in_(pick.scalar_subquery()))
-        .values(state=DELIVERED, order_item_id=order_item_id, delivered_at=now)
-        .returning(Code.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if len(claimed) < quantity:
+    result = session.execute(
+        statement,
+        {"item": order_item_id, "now": now, "product": product_id, "quantity": quantity},
+    )
+    claimed = int(result.rowcount)  # type: ignore[attr-defined]
+    if claimed < quantity:
         raise InsufficientStockError(
-            f"{quantity} requested, {len(claimed)} available",
-            requested=quantity,
-            available=len(claimed),
+            f"{quantity} requested, {claimed} available", requested=quantity, available=claimed
         )
-    return list(claimed)
 
 
 @dataclass(frozen=True)

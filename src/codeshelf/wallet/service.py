@@ -163,26 +163,80 @@ def _replayed_deposit(
 def debit_for_order(
     session: Session, partner: Partner, order_id: int, total: Money
 ) -> LedgerTransaction:
-    """Move an order's total from the wallet to sales, or raise InsufficientFundsError."""
-    wallet = account(session, WALLET, total.currency, partner)
-    balance = _move_wallet(session, wallet, -total.minor)
-    if balance is None:
-        session.refresh(wallet)
-        raise InsufficientFundsError(
-            f"the order costs {total}; the available balance is "
-            f"{Money(wallet.balance_minor, total.currency)}",
-            required=total.as_json(),
-            balance=Money(wallet.balance_minor, total.currency).as_json(),
-        )
+    """Move an order's total from the wallet to sales, or raise InsufficientFundsError.
+
+    The wallet row is locked from its UPDATE to the commit, so the caller should debit last.
+    """
     txn = LedgerTransaction(
         public_id=public_id("txn"), kind=ORDER, currency=total.currency, order_id=order_id
     )
     session.add(txn)
     session.flush()
-    sales = account(session, SALES, total.currency)
-    _post(session, txn, wallet, -total.minor, balance)
-    _post(session, txn, sales, total.minor, None)
+    sales_id = _system_account_id(session, SALES, total.currency)
+    debited = session.execute(
+        update(Account)
+        .where(
+            Account.code == _account_code(WALLET, total.currency, partner),
+            Account.balance_minor + Account.credit_limit_minor >= total.minor,
+        )
+        .values(balance_minor=Account.balance_minor - total.minor)
+        .returning(Account.id, Account.balance_minor)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if debited is None:
+        raise _insufficient(session, partner, total)
+    wallet_id, balance = debited
+    session.add_all(
+        [
+            Posting(
+                transaction_id=txn.id,
+                account_id=wallet_id,
+                amount_minor=-total.minor,
+                balance_after_minor=balance,
+            ),
+            Posting(
+                transaction_id=txn.id,
+                account_id=sales_id,
+                amount_minor=total.minor,
+                balance_after_minor=None,
+            ),
+        ]
+    )
     return txn
+
+
+def _insufficient(session: Session, partner: Partner, total: Money) -> InsufficientFundsError:
+    held = session.scalar(
+        select(Account.balance_minor).where(
+            Account.code == _account_code(WALLET, total.currency, partner)
+        )
+    )
+    balance = Money(held or 0, total.currency)
+    return InsufficientFundsError(
+        f"the order costs {total}; the available balance is {balance}",
+        required=total.as_json(),
+        balance=balance.as_json(),
+    )
+
+
+# System account ids by (database, account code). Accounts are never deleted, so an id once
+# read from a committed row stays right; ids of accounts created in a transaction that might
+# still roll back are not cached.
+_system_ids: dict[tuple[str, str], int] = {}
+
+
+def _system_account_id(session: Session, kind: str, currency: str) -> int:
+    cache_key = (str(session.get_bind().engine.url), _account_code(kind, currency, None))
+    cached = _system_ids.get(cache_key)
+    if cached is not None:
+        return cached
+    found = session.scalar(select(Account.id).where(Account.code == cache_key[1]))
+    if found is not None:
+        _system_ids[cache_key] = found
+        return found
+    created = account(session, kind, currency)
+    session.flush()
+    return created.id
 
 
 def balances(session: Session, partner_id: int) -> list[Money]:
