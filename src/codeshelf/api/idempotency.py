@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from codeshelf.api.problems import HTTPProblemError, error_body
-from codeshelf.db import Database, utcnow
+from codeshelf.db import Database, table_of, utcnow
 from codeshelf.errors import DomainError
 from codeshelf.orders.models import COMPLETED, PROCESSING, IdempotencyRecord
 from codeshelf.settings import Settings
@@ -174,14 +174,13 @@ def _insert_new(
 
 def _complete(session: Session, claim: _Claim, status: int, body: str) -> None:
     result = session.execute(
-        update(IdempotencyRecord)
+        update(table_of(IdempotencyRecord))
         .where(
             IdempotencyRecord.id == claim.record_id,
             IdempotencyRecord.lock_token == claim.lock_token,
             IdempotencyRecord.state == PROCESSING,
         )
         .values(state=COMPLETED, response_status=status, response_body=body)
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise _in_use()  # our lock expired and a retry took the key over: it wins

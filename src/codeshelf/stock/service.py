@@ -23,7 +23,8 @@ from codeshelf.stock.codes import MalformedCodeError, format_for, mask, mask_raw
 from codeshelf.stock.models import AVAILABLE, CODE_STATES, Batch, Code
 from codeshelf.stock.vault import CodeVault
 
-CHUNK = 5_000
+CHUNK = 10_000  # codes per bulk insert (SQLite allows 32,766 parameters per statement)
+ANALYZE_AFTER = 10_000  # imports at least this big refresh the planner's statistics
 REPORT_EXAMPLES = 1_000  # lines listed per kind of problem; the counts are always complete
 
 
@@ -132,6 +133,13 @@ def _unit_cost(amount: str | None, currency: str) -> Money | None:
 
 
 class _Importer:
+    """Streams lines into chunks; each chunk is deduplicated, sealed and inserted in bulk.
+
+    Memory stays flat whatever the file's size: duplicates within a chunk are caught here, and
+    the database catches the rest (rows of earlier chunks are visible in this transaction, and
+    a duplicate whose stored twin belongs to this batch is a duplicate within the file).
+    """
+
     def __init__(self, session: Session, vault: CodeVault, product: Product, batch: Batch) -> None:
         self.session = session
         self.vault = vault
@@ -139,10 +147,7 @@ class _Importer:
         self.batch = batch
         self.format = format_for(product.platform)
         self.report = ImportReport(batch=batch.reference, sku=product.sku)
-        self.seen: set[bytes] = set()
-        self.pending: list[tuple[int, str, bytes]] = []
-        # Fingerprints of pending codes under earlier secrets (empty unless a rotation happened).
-        self.earlier: list[bytes] = []
+        self.pending: dict[bytes, tuple[int, str]] = {}  # fingerprint -> (line, canonical code)
 
     def take(self, number: int, text: str) -> None:
         self.report.lines_read += 1
@@ -152,23 +157,15 @@ class _Importer:
             self.report.malformed.add(LineIssue(number, mask_raw(text), str(exc)))
             return
         fingerprint = self.vault.fingerprint(canonical)
-        if fingerprint in self.seen:
+        if fingerprint in self.pending:
             self.report.duplicates_in_file.add(LineIssue(number, mask(canonical)))
             return
-        self.seen.add(fingerprint)
-        self.pending.append((number, canonical, fingerprint))
-        self.earlier.extend(self.vault.earlier_fingerprints(canonical))
+        self.pending[fingerprint] = (number, canonical)
         if len(self.pending) >= CHUNK:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending:
-            return
-        existing = _existing_fingerprints(
-            self.session, [fp for _, _, fp in self.pending] + self.earlier
-        )
-        if self.earlier:
-            existing |= self._current_of_earlier(existing)
+        stocked_before_rotation = self._stocked_under_earlier_secrets()
         product_id, batch_id, key_id, seal = (
             self.product.id,
             self.batch.id,
@@ -176,65 +173,104 @@ class _Importer:
             self.vault.seal,
         )
         rows = []
-        for number, canonical, fingerprint in self.pending:
-            if fingerprint in existing:
+        for fingerprint, (number, canonical) in self.pending.items():
+            if fingerprint in stocked_before_rotation:
                 self.report.duplicates_in_stock.add(LineIssue(number, mask(canonical)))
                 continue
             sealed = seal(canonical, fingerprint)
             rows.append(
                 (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], AVAILABLE)
             )
-        _insert_codes(self.session, rows)
-        self.report.imported += len(rows)
+        refused = _insert_new_codes(self.session, rows)
+        for fingerprint, stored_batch in refused.items():
+            number, canonical = self.pending[fingerprint]
+            issues = (
+                self.report.duplicates_in_file
+                if stored_batch == batch_id
+                else self.report.duplicates_in_stock
+            )
+            issues.add(LineIssue(number, mask(canonical)))
+        self.report.imported += len(rows) - len(refused)
         self.pending.clear()
-        self.earlier.clear()
 
-    def _current_of_earlier(self, existing: set[bytes]) -> set[bytes]:
-        """Current fingerprints of pending codes stocked under an earlier secret."""
-        return {
-            fingerprint
-            for _, canonical, fingerprint in self.pending
-            if existing.intersection(self.vault.earlier_fingerprints(canonical))
+    def _stocked_under_earlier_secrets(self) -> set[bytes]:
+        """Pending codes already in stock under a fingerprint of an earlier secret."""
+        earlier = {
+            old: fingerprint
+            for fingerprint, (_, canonical) in self.pending.items()
+            for old in self.vault.earlier_fingerprints(canonical)
         }
+        if not earlier:
+            return set()
+        found = _stored_batches(self.session, list(earlier))
+        return {earlier[old] for old in found}
 
 
 # Bulk paths below the ORM: an import of a million codes spends its time here.
 _CODE_COLUMNS = "product_id, batch_id, fingerprint, sealed, key_id, last4, state"
 
 
-def _existing_fingerprints(session: Session, fingerprints: list[bytes]) -> set[bytes]:
+def _stored_batches(session: Session, fingerprints: list[bytes]) -> dict[bytes, int]:
+    """The batch of each of these fingerprints that is already stored."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         result = connection.exec_driver_sql(
-            "SELECT fingerprint FROM codes WHERE fingerprint = ANY(%s)", (fingerprints,)
+            "SELECT fingerprint, batch_id FROM codes WHERE fingerprint = ANY(%s)", (fingerprints,)
         )
     else:
         marks = ",".join("?" * len(fingerprints))
         result = connection.exec_driver_sql(
-            f"SELECT fingerprint FROM codes WHERE fingerprint IN ({marks})",  # noqa: S608
+            f"SELECT fingerprint, batch_id FROM codes WHERE fingerprint IN ({marks})",  # noqa: S608
             tuple(fingerprints),
         )
-    return {bytes(row[0]) for row in result}
+    return {bytes(fingerprint): batch_id for fingerprint, batch_id in result}
 
 
-def _insert_codes(session: Session, rows: list[tuple[Any, ...]]) -> None:
+def _insert_new_codes(session: Session, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
+    """Insert the rows whose fingerprint is new; returns the others with their stored batch."""
     if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY codes ({_CODE_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    connection.exec_driver_sql(
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        return _insert_new_codes_postgresql(session, rows)
+    stored = _stored_batches(session, [row[2] for row in rows])
+    session.connection().exec_driver_sql(
         f"INSERT INTO codes ({_CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-        rows,
+        [row for row in rows if row[2] not in stored],
     )
+    return stored
+
+
+def _insert_new_codes_postgresql(session: Session, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
+    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING into codes.
+
+    Only when some rows were refused does a second query find which: a refused row's stored
+    twin carries another ciphertext (every seal has its own random nonce).
+    """
+    connection = session.connection()
+    connection.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS codes_import (product_id bigint, batch_id bigint, "
+        "fingerprint bytea, sealed bytea, key_id text, last4 text, state text) ON COMMIT DROP"
+    )
+    connection.exec_driver_sql("TRUNCATE codes_import")
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY codes_import ({_CODE_COLUMNS}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    inserted = connection.exec_driver_sql(
+        f"INSERT INTO codes ({_CODE_COLUMNS}) SELECT {_CODE_COLUMNS} FROM codes_import "  # noqa: S608
+        "ON CONFLICT (fingerprint) DO NOTHING"
+    ).rowcount
+    if inserted == len(rows):
+        return {}
+    refused = connection.exec_driver_sql(
+        "SELECT i.fingerprint, c.batch_id FROM codes_import i "
+        "JOIN codes c ON c.fingerprint = i.fingerprint WHERE c.sealed <> i.sealed"
+    )
+    return {bytes(fingerprint): batch_id for fingerprint, batch_id in refused}
 
 
 def import_codes(
@@ -274,6 +310,9 @@ def import_codes(
         report.imported = 0  # the caller rolls back: nothing of this file is kept
         raise StrictImportRefusedError(report)
     batch.code_count = report.imported
+    if report.imported >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics keep the allocation query on its index right after a big import.
+        session.connection().exec_driver_sql("ANALYZE codes")
     audit.record(
         session,
         actor=audit.OPERATOR_CLI,

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
-from codeshelf.db import public_id
+from codeshelf.db import public_id, table_of, utcnow
 from codeshelf.errors import ConflictError, DomainError, InvalidInputError
 from codeshelf.money import Money
 from codeshelf.orders.models import Order
@@ -160,49 +160,56 @@ def _replayed_deposit(
     return DepositResult(existing, False, Money(wallet.balance_minor, wallet.currency))
 
 
-def debit_for_order(
-    session: Session, partner: Partner, order_id: int, total: Money
-) -> LedgerTransaction:
+def debit_for_order(session: Session, partner: Partner, order_id: int, total: Money) -> None:
     """Move an order's total from the wallet to sales, or raise InsufficientFundsError.
 
     The wallet row is locked from its UPDATE to the commit, so the caller should debit last.
+    Plain Core statements: this runs once per order.
     """
-    txn = LedgerTransaction(
-        public_id=public_id("txn"), kind=ORDER, currency=total.currency, order_id=order_id
-    )
-    session.add(txn)
-    session.flush()
     sales_id = _system_account_id(session, SALES, total.currency)
+    transaction_id = session.execute(
+        insert(table_of(LedgerTransaction))
+        .values(
+            public_id=public_id("txn"),
+            kind=ORDER,
+            currency=total.currency,
+            order_id=order_id,
+            created_at=utcnow(),
+        )
+        .returning(table_of(LedgerTransaction).c.id)
+    ).scalar_one()
     debited = session.execute(
-        update(Account)
+        update(table_of(Account))
         .where(
             Account.code == _account_code(WALLET, total.currency, partner),
             Account.balance_minor + Account.credit_limit_minor >= total.minor,
         )
         .values(balance_minor=Account.balance_minor - total.minor)
         .returning(Account.id, Account.balance_minor)
-        .execution_options(synchronize_session=False)
     ).first()
     if debited is None:
         raise _insufficient(session, partner, total)
     wallet_id, balance = debited
-    session.add_all(
+    now = utcnow()
+    session.execute(
+        insert(table_of(Posting)),
         [
-            Posting(
-                transaction_id=txn.id,
-                account_id=wallet_id,
-                amount_minor=-total.minor,
-                balance_after_minor=balance,
-            ),
-            Posting(
-                transaction_id=txn.id,
-                account_id=sales_id,
-                amount_minor=total.minor,
-                balance_after_minor=None,
-            ),
-        ]
+            {
+                "transaction_id": transaction_id,
+                "account_id": wallet_id,
+                "amount_minor": -total.minor,
+                "balance_after_minor": balance,
+                "created_at": now,
+            },
+            {
+                "transaction_id": transaction_id,
+                "account_id": sales_id,
+                "amount_minor": total.minor,
+                "balance_after_minor": None,
+                "created_at": now,
+            },
+        ],
     )
-    return txn
 
 
 def _insufficient(session: Session, partner: Partner, total: Money) -> InsufficientFundsError:
