@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.db import Base, UTCDateTime, utcnow
@@ -36,10 +36,24 @@ class Code(Base):
     __tablename__ = "codes"
     __table_args__ = (
         CheckConstraint(f"state IN {CODE_STATES!r}", name="state"),
+        # Partial: imported codes have no order item, and an import shouldn't index them.
+        Index(
+            "ix_codes_order_item_id",
+            "order_item_id",
+            postgresql_where=text("order_item_id IS NOT NULL"),
+            sqlite_where=text("order_item_id IS NOT NULL"),
+        ),
         CheckConstraint(
             "(state = 'delivered') = (order_item_id IS NOT NULL)", name="delivered_iff_on_order"
         ),
-        Index("ix_codes_product_state_id", "product_id", "state", "id"),
+        # Partial: only what can still be allocated, so delivered codes don't slow the pick.
+        Index(
+            "ix_codes_available",
+            "product_id",
+            "id",
+            postgresql_where=text("state = 'available'"),
+            sqlite_where=text("state = 'available'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,5 +64,5 @@ class Code(Base):
     key_id: Mapped[str] = mapped_column(String(16))
     last4: Mapped[str] = mapped_column(String(4))
     state: Mapped[str] = mapped_column(String(16), default=AVAILABLE)
-    order_item_id: Mapped[int | None] = mapped_column(ForeignKey("order_items.id"), index=True)
+    order_item_id: Mapped[int | None] = mapped_column(ForeignKey("order_items.id"))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 12:59:24.558769
+Create Date: 2026-11-24 13:10:36.408165
 """
 
 from collections.abc import Sequence
@@ -342,10 +342,20 @@ def upgrade() -> None:
         sa.UniqueConstraint("fingerprint", name=op.f("uq_codes_fingerprint")),
     )
     with op.batch_alter_table("codes", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_codes_batch_id"), ["batch_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_codes_order_item_id"), ["order_item_id"], unique=False)
         batch_op.create_index(
-            "ix_codes_product_state_id", ["product_id", "state", "id"], unique=False
+            "ix_codes_available",
+            ["product_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("state = 'available'"),
+            sqlite_where=sa.text("state = 'available'"),
+        )
+        batch_op.create_index(batch_op.f("ix_codes_batch_id"), ["batch_id"], unique=False)
+        batch_op.create_index(
+            "ix_codes_order_item_id",
+            ["order_item_id"],
+            unique=False,
+            postgresql_where=sa.text("order_item_id IS NOT NULL"),
+            sqlite_where=sa.text("order_item_id IS NOT NULL"),
         )
 
     op.create_table(
@@ -395,9 +405,17 @@ def downgrade() -> None:
 
     op.drop_table("ledger_postings")
     with op.batch_alter_table("codes", schema=None) as batch_op:
-        batch_op.drop_index("ix_codes_product_state_id")
-        batch_op.drop_index(batch_op.f("ix_codes_order_item_id"))
+        batch_op.drop_index(
+            "ix_codes_order_item_id",
+            postgresql_where=sa.text("order_item_id IS NOT NULL"),
+            sqlite_where=sa.text("order_item_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_codes_batch_id"))
+        batch_op.drop_index(
+            "ix_codes_available",
+            postgresql_where=sa.text("state = 'available'"),
+            sqlite_where=sa.text("state = 'available'"),
+        )
 
     op.drop_table("codes")
     with op.batch_alter_table("order_items", schema=None) as batch_op:
