@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, func, select, text
@@ -19,7 +21,7 @@ from codeshelf.db import UTCDateTime
 from codeshelf.errors import ConflictError, InvalidInputError
 from codeshelf.money import InvalidMoneyError, Money
 from codeshelf.orders.models import OrderItem
-from codeshelf.stock.codes import MalformedCodeError, format_for, mask, mask_raw
+from codeshelf.stock.codes import CodeFormat, MalformedCodeError, format_for, mask, mask_raw
 from codeshelf.stock.models import AVAILABLE, CODE_STATES, Batch, Code
 from codeshelf.stock.vault import CodeVault
 
@@ -132,72 +134,132 @@ def _unit_cost(amount: str | None, currency: str) -> Money | None:
         raise InvalidInputError(f"unit cost: {exc}") from exc
 
 
-class _Importer:
-    """Streams lines into chunks; each chunk is deduplicated, sealed and inserted in bulk.
+@dataclass
+class _Chunk:
+    """Up to CHUNK distinct codes, sealed and ready to insert, with the lines refused so far."""
 
-    Memory stays flat whatever the file's size: duplicates within a chunk are caught here, and
-    the database catches the rest (rows of earlier chunks are visible in this transaction, and
-    a duplicate whose stored twin belongs to this batch is a duplicate within the file).
+    lines_read: int = 0
+    malformed: list[LineIssue] = field(default_factory=list)
+    duplicates: list[LineIssue] = field(default_factory=list)
+    codes: dict[bytes, tuple[int, str]] = field(default_factory=dict)  # fingerprint -> line, code
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _prepare(
+    lines: Iterable[tuple[int, str]],
+    vault: CodeVault,
+    code_format: CodeFormat,
+    product_id: int,
+    batch_id: int,
+) -> Iterator[_Chunk]:
+    """The CPU half of an import (parse, fingerprint, encrypt): plain values, no database."""
+    key_id, seal = vault.key_id, vault.seal
+    chunk = _Chunk()
+    for number, raw in lines:
+        chunk.lines_read += 1
+        try:
+            canonical = code_format.normalize(raw)
+        except MalformedCodeError as exc:
+            chunk.malformed.append(LineIssue(number, mask_raw(raw), str(exc)))
+            continue
+        fingerprint = vault.fingerprint(canonical)
+        if fingerprint in chunk.codes:
+            chunk.duplicates.append(LineIssue(number, mask(canonical)))
+            continue
+        chunk.codes[fingerprint] = (number, canonical)
+        sealed = seal(canonical, fingerprint)
+        chunk.rows.append(
+            (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], AVAILABLE)
+        )
+        if len(chunk.codes) >= CHUNK:
+            yield chunk
+            chunk = _Chunk()
+    yield chunk
+
+
+def _in_background(items: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
+    """Run a generator in a thread, ``depth`` items ahead of its consumer.
+
+    An import's CPU work (hashing, encryption) then overlaps the database's work on the
+    previous chunk. Errors in the thread are raised here; closing this generator stops it.
+    """
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(("item", item), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            queue.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="codeshelf-import", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join()
+
+
+NOT_THIS_BATCH = -1
+
+
+class _Importer:
+    """Stores prepared chunks and keeps the report.
+
+    Memory stays flat whatever the file's size: duplicates within a chunk are caught while
+    preparing it, and the database catches the rest (rows of earlier chunks are visible in
+    this transaction, and a duplicate whose stored twin belongs to this batch is a duplicate
+    within the file).
     """
 
     def __init__(self, session: Session, vault: CodeVault, product: Product, batch: Batch) -> None:
         self.session = session
         self.vault = vault
-        self.product = product
-        self.batch = batch
-        self.format = format_for(product.platform)
+        self.batch_id = batch.id
         self.report = ImportReport(batch=batch.reference, sku=product.sku)
-        self.pending: dict[bytes, tuple[int, str]] = {}  # fingerprint -> (line, canonical code)
 
-    def take(self, number: int, text: str) -> None:
-        self.report.lines_read += 1
-        try:
-            canonical = self.format.normalize(text)
-        except MalformedCodeError as exc:
-            self.report.malformed.add(LineIssue(number, mask_raw(text), str(exc)))
-            return
-        fingerprint = self.vault.fingerprint(canonical)
-        if fingerprint in self.pending:
-            self.report.duplicates_in_file.add(LineIssue(number, mask(canonical)))
-            return
-        self.pending[fingerprint] = (number, canonical)
-        if len(self.pending) >= CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        stocked_before_rotation = self._stocked_under_earlier_secrets()
-        product_id, batch_id, key_id, seal = (
-            self.product.id,
-            self.batch.id,
-            self.vault.key_id,
-            self.vault.seal,
-        )
-        rows = []
-        for fingerprint, (number, canonical) in self.pending.items():
-            if fingerprint in stocked_before_rotation:
-                self.report.duplicates_in_stock.add(LineIssue(number, mask(canonical)))
-                continue
-            sealed = seal(canonical, fingerprint)
-            rows.append(
-                (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], AVAILABLE)
-            )
+    def store(self, chunk: _Chunk) -> None:
+        report = self.report
+        report.lines_read += chunk.lines_read
+        for issue in chunk.malformed:
+            report.malformed.add(issue)
+        for issue in chunk.duplicates:
+            report.duplicates_in_file.add(issue)
+        stocked_before_rotation = self._stocked_under_earlier_secrets(chunk)
+        rows = [row for row in chunk.rows if row[2] not in stocked_before_rotation]
         refused = _insert_new_codes(self.session, rows)
+        refused.update(dict.fromkeys(stocked_before_rotation, NOT_THIS_BATCH))
         for fingerprint, stored_batch in refused.items():
-            number, canonical = self.pending[fingerprint]
+            number, canonical = chunk.codes[fingerprint]
             issues = (
-                self.report.duplicates_in_file
-                if stored_batch == batch_id
-                else self.report.duplicates_in_stock
+                report.duplicates_in_file
+                if stored_batch == self.batch_id
+                else report.duplicates_in_stock
             )
             issues.add(LineIssue(number, mask(canonical)))
-        self.report.imported += len(rows) - len(refused)
-        self.pending.clear()
+        report.imported += len(chunk.rows) - len(refused)
 
-    def _stocked_under_earlier_secrets(self) -> set[bytes]:
-        """Pending codes already in stock under a fingerprint of an earlier secret."""
+    def _stocked_under_earlier_secrets(self, chunk: _Chunk) -> set[bytes]:
+        """Codes of the chunk already in stock under a fingerprint of an earlier secret."""
         earlier = {
             old: fingerprint
-            for fingerprint, (_, canonical) in self.pending.items()
+            for fingerprint, (_, canonical) in chunk.codes.items()
             for old in self.vault.earlier_fingerprints(canonical)
         }
         if not earlier:
@@ -302,9 +364,9 @@ def import_codes(
     session.add(batch)
     session.flush()
     importer = _Importer(session, vault, product, batch)
-    for number, raw in lines:
-        importer.take(number, raw)
-    importer.flush()
+    chunks = _prepare(lines, vault, format_for(product.platform), product.id, batch.id)
+    for chunk in _in_background(chunks):
+        importer.store(chunk)
     report = importer.report
     if strict and report.problem_count:
         report.imported = 0  # the caller rolls back: nothing of this file is kept
