@@ -42,7 +42,14 @@ def _free_port() -> int:
 
 
 class PostgresCluster:
-    def __init__(self, bindir: Path, *, fsync: bool = False, tcp: bool = False) -> None:
+    def __init__(
+        self,
+        bindir: Path,
+        *,
+        fsync: bool = False,
+        tcp: bool = False,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.bindir = bindir
         self.root = Path(tempfile.mkdtemp(prefix="codeshelf-pg-"))
         self.data = self.root / "data"
@@ -50,6 +57,7 @@ class PostgresCluster:
         self.port = _free_port()
         self.fsync = fsync
         self.tcp = tcp
+        self.settings = settings or {}
         self._as_user: list[str] = []
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
@@ -79,6 +87,7 @@ class PostgresCluster:
             f"-c fsync={'on' if self.fsync else 'off'}",
             "-c synchronous_commit=" + ("on" if self.fsync else "off"),
             "-c full_page_writes=" + ("on" if self.fsync else "off"),
+            *(f"-c {name}={value}" for name, value in self.settings.items()),
         ]
         self._run(
             str(self.bindir / "pg_ctl"),

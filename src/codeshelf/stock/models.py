@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.db import Base, UTCDateTime, utcnow
@@ -19,6 +28,8 @@ class Batch(Base):
     """One delivery of codes from an upstream supplier."""
 
     __tablename__ = "stock_batches"
+    # Lets codes reference (batch, product) in one foreign key: a code's product is its batch's.
+    __table_args__ = (UniqueConstraint("id", "product_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(128), unique=True)
@@ -36,6 +47,10 @@ class Code(Base):
     __tablename__ = "codes"
     __table_args__ = (
         CheckConstraint(f"state IN {CODE_STATES!r}", name="state"),
+        # One foreign key checks both batch and product (a bulk import pays for each check).
+        ForeignKeyConstraint(
+            ["batch_id", "product_id"], ["stock_batches.id", "stock_batches.product_id"]
+        ),
         # Partial: imported codes have no order item, and an import shouldn't index them.
         Index(
             "ix_codes_order_item_id",
@@ -57,8 +72,8 @@ class Code(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    batch_id: Mapped[int] = mapped_column(ForeignKey("stock_batches.id"), index=True)
+    product_id: Mapped[int]
+    batch_id: Mapped[int] = mapped_column(index=True)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     key_id: Mapped[str] = mapped_column(String(16))

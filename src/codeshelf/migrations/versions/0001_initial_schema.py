@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 13:10:36.408165
+Create Date: 2026-11-24 13:25:29.750012
 """
 
 from collections.abc import Sequence
@@ -248,6 +248,7 @@ def upgrade() -> None:
             ["product_id"], ["products.id"], name=op.f("fk_stock_batches_product_id_products")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_batches")),
+        sa.UniqueConstraint("id", "product_id", name=op.f("uq_stock_batches_id_product_id")),
         sa.UniqueConstraint("reference", name=op.f("uq_stock_batches_reference")),
     )
     op.create_table(
@@ -330,13 +331,12 @@ def upgrade() -> None:
             name=op.f("ck_codes_state"),
         ),
         sa.ForeignKeyConstraint(
-            ["batch_id"], ["stock_batches.id"], name=op.f("fk_codes_batch_id_stock_batches")
+            ["batch_id", "product_id"],
+            ["stock_batches.id", "stock_batches.product_id"],
+            name=op.f("fk_codes_batch_id_stock_batches"),
         ),
         sa.ForeignKeyConstraint(
             ["order_item_id"], ["order_items.id"], name=op.f("fk_codes_order_item_id_order_items")
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_codes_product_id_products")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_codes")),
         sa.UniqueConstraint("fingerprint", name=op.f("uq_codes_fingerprint")),
