@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import http_sfv
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -138,6 +138,21 @@ def _in_use() -> HTTPProblemError:
     )
 
 
+def _claim_statement(insert: Callable[[Table], Any]) -> Any:
+    table = table_of(IdempotencyRecord)
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["partner_id", "key"])
+        .returning(table.c.id)
+    )
+
+
+_CLAIM = {
+    "postgresql": _claim_statement(postgresql.insert),
+    "sqlite": _claim_statement(sqlite.insert),
+}
+
+
 def _insert_new(
     session: Session,
     settings: Settings,
@@ -162,25 +177,34 @@ def _insert_new(
         "created_at": now,
         "expires_at": now + timedelta(hours=settings.idempotency_retention_hours),
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    record_id = session.scalar(
-        insert(IdempotencyRecord)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["partner_id", "key"])
-        .returning(IdempotencyRecord.id)
-    )
+    record_id = session.scalar(_CLAIM[session.get_bind().dialect.name], values)
     return None if record_id is None else _Claim(record_id, token)
+
+
+_COMPLETE = (
+    update(table_of(IdempotencyRecord))
+    .where(
+        IdempotencyRecord.id == bindparam("b_record_id"),
+        IdempotencyRecord.lock_token == bindparam("b_lock_token"),
+        IdempotencyRecord.state == PROCESSING,
+    )
+    .values(
+        state=COMPLETED,
+        response_status=bindparam("b_response_status"),
+        response_body=bindparam("b_response_body"),
+    )
+)
 
 
 def _complete(session: Session, claim: _Claim, status: int, body: str) -> None:
     result = session.execute(
-        update(table_of(IdempotencyRecord))
-        .where(
-            IdempotencyRecord.id == claim.record_id,
-            IdempotencyRecord.lock_token == claim.lock_token,
-            IdempotencyRecord.state == PROCESSING,
-        )
-        .values(state=COMPLETED, response_status=status, response_body=body)
+        _COMPLETE,
+        {
+            "b_record_id": claim.record_id,
+            "b_lock_token": claim.lock_token,
+            "b_response_status": status,
+            "b_response_body": body,
+        },
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise _in_use()  # our lock expired and a retry took the key over: it wins

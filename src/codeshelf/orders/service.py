@@ -252,9 +252,13 @@ def _insert_order(session: Session, order: Order, partner_id: int) -> None:
         )
 
 
+_INSERT_RETURNING_ID: dict[type[Base], Any] = {
+    model: insert(table_of(model)).returning(table_of(model).c.id) for model in (Order, OrderItem)
+}
+
+
 def _insert_returning_id(session: Session, model: type[Base], values: dict[str, Any]) -> int:
-    table = table_of(model)
-    return int(session.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())
+    return int(session.execute(_INSERT_RETURNING_ID[model], values).scalar_one())
 
 
 def get_order(session: Session, partner_id: int, order_public_id: str) -> Order:

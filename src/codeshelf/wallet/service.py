@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,39 +160,48 @@ def _replayed_deposit(
     return DepositResult(existing, False, Money(wallet.balance_minor, wallet.currency))
 
 
+# Built once: this runs for every order, and building statements costs more than running them.
+_INSERT_ORDER_TRANSACTION = insert(table_of(LedgerTransaction)).returning(
+    table_of(LedgerTransaction).c.id
+)
+_DEBIT_WALLET = (
+    update(table_of(Account))
+    .where(
+        Account.code == bindparam("b_wallet_code"),
+        Account.balance_minor + Account.credit_limit_minor >= bindparam("b_amount"),
+    )
+    .values(balance_minor=Account.balance_minor - bindparam("b_amount"))
+    .returning(Account.id, Account.balance_minor)
+)
+_INSERT_POSTINGS = insert(table_of(Posting))
+
+
 def debit_for_order(session: Session, partner: Partner, order_id: int, total: Money) -> None:
     """Move an order's total from the wallet to sales, or raise InsufficientFundsError.
 
     The wallet row is locked from its UPDATE to the commit, so the caller should debit last.
-    Plain Core statements: this runs once per order.
     """
     sales_id = _system_account_id(session, SALES, total.currency)
+    now = utcnow()
     transaction_id = session.execute(
-        insert(table_of(LedgerTransaction))
-        .values(
-            public_id=public_id("txn"),
-            kind=ORDER,
-            currency=total.currency,
-            order_id=order_id,
-            created_at=utcnow(),
-        )
-        .returning(table_of(LedgerTransaction).c.id)
+        _INSERT_ORDER_TRANSACTION,
+        {
+            "public_id": public_id("txn"),
+            "kind": ORDER,
+            "currency": total.currency,
+            "order_id": order_id,
+            "created_at": now,
+        },
     ).scalar_one()
     debited = session.execute(
-        update(table_of(Account))
-        .where(
-            Account.code == _account_code(WALLET, total.currency, partner),
-            Account.balance_minor + Account.credit_limit_minor >= total.minor,
-        )
-        .values(balance_minor=Account.balance_minor - total.minor)
-        .returning(Account.id, Account.balance_minor)
+        _DEBIT_WALLET,
+        {"b_wallet_code": _account_code(WALLET, total.currency, partner), "b_amount": total.minor},
     ).first()
     if debited is None:
         raise _insufficient(session, partner, total)
     wallet_id, balance = debited
-    now = utcnow()
     session.execute(
-        insert(table_of(Posting)),
+        _INSERT_POSTINGS,
         [
             {
                 "transaction_id": transaction_id,
