@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,  # /orders/x/ is not /orders/x: no redirect to guess at
     )
     app.state.services = Services(
         settings=settings,

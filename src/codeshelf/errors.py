@@ -33,3 +33,12 @@ class ConflictError(DomainError):
 
 class InvalidInputError(DomainError):
     slug = "validation-error"
+
+
+class InvalidCursorError(InvalidInputError):
+    """A pagination cursor this API did not issue to this partner."""
+
+    slug = "invalid-cursor"
+
+    def __init__(self) -> None:
+        super().__init__("the cursor is not one this API issued", pointer="query:cursor")

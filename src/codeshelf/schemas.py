@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from codeshelf.money import Money
+
+# Printable text: no NUL or other control characters (PostgreSQL refuses NUL in text).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Text = Annotated[str, Field(pattern=PRINTABLE)]
 
 
 class MoneyOut(BaseModel):

@@ -107,7 +107,9 @@ def _claim(
             select(IdempotencyRecord)
             .where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
             .with_for_update()
-        ).one()
+        ).one_or_none()
+        if record is None:  # released between our insert and our read: the holder just failed
+            raise _in_use()
         if record.expires_at <= now:
             record.request_fingerprint = request_fingerprint
             record.state = PROCESSING

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codeshelf.api.problems import PROBLEM_JSON, problem_body
 
 RATE_LIMIT_HEADERS = "ratelimit_headers"  # key in scope["state"], set by the auth dependency
+NO_STORE = (b"cache-control", b"no-store")
 
 
 class BodyLimitAndHeaders:
@@ -24,7 +26,10 @@ class BodyLimitAndHeaders:
         state: dict[str, Any] = scope.setdefault("state", {})
         declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
         too_long = not declared.isdigit() or int(declared) > self.max_body_bytes
-        body = None if too_long else await self._read_body(receive)
+        try:
+            body = None if too_long else await self._read_body(receive)
+        except ClientDisconnect:
+            return  # the client left mid-body: nothing to do, nobody to answer
         if body is None:
             await self._too_large(scope, send)
             return
@@ -39,10 +44,12 @@ class BodyLimitAndHeaders:
             return await receive()
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and state.get(RATE_LIMIT_HEADERS):
+            if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                for name, value in state[RATE_LIMIT_HEADERS].items():
+                for name, value in state.get(RATE_LIMIT_HEADERS, {}).items():
                     headers.append((name.lower().encode(), value.encode()))
+                if not any(name == b"cache-control" for name, _ in headers):
+                    headers.append(NO_STORE)  # balances, orders and codes are never cached
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -55,7 +62,7 @@ class BodyLimitAndHeaders:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                raise ClientDisconnect  # never pass a partial body on as if it were whole
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:

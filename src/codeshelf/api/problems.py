@@ -156,10 +156,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
-            exc.status_code, "http-error"
-        )
+        # FastAPI answers 400 itself for bodies it cannot even decode (bad UTF-8, nesting).
+        slug = {
+            400: "malformed-request",
+            404: "not-found",
+            405: "method-not-allowed",
+            413: "payload-too-large",
+        }.get(exc.status_code, "http-error")
         detail = str(exc.detail) if exc.detail else title_for(slug)
+        if exc.status_code == 400:
+            detail = "the body could not be parsed as JSON"
         if exc.status_code == 404:
             detail = f"nothing at {request.method} {request.url.path}"
         body = problem_body(slug, exc.status_code, detail, request.url.path)

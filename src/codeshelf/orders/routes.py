@@ -13,7 +13,7 @@ from codeshelf.errors import InvalidInputError
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
 from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut, OrderPage
-from codeshelf.wallet.service import decode_cursor, encode_cursor
+from codeshelf.schemas import PRINTABLE
 
 router = APIRouter(tags=["orders"])
 
@@ -108,20 +108,20 @@ def list_orders(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Literal["pending", "paid", "delivered", "failed"] | None = None,
-    client_order_id: Annotated[str | None, Query(max_length=128)] = None,
+    client_order_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE)] = None,
 ) -> OrderPage:
     """The partner's orders, newest first."""
     with services.db.read_session() as session:
         orders = service.list_orders(
             session,
             principal.partner.id,
-            before=decode_cursor(cursor),
+            before=cursor,
             limit=limit,
             status=status,
             client_order_id=client_order_id,
         )
         data = [_order_json(session, order) for order in orders]
-    next_cursor = encode_cursor(orders[-1].id) if len(orders) == limit else None
+    next_cursor = orders[-1].public_id if len(orders) == limit else None
     return OrderPage(data=data, next_cursor=next_cursor)
 
 

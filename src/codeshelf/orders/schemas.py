@@ -11,13 +11,15 @@ from codeshelf.catalog.service import face_value
 from codeshelf.money import Money
 from codeshelf.orders.models import ORDER_STATUSES, Order
 from codeshelf.orders.service import ItemRequest
-from codeshelf.schemas import MoneyOut, Page
+from codeshelf.schemas import PRINTABLE, MoneyOut, Page
 
 Quantity = Annotated[
     StrictInt,
     Field(ge=1, validation_alias=AliasChoices("quantity", "qty"), description="1 or more"),
 ]
-ProductId = Annotated[str, Field(min_length=1, max_length=64, examples=["psn-us-50"])]
+ProductId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=PRINTABLE, examples=["psn-us-50"])
+]
 
 
 class OrderItemIn(BaseModel):
@@ -26,10 +28,12 @@ class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId | None = None
-    region: str | None = Field(default=None, min_length=2, max_length=8, examples=["US"])
+    region: str | None = Field(
+        default=None, min_length=2, max_length=8, pattern=PRINTABLE, examples=["US"]
+    )
     denomination: Decimal | None = Field(default=None, gt=0, max_digits=14, examples=[50])
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
-    platform: str | None = Field(default=None, max_length=16)
+    currency: str | None = Field(default=None, min_length=3, max_length=3, pattern=PRINTABLE)
+    platform: str | None = Field(default=None, max_length=16, pattern=PRINTABLE)
     quantity: Quantity
 
     @model_validator(mode="after")
@@ -49,7 +53,9 @@ class OrderCreate(BaseModel):
     quantity: StrictInt | None = Field(
         default=None, ge=1, validation_alias=AliasChoices("quantity", "qty")
     )
-    client_order_id: str | None = Field(default=None, min_length=1, max_length=128)
+    client_order_id: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=PRINTABLE
+    )
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
 
     @model_validator(mode="after")
@@ -79,7 +85,17 @@ class OrderCreate(BaseModel):
         ]
 
     def fingerprint_payload(self) -> dict[str, object]:
-        return self.model_dump(mode="json", exclude={"idempotency_key"})
+        """The request as the idempotency fingerprint sees it: 50 and 50.0, us and US agree."""
+        payload = self.model_dump(mode="json", exclude={"idempotency_key"})
+        for item in payload.get("items") or []:
+            if item.get("denomination") is not None:
+                item["denomination"] = str(Decimal(item["denomination"]).normalize())
+            for name in ("region", "currency"):
+                if item.get(name) is not None:
+                    item[name] = item[name].upper()
+            if item.get("platform") is not None:
+                item["platform"] = item["platform"].lower()
+        return payload
 
 
 class OrderItemOut(BaseModel):

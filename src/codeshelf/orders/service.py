@@ -7,6 +7,7 @@ The caller runs ``place_order`` inside a savepoint, so a refusal leaves nothing 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from codeshelf.audit import service as audit
 from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.db import Base, public_id, table_of, utcnow
-from codeshelf.errors import ConflictError, InvalidInputError, NotFoundError
+from codeshelf.errors import ConflictError, InvalidCursorError, InvalidInputError, NotFoundError
 from codeshelf.money import InvalidMoneyError, Money
 from codeshelf.orders.models import DELIVERED, PAID, PENDING, Order, OrderItem
 from codeshelf.partners.models import ApiKey, Partner
@@ -27,6 +28,8 @@ from codeshelf.stock.models import Code
 from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import ORDER, Account, LedgerTransaction, Posting
+
+ORDER_ID = re.compile(r"ord_[0-9a-f]{20}")
 
 
 class UnknownProductError(InvalidInputError):
@@ -77,7 +80,7 @@ def _field(pointer: str, name: str) -> str:
 def _matches_denomination(product: Product, item: ItemRequest) -> bool:
     if item.currency is not None and item.currency.upper() != product.face_currency:
         return False
-    if item.platform is not None and item.platform != product.platform:
+    if item.platform is not None and item.platform.lower() != product.platform:
         return False
     try:
         face = Money.parse(item.denomination or Decimal(0), product.face_currency)
@@ -104,6 +107,31 @@ def _priced_products(
     ]
 
 
+def _check_consistent(product: Product, item: ItemRequest) -> None:
+    """A line naming a product may repeat its region and denomination, but not contradict them."""
+    if item.region is not None and item.region.upper() != product.region:
+        raise UnknownProductError(
+            f"{product.sku} is a {product.region} product, not {item.region}",
+            pointer=_field(item.pointer, "region"),
+        )
+    if item.denomination is not None and not _matches_denomination(product, item):
+        raise UnknownProductError(
+            f"{product.sku} does not match denomination {item.denomination} "
+            f"{item.currency or ''}".rstrip(),
+            pointer=_field(item.pointer, "denomination"),
+        )
+    if item.currency is not None and item.currency.upper() != product.face_currency:
+        raise UnknownProductError(
+            f"{product.sku} is denominated in {product.face_currency}",
+            pointer=_field(item.pointer, "currency"),
+        )
+    if item.platform is not None and item.platform.lower() != product.platform:
+        raise UnknownProductError(
+            f"{product.sku} is a {product.platform} product",
+            pointer=_field(item.pointer, "platform"),
+        )
+
+
 def _price_item(session: Session, partner_id: int, item: ItemRequest) -> PricedItem:
     if item.product_id is not None:
         found = _priced_products(session, partner_id, Product.sku == item.product_id)
@@ -112,6 +140,7 @@ def _price_item(session: Session, partner_id: int, item: ItemRequest) -> PricedI
                 f"no product {item.product_id!r}", pointer=_field(item.pointer, "product_id")
             )
         product, price = found[0]
+        _check_consistent(product, item)
         return PricedItem(product, item.quantity, price)
     region = (item.region or "").upper()
     candidates = _priced_products(session, partner_id, Product.region == region)
@@ -263,6 +292,8 @@ def _insert_returning_id(session: Session, model: type[Base], values: dict[str, 
 
 def get_order(session: Session, partner_id: int, order_public_id: str) -> Order:
     """The partner's order; another partner's order is indistinguishable from a missing one."""
+    if not ORDER_ID.fullmatch(order_public_id):
+        raise OrderNotFoundError(f"no order {order_public_id!r}")
     order = session.scalar(
         select(Order).where(Order.public_id == order_public_id, Order.partner_id == partner_id)
     )
@@ -275,15 +306,22 @@ def list_orders(
     session: Session,
     partner_id: int,
     *,
-    before: int | None,
+    before: str | None,
     limit: int,
     status: str | None,
     client_order_id: str | None,
 ) -> list[Order]:
-    """Newest first; ``before`` is the cursor (an internal id)."""
+    """Newest first; ``before`` is the cursor: the id of the last order of the previous page."""
     query = select(Order).where(Order.partner_id == partner_id).order_by(Order.id.desc())
     if before is not None:
-        query = query.where(Order.id < before)
+        if not ORDER_ID.fullmatch(before):
+            raise InvalidCursorError()
+        position = session.scalar(
+            select(Order.id).where(Order.public_id == before, Order.partner_id == partner_id)
+        )
+        if position is None:
+            raise InvalidCursorError()
+        query = query.where(Order.id < position)
     if status is not None:
         query = query.where(Order.status == status)
     if client_order_id is not None:

@@ -418,21 +418,24 @@ def import_file(
         )
 
 
-_ALLOCATE = {
-    # SKIP LOCKED: concurrent orders take different codes instead of queueing on the same ones.
-    # ANY(ARRAY(…)) lets the planner fetch the picked ids by primary key rather than join.
-    "postgresql": text(
-        "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
-        "WHERE id = ANY(ARRAY(SELECT id FROM codes WHERE product_id = :product "
-        "AND state = 'available' ORDER BY id LIMIT :quantity FOR UPDATE SKIP LOCKED))"
-    ),
-    # SQLite runs one write transaction at a time, so the pick needs no lock.
-    "sqlite": text(
-        "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
-        "WHERE id IN (SELECT id FROM codes WHERE product_id = :product "
-        "AND state = 'available' ORDER BY id LIMIT :quantity)"
-    ),
-}
+_PICK_AND_CLAIM = (
+    "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
+    "WHERE id = ANY(ARRAY(SELECT id FROM codes WHERE product_id = :product "
+    "AND state = 'available' ORDER BY id LIMIT :quantity FOR UPDATE{skip}))"
+)
+# SQLite runs one write transaction at a time, so its pick needs no lock.
+_SQLITE_PICK_AND_CLAIM = text(
+    "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
+    "WHERE id IN (SELECT id FROM codes WHERE product_id = :product "
+    "AND state = 'available' ORDER BY id LIMIT :quantity)"
+)
+# PostgreSQL: first SKIP LOCKED, so concurrent orders take different codes instead of queueing
+# on the same ones; then, only if that came up short, wait for the codes other transactions
+# hold (an order that will be refused for money must not make this one fail for stock).
+_POSTGRESQL_PICK_AND_CLAIM = (
+    text(_PICK_AND_CLAIM.format(skip=" SKIP LOCKED")),
+    text(_PICK_AND_CLAIM.format(skip="")),
+)
 
 
 def allocate(
@@ -440,21 +443,27 @@ def allocate(
 ) -> None:
     """Deliver ``quantity`` available codes to an order item, or raise InsufficientStockError.
 
-    One statement picks and claims the codes. The caller must roll back on refusal so nothing
-    stays claimed.
+    The caller must roll back on refusal so nothing stays claimed.
     """
-    statement = _ALLOCATE[session.get_bind().dialect.name].bindparams(
-        bindparam("now", type_=UTCDateTime())
-    )
-    result = session.execute(
-        statement,
-        {"item": order_item_id, "now": now, "product": product_id, "quantity": quantity},
-    )
-    claimed = int(result.rowcount)  # type: ignore[attr-defined]
-    if claimed < quantity:
-        raise InsufficientStockError(
-            f"{quantity} requested, {claimed} available", requested=quantity, available=claimed
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    attempts = _POSTGRESQL_PICK_AND_CLAIM if postgresql else (_SQLITE_PICK_AND_CLAIM,)
+    claimed = 0
+    for statement in attempts:
+        result = session.execute(
+            statement.bindparams(bindparam("now", type_=UTCDateTime())),
+            {
+                "item": order_item_id,
+                "now": now,
+                "product": product_id,
+                "quantity": quantity - claimed,
+            },
         )
+        claimed += int(result.rowcount)  # type: ignore[attr-defined]
+        if claimed == quantity:
+            return
+    raise InsufficientStockError(
+        f"{quantity} requested, {claimed} available", requested=quantity, available=claimed
+    )
 
 
 @dataclass(frozen=True)

@@ -40,14 +40,13 @@ def get_ledger(
         entries = service.ledger_entries(
             session,
             principal.partner.id,
-            after=service.decode_cursor(cursor),
+            after=cursor,
             limit=limit,
             currency=currency,
         )
     data = [
         LedgerEntryOut(
-            id=f"ent_{entry.id}",
-            transaction_id=entry.transaction_id,
+            id=entry.id,
             type=entry.kind,
             amount=MoneyOut.of(entry.amount),
             balance_after=MoneyOut.of(entry.balance_after),
@@ -57,5 +56,5 @@ def get_ledger(
         )
         for entry in entries
     ]
-    next_cursor = service.encode_cursor(entries[-1].id) if len(entries) == limit else None
+    next_cursor = entries[-1].id if len(entries) == limit else None
     return LedgerPage(data=data, next_cursor=next_cursor)

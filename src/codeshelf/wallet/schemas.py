@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from codeshelf.schemas import MoneyOut, Page
 
@@ -12,8 +12,7 @@ class Balance(BaseModel):
 
 
 class LedgerEntryOut(BaseModel):
-    id: str
-    transaction_id: str
+    id: str = Field(description="The ledger transaction's id; pass it as `cursor` to continue.")
     type: str
     amount: MoneyOut
     balance_after: MoneyOut

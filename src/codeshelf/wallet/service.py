@@ -10,8 +10,7 @@ serialize all orders. Their balances are the sum of their postings.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.db import public_id, table_of, utcnow
-from codeshelf.errors import ConflictError, DomainError, InvalidInputError
+from codeshelf.errors import ConflictError, DomainError, InvalidCursorError, InvalidInputError
 from codeshelf.money import Money
 from codeshelf.orders.models import Order
 from codeshelf.partners.models import Partner
@@ -37,6 +36,8 @@ from codeshelf.wallet.models import (
     Posting,
 )
 
+TRANSACTION_ID = re.compile(r"txn_[0-9a-f]{20}")
+
 
 class InsufficientFundsError(DomainError):
     slug = "insufficient-funds"
@@ -45,10 +46,6 @@ class InsufficientFundsError(DomainError):
 
 class DepositConflictError(ConflictError):
     slug = "deposit-reference-conflict"
-
-
-class InvalidCursorError(InvalidInputError):
-    slug = "invalid-cursor"
 
 
 def _account_code(kind: str, currency: str, partner: Partner | None) -> str:
@@ -126,8 +123,15 @@ def deposit(session: Session, partner: Partner, money: Money, reference: str) ->
     txn = LedgerTransaction(
         public_id=public_id("txn"), kind=DEPOSIT, currency=money.currency, reference=reference
     )
-    session.add(txn)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(txn)
+    except IntegrityError:
+        # The same reference deposited at this very moment by someone else: theirs counts.
+        existing = session.scalars(
+            select(LedgerTransaction).where(LedgerTransaction.reference == reference)
+        ).one()
+        return _replayed_deposit(session, existing, wallet, money)
     funding = account(session, FUNDING, money.currency)
     balance = _move_wallet(session, wallet, money.minor)
     assert balance is not None  # a credit cannot overdraw
@@ -235,24 +239,8 @@ def _insufficient(session: Session, partner: Partner, total: Money) -> Insuffici
     )
 
 
-# System account ids by (database, account code). Accounts are never deleted, so an id once
-# read from a committed row stays right; ids of accounts created in a transaction that might
-# still roll back are not cached.
-_system_ids: dict[tuple[str, str], int] = {}
-
-
 def _system_account_id(session: Session, kind: str, currency: str) -> int:
-    cache_key = (str(session.get_bind().engine.url), _account_code(kind, currency, None))
-    cached = _system_ids.get(cache_key)
-    if cached is not None:
-        return cached
-    found = session.scalar(select(Account.id).where(Account.code == cache_key[1]))
-    if found is not None:
-        _system_ids[cache_key] = found
-        return found
-    created = account(session, kind, currency)
-    session.flush()
-    return created.id
+    return account(session, kind, currency).id
 
 
 def balances(session: Session, partner_id: int) -> list[Money]:
@@ -266,8 +254,7 @@ def balances(session: Session, partner_id: int) -> list[Money]:
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    id: int
-    transaction_id: str
+    id: str  # the ledger transaction's public id
     kind: str
     amount: Money
     balance_after: Money
@@ -276,45 +263,43 @@ class LedgerEntry:
     created_at: datetime
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursorError(
-            "the cursor is not one this API issued", pointer="query:cursor"
-        ) from exc
-    if value < 0:
-        raise InvalidCursorError("the cursor is not one this API issued", pointer="query:cursor")
-    return value
-
-
 def ledger_entries(
-    session: Session, partner_id: int, *, after: int | None, limit: int, currency: str | None
+    session: Session, partner_id: int, *, after: str | None, limit: int, currency: str | None
 ) -> list[LedgerEntry]:
-    """The partner's wallet postings, oldest first, ``limit`` of them after the cursor."""
-    query = (
+    """The partner's wallet postings, oldest first, ``limit`` of them after the cursor.
+
+    An entry is named by its ledger transaction's public id (each has one wallet posting), and
+    the cursor is the last entry's id: nothing in either says how busy anyone else is.
+    """
+    own = (
         select(Posting, LedgerTransaction, Account.currency, Order.public_id)
         .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
         .join(Account, Account.id == Posting.account_id)
         .outerjoin(Order, Order.id == LedgerTransaction.order_id)
         .where(Account.partner_id == partner_id, Account.kind == WALLET)
-        .order_by(Posting.id)
-        .limit(limit)
     )
+    query = own.order_by(Posting.id).limit(limit)
     if after is not None:
-        query = query.where(Posting.id > after)
+        if not TRANSACTION_ID.fullmatch(after):
+            raise InvalidCursorError()
+        position = session.scalar(
+            select(Posting.id)
+            .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+            .join(Account, Account.id == Posting.account_id)
+            .where(
+                LedgerTransaction.public_id == after,
+                Account.partner_id == partner_id,
+                Account.kind == WALLET,
+            )
+        )
+        if position is None:
+            raise InvalidCursorError()
+        query = query.where(Posting.id > position)
     if currency is not None:
         query = query.where(Account.currency == currency)
     return [
         LedgerEntry(
-            id=posting.id,
-            transaction_id=txn.public_id,
+            id=txn.public_id,
             kind=txn.kind,
             amount=Money(posting.amount_minor, cur),
             balance_after=Money(posting.balance_after_minor or 0, cur),
