@@ -484,15 +484,6 @@ def reveal(session: Session, vault: CodeVault, order_item_ids: list[int]) -> lis
     ]
 
 
-def masked_codes(session: Session, order_item_ids: list[int]) -> list[tuple[int, str]]:
-    rows = session.execute(
-        select(Code.order_item_id, Code.last4)
-        .where(Code.order_item_id.in_(order_item_ids))
-        .order_by(Code.id)
-    )
-    return [(item_id or 0, mask(last4)) for item_id, last4 in rows]
-
-
 def summary(session: Session) -> list[dict[str, Any]]:
     """Codes per product and state; every state is listed, zero or not."""
     counts: dict[tuple[int, str], int] = {
