@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from codeshelf.db import Database
@@ -23,22 +22,6 @@ _LOOPBACK_ONLY = ssl.create_default_context()
 
 ORDERS = "/api/v1/orders"
 ONE = {"product_id": "psn-us-50", "quantity": 1}
-
-
-def databases(
-    *, sqlite_bug: str | None = None, postgresql_bug: str | None = None
-) -> pytest.MarkDecorator:
-    """Run on both databases, expecting a strict failure where a known bug lives."""
-
-    def param(name: str, bug: str | None) -> Any:
-        marks = [pytest.mark.xfail(strict=True, reason=f"BUG: {bug}")] if bug else []
-        return pytest.param(name, marks=marks, id=name)
-
-    return pytest.mark.parametrize(
-        "database_url",
-        [param("sqlite", sqlite_bug), param("postgresql", postgresql_bug)],
-        indirect=True,
-    )
 
 
 def request(

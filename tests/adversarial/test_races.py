@@ -39,7 +39,6 @@ from tests import factories
 from tests.adversarial._support import (
     ONE,
     assert_clean_problem,
-    databases,
     post_order,
     request,
     violations,
@@ -93,7 +92,6 @@ def _balance(live_server: LiveServer, headers: dict[str, str]) -> dict[str, str]
 # --- Deposits ------------------------------------------------------------------------------------
 
 
-@databases()
 def test_a_deposit_reference_in_flight_twice_credits_once_and_says_so(
     shop: Shop, db: Database
 ) -> None:
@@ -249,7 +247,6 @@ def test_one_key_raced_with_different_bodies_buys_at_most_once(
 # --- Stock ---------------------------------------------------------------------------------------
 
 
-@databases()
 def test_an_order_doomed_for_money_does_not_make_others_fail_for_stock(
     live_server: LiveServer, shop: Shop, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,7 +302,6 @@ def test_overlapping_imports_at_once_store_each_code_once_and_report_the_rest(
         assert stock.check(session) == []
 
 
-@databases()
 def test_a_retry_racing_the_release_of_its_key_is_not_a_server_error(
     live_server: LiveServer, shop: Shop, db: Database, settings: Settings
 ) -> None:
