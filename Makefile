@@ -33,7 +33,9 @@ lint: install
 
 test: lint
 	@# pytest exits 5 when it collects no test: that is not a failure of the code.
-	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" $(BIN)/pytest -n 2 -p no:cacheprovider \
+	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" \
+	CODESHELF_REDIS_SERVER="$$(scripts/ensure-redis.sh)" \
+		$(BIN)/pytest -n 2 -p no:cacheprovider \
 		|| [ $$? -eq 5 ]
 
 bench: install
