@@ -21,6 +21,7 @@ from typing import Any
 import http_sfv
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from codeshelf.api.problems import HTTPProblemError, error_body
@@ -225,6 +226,27 @@ def _release(db: Database, claim: _Claim) -> None:
 
 Work = Callable[[Session], tuple[int, str]]
 
+# PostgreSQL's deadlock and serialization failures: the transaction was rolled back whole and
+# may simply be run again.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+ATTEMPTS = 3
+
+
+def _work_and_complete(db: Database, claimed: _Claim, work: Work) -> tuple[int, str]:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with db.session() as session:
+                status, body = work(session)
+                _complete(session, claimed, status, body)
+            return status, body
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                raise
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("retrying after %s (attempt %d)", type(exc.orig).__name__, attempt)
+    raise AssertionError("unreachable")
+
 
 def run(
     db: Database,
@@ -247,9 +269,7 @@ def run(
         return claimed
     try:
         try:
-            with db.session() as session:
-                status, body = work(session)
-                _complete(session, claimed, status, body)
+            status, body = _work_and_complete(db, claimed, work)
         except DomainError as exc:
             if not exc.business_refusal:
                 raise

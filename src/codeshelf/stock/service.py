@@ -11,7 +11,7 @@ from pathlib import Path
 from queue import Full, Queue
 from typing import Any, BinaryIO
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -430,12 +430,12 @@ _SQLITE_PICK_AND_CLAIM = text(
     "AND state = 'available' ORDER BY id LIMIT :quantity)"
 )
 # PostgreSQL: first SKIP LOCKED, so concurrent orders take different codes instead of queueing
-# on the same ones; then, only if that came up short, wait for the codes other transactions
-# hold (an order that will be refused for money must not make this one fail for stock).
-_POSTGRESQL_PICK_AND_CLAIM = (
-    text(_PICK_AND_CLAIM.format(skip=" SKIP LOCKED")),
-    text(_PICK_AND_CLAIM.format(skip="")),
-)
+# on the same ones. Only if that comes up short (codes held by transactions that may yet roll
+# back: an order refused for money must not make this one fail for stock), the claim is undone
+# and retried waiting for the held codes. A waiting pick holds no codes of its own and locks in
+# id order, so pickers cannot deadlock each other.
+_POSTGRESQL_SKIP_LOCKED = text(_PICK_AND_CLAIM.format(skip=" SKIP LOCKED"))
+_POSTGRESQL_WAIT = text(_PICK_AND_CLAIM.format(skip=""))
 
 
 def allocate(
@@ -445,25 +445,26 @@ def allocate(
 
     The caller must roll back on refusal so nothing stays claimed.
     """
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    attempts = _POSTGRESQL_PICK_AND_CLAIM if postgresql else (_SQLITE_PICK_AND_CLAIM,)
-    claimed = 0
-    for statement in attempts:
-        result = session.execute(
-            statement.bindparams(bindparam("now", type_=UTCDateTime())),
-            {
-                "item": order_item_id,
-                "now": now,
-                "product": product_id,
-                "quantity": quantity - claimed,
-            },
-        )
-        claimed += int(result.rowcount)  # type: ignore[attr-defined]
+    params = {"item": order_item_id, "now": now, "product": product_id, "quantity": quantity}
+    if session.get_bind().dialect.name != "postgresql":
+        claimed = _claim_codes(session, _SQLITE_PICK_AND_CLAIM, params)
+    else:
+        savepoint = session.begin_nested()
+        claimed = _claim_codes(session, _POSTGRESQL_SKIP_LOCKED, params)
         if claimed == quantity:
+            savepoint.commit()
             return
-    raise InsufficientStockError(
-        f"{quantity} requested, {claimed} available", requested=quantity, available=claimed
-    )
+        savepoint.rollback()
+        claimed = _claim_codes(session, _POSTGRESQL_WAIT, params)
+    if claimed < quantity:
+        raise InsufficientStockError(
+            f"{quantity} requested, {claimed} available", requested=quantity, available=claimed
+        )
+
+
+def _claim_codes(session: Session, statement: TextClause, params: dict[str, Any]) -> int:
+    result = session.execute(statement.bindparams(bindparam("now", type_=UTCDateTime())), params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
