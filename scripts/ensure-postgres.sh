@@ -14,13 +14,6 @@ find_bindir() {
   return 1
 }
 if ! find_bindir >/dev/null; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "PostgreSQL server binaries not found; install Debian's postgresql package" >&2
-    exit 1
-  fi
-  echo "installing PostgreSQL (Debian's postgresql package)…" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq postgresql >&2
+  "$(dirname "$0")/apt-install.sh" postgresql
 fi
 find_bindir
