@@ -100,10 +100,21 @@ def _claim(
     now = utcnow()
     token = secrets.token_hex(16)
     locked_until = now + timedelta(seconds=settings.idempotency_lock_seconds)
+    expires_at = now + timedelta(hours=settings.idempotency_retention_hours)
+    fresh = {
+        "partner_id": partner_id,
+        "key": key,
+        "request_fingerprint": request_fingerprint,
+        "state": PROCESSING,
+        "lock_token": token,
+        "locked_until": locked_until,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
     with db.session() as session:
-        claimed = _insert_new(session, settings, partner_id, key, request_fingerprint, token)
-        if claimed is not None:
-            return claimed
+        record_id = session.scalar(_CLAIM[session.get_bind().dialect.name], fresh)
+        if record_id is not None:
+            return _Claim(record_id, token)
         record = session.scalars(
             select(IdempotencyRecord)
             .where(IdempotencyRecord.partner_id == partner_id, IdempotencyRecord.key == key)
@@ -117,7 +128,7 @@ def _claim(
             record.response_status = None
             record.response_body = None
             record.created_at = now
-            record.expires_at = now + timedelta(hours=settings.idempotency_retention_hours)
+            record.expires_at = expires_at
         elif record.request_fingerprint != request_fingerprint:
             raise HTTPProblemError(
                 "idempotency-key-reused",
@@ -150,38 +161,13 @@ def _claim_statement(insert: Callable[[Table], Any]) -> Any:
     )
 
 
+# Claims a key never seen before in one statement (no row back when the key exists). On
+# PostgreSQL a concurrent insert of the same key waits for the other transaction, which commits
+# at once (the claim is its own short transaction), then sees the row.
 _CLAIM = {
     "postgresql": _claim_statement(postgresql.insert),
     "sqlite": _claim_statement(sqlite.insert),
 }
-
-
-def _insert_new(
-    session: Session,
-    settings: Settings,
-    partner_id: int,
-    key: str,
-    request_fingerprint: str,
-    token: str,
-) -> _Claim | None:
-    """Claim a key never seen before in one statement; None when the key exists already.
-
-    On PostgreSQL a concurrent insert of the same key waits for the other transaction, which
-    commits at once (the claim is its own short transaction), then sees the row.
-    """
-    now = utcnow()
-    values = {
-        "partner_id": partner_id,
-        "key": key,
-        "request_fingerprint": request_fingerprint,
-        "state": PROCESSING,
-        "lock_token": token,
-        "locked_until": now + timedelta(seconds=settings.idempotency_lock_seconds),
-        "created_at": now,
-        "expires_at": now + timedelta(hours=settings.idempotency_retention_hours),
-    }
-    record_id = session.scalar(_CLAIM[session.get_bind().dialect.name], values)
-    return None if record_id is None else _Claim(record_id, token)
 
 
 _COMPLETE = (

@@ -36,9 +36,9 @@ def _order_json(session: Session, order: Order) -> OrderOut:
     return OrderOut.of(order, products)
 
 
-def _check_quantities(payload: OrderCreate, maximum: int) -> None:
+def _check_quantities(items: list[service.ItemRequest], maximum: int) -> None:
     total = 0
-    for item in payload.item_requests():
+    for item in items:
         if item.quantity > maximum:
             pointer = "#/quantity" if item.pointer == "#" else f"{item.pointer}/quantity"
             raise InvalidInputError(f"quantity must be at most {maximum}", pointer=pointer)
@@ -68,8 +68,8 @@ def create_order(
 ) -> Response:
     """Place a bulk order, paid from the wallet and delivered at once, or refused whole."""
     key = idempotency.parse_key(idempotency_key, payload.idempotency_key)
-    _check_quantities(payload, services.settings.max_order_quantity)
     items = payload.item_requests()
+    _check_quantities(items, services.settings.max_order_quantity)
     partner = principal.partner
 
     def work(session: Session) -> tuple[int, str]:

@@ -86,18 +86,25 @@ def _post(
     )
 
 
-def _move_wallet(session: Session, wallet: Account, amount: int) -> int | None:
-    """Add ``amount`` (negative to debit) to a wallet unless that would overdraw it."""
-    return session.scalar(
-        update(Account)
-        .where(
-            Account.id == wallet.id,
-            Account.balance_minor + Account.credit_limit_minor + amount >= 0,
-        )
-        .values(balance_minor=Account.balance_minor + amount)
-        .returning(Account.balance_minor)
-        .execution_options(synchronize_session=False)
+# Built once: it runs for every order, and building statements costs more than running them.
+_MOVE_WALLET = (
+    update(table_of(Account))
+    .where(
+        Account.code == bindparam("b_wallet_code"),
+        Account.balance_minor + Account.credit_limit_minor + bindparam("b_amount") >= 0,
     )
+    .values(balance_minor=Account.balance_minor + bindparam("b_amount"))
+    .returning(Account.id, Account.balance_minor)
+)
+
+
+def _move_wallet(session: Session, wallet_code: str, amount: int) -> tuple[int, int] | None:
+    """Add ``amount`` (negative to debit) to a wallet unless that would overdraw it.
+
+    Returns the wallet's id and new balance, or None when refused.
+    """
+    row = session.execute(_MOVE_WALLET, {"b_wallet_code": wallet_code, "b_amount": amount}).first()
+    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True)
@@ -115,9 +122,7 @@ def deposit(session: Session, partner: Partner, money: Money, reference: str) ->
     if money.minor <= 0:
         raise InvalidInputError("a deposit must be positive")
     wallet = account(session, WALLET, money.currency, partner)
-    existing = session.scalar(
-        select(LedgerTransaction).where(LedgerTransaction.reference == reference)
-    )
+    existing = _deposit_by_reference(session, reference)
     if existing is not None:
         return _replayed_deposit(session, existing, wallet, money)
     txn = LedgerTransaction(
@@ -128,13 +133,13 @@ def deposit(session: Session, partner: Partner, money: Money, reference: str) ->
             session.add(txn)
     except IntegrityError:
         # The same reference deposited at this very moment by someone else: theirs counts.
-        existing = session.scalars(
-            select(LedgerTransaction).where(LedgerTransaction.reference == reference)
-        ).one()
+        existing = _deposit_by_reference(session, reference)
+        assert existing is not None  # the insert just collided with it
         return _replayed_deposit(session, existing, wallet, money)
     funding = account(session, FUNDING, money.currency)
-    balance = _move_wallet(session, wallet, money.minor)
-    assert balance is not None  # a credit cannot overdraw
+    moved = _move_wallet(session, wallet.code, money.minor)
+    assert moved is not None  # a credit cannot overdraw
+    balance = moved[1]
     _post(session, txn, wallet, money.minor, balance)
     _post(session, txn, funding, -money.minor, None)
     audit.record(
@@ -146,6 +151,10 @@ def deposit(session: Session, partner: Partner, money: Money, reference: str) ->
         details=money.as_json(),
     )
     return DepositResult(txn, True, Money(balance, money.currency))
+
+
+def _deposit_by_reference(session: Session, reference: str) -> LedgerTransaction | None:
+    return session.scalar(select(LedgerTransaction).where(LedgerTransaction.reference == reference))
 
 
 def _replayed_deposit(
@@ -164,18 +173,8 @@ def _replayed_deposit(
     return DepositResult(existing, False, Money(wallet.balance_minor, wallet.currency))
 
 
-# Built once: this runs for every order, and building statements costs more than running them.
 _INSERT_ORDER_TRANSACTION = insert(table_of(LedgerTransaction)).returning(
     table_of(LedgerTransaction).c.id
-)
-_DEBIT_WALLET = (
-    update(table_of(Account))
-    .where(
-        Account.code == bindparam("b_wallet_code"),
-        Account.balance_minor + Account.credit_limit_minor >= bindparam("b_amount"),
-    )
-    .values(balance_minor=Account.balance_minor - bindparam("b_amount"))
-    .returning(Account.id, Account.balance_minor)
 )
 _INSERT_POSTINGS = insert(table_of(Posting))
 
@@ -185,7 +184,7 @@ def debit_for_order(session: Session, partner: Partner, order_id: int, total: Mo
 
     The wallet row is locked from its UPDATE to the commit, so the caller should debit last.
     """
-    sales_id = _system_account_id(session, SALES, total.currency)
+    sales_id = account(session, SALES, total.currency).id
     now = utcnow()
     transaction_id = session.execute(
         _INSERT_ORDER_TRANSACTION,
@@ -197,10 +196,7 @@ def debit_for_order(session: Session, partner: Partner, order_id: int, total: Mo
             "created_at": now,
         },
     ).scalar_one()
-    debited = session.execute(
-        _DEBIT_WALLET,
-        {"b_wallet_code": _account_code(WALLET, total.currency, partner), "b_amount": total.minor},
-    ).first()
+    debited = _move_wallet(session, _account_code(WALLET, total.currency, partner), -total.minor)
     if debited is None:
         raise _insufficient(session, partner, total)
     wallet_id, balance = debited
@@ -237,10 +233,6 @@ def _insufficient(session: Session, partner: Partner, total: Money) -> Insuffici
         required=total.as_json(),
         balance=balance.as_json(),
     )
-
-
-def _system_account_id(session: Session, kind: str, currency: str) -> int:
-    return account(session, kind, currency).id
 
 
 def balances(session: Session, partner_id: int) -> list[Money]:
@@ -283,14 +275,7 @@ def ledger_entries(
         if not TRANSACTION_ID.fullmatch(after):
             raise InvalidCursorError()
         position = session.scalar(
-            select(Posting.id)
-            .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
-            .join(Account, Account.id == Posting.account_id)
-            .where(
-                LedgerTransaction.public_id == after,
-                Account.partner_id == partner_id,
-                Account.kind == WALLET,
-            )
+            own.with_only_columns(Posting.id).where(LedgerTransaction.public_id == after)
         )
         if position is None:
             raise InvalidCursorError()
