@@ -95,9 +95,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
+        evidence_dir=tmp_path / "evidence",
         secret_key=SECRET,  # type: ignore[arg-type]
         rate_limit_per_minute=100_000,
         _env_file=None,  # type: ignore[call-arg]

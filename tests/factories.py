@@ -6,6 +6,7 @@ import contextlib
 import secrets
 import string
 import tempfile
+from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -125,6 +126,7 @@ def run_cli(database_url: str, *args: str, env: Mapping[str, str | None] | None 
         "CODESHELF_SECRET_KEY": SECRET,
         "CODESHELF_PREVIOUS_SECRET_KEYS": None,
         "CODESHELF_DEMO": None,
+        "CODESHELF_EVIDENCE_DIR": str(Path(tempfile.gettempdir()) / "codeshelf-test-evidence"),
         "COLUMNS": "200",  # rich wraps lines at the terminal width
         **(env or {}),
     }

@@ -9,6 +9,9 @@ from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
 from codeshelf.api.ratelimit import RateLimiter
 from codeshelf.catalog.routes import router as catalog_router
+from codeshelf.claims.admin_routes import router as claims_admin_router
+from codeshelf.claims.evidence import EvidenceStore
+from codeshelf.claims.routes import router as claims_router
 from codeshelf.db import Database
 from codeshelf.orders.routes import router as orders_router
 from codeshelf.settings import Settings, get_settings
@@ -47,11 +50,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db=Database(settings.database_url),
         vault=vault,
         limiter=RateLimiter(settings.rate_limit_storage),
+        evidence=EvidenceStore(settings.evidence_dir, vault),
     )
     api = APIRouter(prefix=API_PREFIX)
-    for router in (catalog_router, wallet_router, orders_router):
+    for router in (
+        catalog_router,
+        wallet_router,
+        orders_router,
+        claims_router,
+        claims_admin_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     problems.install(app)
-    app.add_middleware(BodyLimitAndHeaders, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitAndHeaders,
+        max_body_bytes=settings.max_request_bytes,
+        upload_path_prefix=f"{API_PREFIX}/claims",
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     return app

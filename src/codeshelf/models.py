@@ -2,7 +2,9 @@
 
 from codeshelf.audit.models import AuditEvent
 from codeshelf.catalog.models import PartnerPrice, Product
+from codeshelf.claims.models import Claim, ClaimCode, ClaimEvidence, Remedy
 from codeshelf.db import Base
+from codeshelf.operators.models import OperatorKey
 from codeshelf.orders.models import IdempotencyRecord, Order, OrderItem
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock.models import Batch, Code
@@ -14,13 +16,18 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Batch",
+    "Claim",
+    "ClaimCode",
+    "ClaimEvidence",
     "Code",
     "IdempotencyRecord",
     "LedgerTransaction",
+    "OperatorKey",
     "Order",
     "OrderItem",
     "Partner",
     "PartnerPrice",
     "Posting",
     "Product",
+    "Remedy",
 ]

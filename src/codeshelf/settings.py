@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from codeshelf.claims.clock import parse_holidays
 
 # Used only when CODESHELF_DEMO is true and no secret was configured.
 DEMO_SECRET_KEY = "codeshelf-demo-secret-do-not-use-in-production"  # noqa: S105
@@ -32,6 +36,23 @@ class Settings(BaseSettings):
 
     rate_limit_per_minute: int = Field(default=60, ge=1)
     rate_limit_storage: str = "memory://"
+
+    # Claim evidence: screenshots are stored encrypted in this directory, not in the database.
+    evidence_dir: Path = Path("./evidence")
+    max_evidence_bytes: int = Field(default=5 * 1_048_576, ge=1024)
+    # Claim requests carrying screenshots may be this big (the other requests: max_request_bytes).
+    max_upload_bytes: int = Field(default=11 * 1_048_576, ge=1024)
+    # Days the upstream SLA clock skips besides weekends, e.g. "2026-12-25,2027-01-01".
+    holidays: str = ""
+
+    @field_validator("holidays")
+    @classmethod
+    def _valid_holidays(cls, value: str) -> str:
+        parse_holidays(value)
+        return value
+
+    def holiday_dates(self) -> frozenset[date]:
+        return parse_holidays(self.holidays)
 
     def require_secret(self) -> str:
         if self.secret_key is not None and self.secret_key.get_secret_value():

@@ -10,7 +10,10 @@ from fastapi import Depends, Header, Request
 from codeshelf.api.middleware import RATE_LIMIT_HEADERS
 from codeshelf.api.problems import HTTPProblemError
 from codeshelf.api.ratelimit import RateLimiter
+from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.db import Database
+from codeshelf.operators import service as operators
+from codeshelf.operators.models import OperatorKey
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.settings import Settings
@@ -23,6 +26,7 @@ class Services:
     db: Database
     vault: CodeVault
     limiter: RateLimiter
+    evidence: EvidenceStore
 
 
 @dataclass(frozen=True)
@@ -75,3 +79,23 @@ def authenticate(
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def authenticate_operator(
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> OperatorKey:
+    """An operator key, or 404: to anyone else (a partner key included) the admin API does not
+    exist."""
+    scheme, _, token = (authorization or "").partition(" ")
+    key = None
+    if scheme.lower() == "bearer" and 0 < len(token.strip()) <= 200:
+        with services.db.read_session() as session:
+            key = operators.authenticate(session, token.strip())
+    if key is None:
+        raise HTTPProblemError("not-found", f"nothing at {request.method} {request.url.path}")
+    return key
+
+
+OperatorDep = Annotated[OperatorKey, Depends(authenticate_operator)]

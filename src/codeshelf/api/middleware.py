@@ -15,23 +15,44 @@ NO_STORE = (b"cache-control", b"no-store")
 
 
 class BodyLimitAndHeaders:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        upload_path_prefix: str | None = None,
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Multipart uploads (claim screenshots) under this prefix may be bigger.
+        self.upload_path_prefix = upload_path_prefix
+        self.max_upload_bytes = max_upload_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        headers = dict(scope.get("headers", []))
+        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        if (
+            is_upload
+            and self.upload_path_prefix
+            and str(scope.get("path", "")).startswith(self.upload_path_prefix)
+        ):
+            return max(self.max_upload_bytes, self.max_body_bytes)
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         state: dict[str, Any] = scope.setdefault("state", {})
+        limit = self._limit(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
-        too_long = not declared.isdigit() or int(declared) > self.max_body_bytes
+        too_long = not declared.isdigit() or int(declared) > limit
         try:
-            body = None if too_long else await self._read_body(receive)
+            body = None if too_long else await self._read_body(receive, limit)
         except ClientDisconnect:
             return  # the client left mid-body: nothing to do, nobody to answer
         if body is None:
-            await self._too_large(scope, send)
+            await self._too_large(scope, send, limit)
             return
 
         delivered = False
@@ -55,7 +76,7 @@ class BodyLimitAndHeaders:
 
         await self.app(scope, replay, send_with_headers)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
         """The whole body, or None once it grows past the limit (the rest is not read)."""
         chunks: list[bytes] = []
         size = 0
@@ -65,18 +86,18 @@ class BodyLimitAndHeaders:
                 raise ClientDisconnect  # never pass a partial body on as if it were whole
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
 
-    async def _too_large(self, scope: Scope, send: Send) -> None:
+    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         body = problem_body(
             "payload-too-large",
             413,
-            f"request bodies are limited to {self.max_body_bytes} bytes",
+            f"request bodies are limited to {limit} bytes",
             scope.get("path"),
         )
         payload = json.dumps(body).encode()

@@ -30,8 +30,10 @@ STATUS_BY_SLUG = {
     "idempotency-key-reused": 422,
     "idempotency-key-in-use": 409,
     "unauthorized": 401,
+    "not-found": 404,
     "method-not-allowed": 405,
     "payload-too-large": 413,
+    "evidence-too-large": 413,
     "rate-limited": 429,
     "internal-error": 500,
 }

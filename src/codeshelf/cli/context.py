@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from codeshelf import migrate
+from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.cli.output import fail
 from codeshelf.db import Database
 from codeshelf.settings import MissingSecretKeyError, Settings, get_settings
@@ -27,3 +28,7 @@ def vault() -> CodeVault:
         return CodeVault(settings().require_secret(), settings().previous_secrets())
     except MissingSecretKeyError as exc:
         fail(str(exc))
+
+
+def evidence_store() -> EvidenceStore:
+    return EvidenceStore(settings().evidence_dir, vault())

@@ -12,9 +12,12 @@ import uvicorn
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from codeshelf import demo, migrate
+from codeshelf.audit import service as audit
 from codeshelf.catalog import service as catalog
 from codeshelf.catalog.service import face_value
+from codeshelf.claims import service as claims
 from codeshelf.cli import context
+from codeshelf.cli.claims import claims_app, operator_app
 from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
 from codeshelf.errors import DomainError
 from codeshelf.money import InvalidMoneyError, Money
@@ -45,6 +48,8 @@ app.add_typer(price_app, name="price")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(stock_app, name="stock")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(claims_app, name="claims")
+app.add_typer(operator_app, name="operator")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -296,6 +301,15 @@ def stock_import(
     except DomainError as exc:
         fail(exc.detail)
     _print_report(report, as_json)
+    _fulfil_waiting_claims(db)
+
+
+def _fulfil_waiting_claims(db: Any) -> None:
+    """New stock may be what approved claims wait for: replace their codes now."""
+    with db.session() as session:
+        resolved = claims.fulfil_waiting(session, claims.Actor(audit.OPERATOR_CLI))
+    if resolved:
+        say(f"replacement codes sent for claim(s) {', '.join(resolved)}", console=err)
 
 
 def _print_report(report: stock.ImportReport, as_json: bool, file: Any = None) -> None:
@@ -332,11 +346,51 @@ def stock_summary(as_json: JsonOption = False) -> None:
     emit(data, as_json, lambda: table("stock", columns, rows))
 
 
+@stock_app.command("batches")
+def stock_batches(as_json: JsonOption = False) -> None:
+    """Quality per batch and supplier: delivered, claimed, confirmed defective."""
+    with context.database().read_session() as session:
+        data = [
+            {**vars(row), "defect_rate": round(row.defect_rate, 4)}
+            for row in claims.batch_quality(session)
+        ]
+    columns = [
+        "reference",
+        "sku",
+        "supplier",
+        "imported",
+        "available",
+        "delivered",
+        "claimed",
+        "defective",
+        "quarantined",
+    ]
+    rows = [[row[c] if row[c] is not None else "" for c in columns] for row in data]
+    emit(data, as_json, lambda: table("batches", columns, rows))
+
+
+@stock_app.command("quarantine")
+def stock_quarantine(
+    batch: Annotated[str, typer.Option(help="The batch reference.")] = ...,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Pull a bad batch's remaining available codes out of sale (kept as quarantined)."""
+    with domain_errors(), context.database().session() as session:
+        count = stock.quarantine_batch(session, batch)
+    data = {"batch": batch, "quarantined": count}
+    emit(data, as_json, lambda: say(f"quarantined {count} available code(s) of batch {batch}"))
+
+
 @ledger_app.command("check")
 def ledger_check(as_json: JsonOption = False) -> None:
     """Verify every invariant of money and stock; exit 1 on any violation."""
     with context.database().read_session() as session:
-        problems = wallet.check(session) + stock.check(session) + orders.check(session)
+        problems = (
+            wallet.check(session)
+            + stock.check(session)
+            + orders.check(session)
+            + claims.check(session)
+        )
     data = {"ok": not problems, "violations": problems}
 
     def render() -> None:

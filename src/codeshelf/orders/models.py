@@ -12,6 +12,9 @@ PAID = "paid"
 DELIVERED = "delivered"
 FAILED = "failed"
 ORDER_STATUSES = (PENDING, PAID, DELIVERED, FAILED)
+PURCHASE = "purchase"
+REPLACEMENT = "replacement"  # free codes replacing claimed ones (see claims)
+ORDER_KINDS = (PURCHASE, REPLACEMENT)
 TRANSITIONS = {PENDING: {PAID, FAILED}, PAID: {DELIVERED, FAILED}, DELIVERED: set(), FAILED: set()}
 
 
@@ -25,6 +28,7 @@ class Order(Base):
         UniqueConstraint("partner_id", "client_order_id"),
         CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
+        CheckConstraint(f"kind IN {ORDER_KINDS!r}", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,6 +36,7 @@ class Order(Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     client_order_id: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    kind: Mapped[str] = mapped_column(String(16), default=PURCHASE, server_default=PURCHASE)
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

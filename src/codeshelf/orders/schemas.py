@@ -112,6 +112,9 @@ class OrderOut(BaseModel):
     id: str
     client_order_id: str | None
     status: str = Field(description=f"One of {', '.join(ORDER_STATUSES)}.")
+    kind: str = Field(
+        description="`purchase`, or `replacement`: free codes replacing claimed ones."
+    )
     items: list[OrderItemOut]
     total: MoneyOut
     created_at: datetime
@@ -140,6 +143,7 @@ class OrderOut(BaseModel):
             id=order.public_id,
             client_order_id=order.client_order_id,
             status=order.status,
+            kind=order.kind,
             items=items,
             total=MoneyOut.of(Money(order.total_minor, order.currency)),
             created_at=order.created_at,

@@ -21,7 +21,15 @@ from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.db import Base, public_id, table_of, utcnow
 from codeshelf.errors import ConflictError, InvalidCursorError, InvalidInputError, NotFoundError
 from codeshelf.money import InvalidMoneyError, Money
-from codeshelf.orders.models import DELIVERED, PAID, PENDING, Order, OrderItem
+from codeshelf.orders.models import (
+    DELIVERED,
+    PAID,
+    PENDING,
+    PURCHASE,
+    REPLACEMENT,
+    Order,
+    OrderItem,
+)
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Code
@@ -213,6 +221,7 @@ def place_order(
         partner_id=partner.id,
         client_order_id=client_order_id,
         status=PENDING,
+        kind=PURCHASE,
         currency=currency,
         total_minor=total.minor,
         created_at=now,
@@ -241,6 +250,43 @@ def place_order(
             now=now,
         )
     wallet.debit_for_order(session, partner, order.id, total)  # last: it locks the wallet row
+    return order
+
+
+def place_replacement(
+    session: Session, partner_id: int, currency: str, quantities: dict[int, int]
+) -> Order:
+    """A free order delivering replacement codes (``quantities``: product id -> count).
+
+    Allocated like any order, so a replacement is never a code already delivered; raises
+    InsufficientStockError (the caller rolls back) when stock is short.
+    """
+    now = utcnow()
+    order = Order(
+        public_id=public_id("ord"),
+        partner_id=partner_id,
+        client_order_id=None,
+        status=DELIVERED,
+        kind=REPLACEMENT,
+        currency=currency,
+        total_minor=0,
+        created_at=now,
+        updated_at=now,
+        delivered_at=now,
+    )
+    order.items = [
+        OrderItem(product_id=product_id, quantity=quantity, unit_price_minor=0)
+        for product_id, quantity in sorted(quantities.items())
+    ]
+    _insert_order(session, order, partner_id)
+    for item in order.items:
+        stock.allocate(
+            session,
+            product_id=item.product_id,
+            quantity=item.quantity,
+            order_item_id=item.id,
+            now=now,
+        )
     return order
 
 

@@ -58,8 +58,12 @@ class Code(Base):
             postgresql_where=text("order_item_id IS NOT NULL"),
             sqlite_where=text("order_item_id IS NOT NULL"),
         ),
+        # Delivered codes are on an order; stock never is. A voided or quarantined code may be
+        # either: a claimed code keeps its order as history, a pulled batch's codes have none.
         CheckConstraint(
-            "(state = 'delivered') = (order_item_id IS NOT NULL)", name="delivered_iff_on_order"
+            "(state != 'delivered' OR order_item_id IS NOT NULL)"
+            " AND (state NOT IN ('available', 'reserved') OR order_item_id IS NULL)",
+            name="order_item_fits_state",
         ),
         # Partial: only what can still be allocated, so delivered codes don't slow the pick.
         Index(

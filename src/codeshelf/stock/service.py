@@ -18,7 +18,7 @@ from codeshelf.audit import service as audit
 from codeshelf.catalog.models import Product
 from codeshelf.catalog.service import get_product
 from codeshelf.db import UTCDateTime
-from codeshelf.errors import ConflictError, InvalidInputError
+from codeshelf.errors import ConflictError, InvalidInputError, NotFoundError
 from codeshelf.money import InvalidMoneyError, Money
 from codeshelf.orders.models import OrderItem
 from codeshelf.stock.codes import CodeFormat, MalformedCodeError, format_for, mask, mask_raw
@@ -499,6 +499,29 @@ def summary(session: Session) -> list[dict[str, Any]]:
         states = {state: counts.get((product.id, state), 0) for state in CODE_STATES}
         result.append({"sku": product.sku, **states, "total": sum(states.values())})
     return result
+
+
+class BatchNotFoundError(NotFoundError):
+    slug = "batch-not-found"
+
+
+def quarantine_batch(session: Session, reference: str, actor: str = audit.OPERATOR_CLI) -> int:
+    """Pull a batch's remaining available codes out of sale; returns how many.
+
+    They stay in stock, accounted for as quarantined; delivered codes are untouched.
+    """
+    batch = session.scalar(select(Batch).where(Batch.reference == reference))
+    if batch is None:
+        raise BatchNotFoundError(f"no batch {reference}")
+    moved = session.execute(
+        text(
+            "UPDATE codes SET state = 'quarantined' WHERE batch_id = :batch AND state = 'available'"
+        ),
+        {"batch": batch.id},
+    )
+    count = int(moved.rowcount)  # type: ignore[attr-defined]
+    audit.record(session, actor=actor, action="stock.quarantine", subject=reference, count=count)
+    return count
 
 
 def check(session: Session) -> list[str]:

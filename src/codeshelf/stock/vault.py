@@ -61,8 +61,16 @@ class CodeVault:
         return nonce + self._current.encrypt(nonce, canonical_code.encode(), fingerprint)
 
     def open(self, sealed: bytes, fingerprint: bytes, key_id: str) -> str:
+        return self.open_bytes(sealed, fingerprint, key_id).decode()
+
+    def seal_bytes(self, data: bytes, associated: bytes) -> bytes:
+        """Encrypt any bytes (an evidence file, say) bound to ``associated``."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._current.encrypt(nonce, data, associated)
+
+    def open_bytes(self, sealed: bytes, associated: bytes, key_id: str) -> bytes:
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise UnknownKeyError(f"no configured secret matches key id {key_id}")
         nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
-        return cipher.decrypt(nonce, ciphertext, fingerprint).decode()
+        return cipher.decrypt(nonce, ciphertext, associated)

@@ -29,6 +29,7 @@ from codeshelf.wallet.models import (
     DEPOSIT,
     FUNDING,
     ORDER,
+    REFUND,
     SALES,
     WALLET,
     Account,
@@ -219,6 +220,33 @@ def debit_for_order(session: Session, partner: Partner, order_id: int, total: Mo
             },
         ],
     )
+
+
+def refund(
+    session: Session, partner: Partner, order_id: int, money: Money, reference: str
+) -> LedgerTransaction:
+    """Move ``money`` back from sales to the wallet; ``reference`` names what it refunds.
+
+    The reference is unique, so the same refund can never be posted twice.
+    """
+    if money.minor <= 0:
+        raise InvalidInputError("a refund must be positive")
+    wallet = account(session, WALLET, money.currency, partner)
+    sales = account(session, SALES, money.currency)
+    txn = LedgerTransaction(
+        public_id=public_id("txn"),
+        kind=REFUND,
+        currency=money.currency,
+        reference=reference,
+        order_id=order_id,
+    )
+    session.add(txn)
+    session.flush()
+    moved = _move_wallet(session, wallet.code, money.minor)
+    assert moved is not None  # a credit cannot overdraw
+    _post(session, txn, wallet, money.minor, moved[1])
+    _post(session, txn, sales, -money.minor, None)
+    return txn
 
 
 def _insufficient(session: Session, partner: Partner, total: Money) -> InsufficientFundsError:

@@ -1,0 +1,1 @@
+"""claims domain: the code-support policy, claims, evidence, triage and remedies."""

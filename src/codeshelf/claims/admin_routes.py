@@ -1,0 +1,190 @@
+"""The operator's claims API under /api/v1/admin/claims, for operator keys only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from codeshelf.api.deps import OperatorDep, ServicesDep
+from codeshelf.claims import service
+from codeshelf.claims.models import Claim, ClaimEvidence
+from codeshelf.claims.routes import PROBLEMS
+from codeshelf.claims.schemas import (
+    AdminClaimOut,
+    AdminClaimPage,
+    ClaimOut,
+    Decision,
+    HistoryOut,
+)
+from codeshelf.claims.schemas import claim_out as partner_view
+from codeshelf.operators.models import OperatorKey
+from codeshelf.operators.service import actor_name
+from codeshelf.orders.models import Order
+from codeshelf.partners.models import Partner
+
+router = APIRouter(prefix="/admin", tags=["admin: claims"])
+
+
+def _actor(key: OperatorKey) -> service.Actor:
+    return service.Actor(actor_name(key), key_public_id=key.public_id)
+
+
+def _view(session: Session, claim: Claim) -> ClaimOut:
+    ids = {claim.order_id} | {
+        r.replacement_order_id for c in claim.codes if (r := c.remedy) is not None
+    }
+    public = dict(
+        session.execute(select(Order.id, Order.public_id).where(Order.id.in_(ids))).all()
+    )
+    order_public_id = public.pop(claim.order_id)
+    return partner_view(claim, order_public_id, public)
+
+
+def _admin_view(session: Session, claim: Claim) -> AdminClaimOut:
+    base = _view(session, claim)
+    partner = session.get_one(Partner, claim.partner_id)
+    history = [
+        HistoryOut(
+            code=h.masked,
+            sku=h.sku,
+            batch=h.batch,
+            supplier=h.supplier,
+            imported_at=h.imported_at,
+            delivered_at=h.delivered_at,
+            state=h.state,
+            retrievals=h.retrievals,
+            other_claims_on_batch=h.earlier_claims_on_batch,
+        )
+        for h in service.history(session, claim)
+    ]
+    return AdminClaimOut(
+        **base.model_dump(),
+        partner_id=partner.public_id,
+        priority=claim.priority,
+        description=claim.description,
+        decision_reason=claim.decision_reason,
+        history=history,
+    )
+
+
+@router.get("/claims", response_model=AdminClaimPage)
+def triage_queue(
+    operator: OperatorDep,
+    services: ServicesDep,
+    status: Literal[
+        "submitted",
+        "triaged",
+        "needs_info",
+        "approved",
+        "escalated_upstream",
+        "rejected",
+        "resolved",
+        "cancelled",
+    ]
+    | None = None,
+    overdue: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> AdminClaimPage:
+    """Open claims, most urgent first (deadline, then API claims before others)."""
+    with services.db.read_session() as session:
+        claims = service.queue(session, status=status, overdue=overdue, limit=limit)
+        return AdminClaimPage(data=[_view(session, claim) for claim in claims])
+
+
+@router.get("/claims/{claim_id}", response_model=AdminClaimOut, responses=PROBLEMS)
+def show_claim(claim_id: str, operator: OperatorDep, services: ServicesDep) -> AdminClaimOut:
+    """The claim with its evidence, verdicts, and each code's history."""
+    with services.db.read_session() as session:
+        return _admin_view(session, service.get_claim(session, claim_id))
+
+
+@router.get("/claims/{claim_id}/evidence/{evidence_id}", responses=PROBLEMS)
+def evidence_file(
+    claim_id: str, evidence_id: str, operator: OperatorDep, services: ServicesDep
+) -> Response:
+    """The screenshot itself, decrypted and checked against its recorded SHA-256."""
+    with services.db.read_session() as session:
+        claim = service.get_claim(session, claim_id)
+        record = session.scalar(
+            select(ClaimEvidence).where(
+                ClaimEvidence.claim_id == claim.id, ClaimEvidence.public_id == evidence_id
+            )
+        )
+        if record is None:
+            raise service.ClaimNotFoundError(f"claim {claim_id} has no evidence {evidence_id}")
+    data = services.evidence.read(record.storage_key, record.key_id, record.sha256)
+    return Response(
+        data,
+        media_type=record.media_type,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _decide(services: Any, claim_id: str, decide: Callable[[Session], Claim]) -> AdminClaimOut:
+    with services.db.session() as session:
+        claim = decide(session)
+        return _admin_view(session, claim)
+
+
+@router.post("/claims/{claim_id}/triage", response_model=AdminClaimOut, responses=PROBLEMS)
+def triage(claim_id: str, operator: OperatorDep, services: ServicesDep) -> AdminClaimOut:
+    return _decide(services, claim_id, lambda s: service.triage(s, claim_id, _actor(operator)))
+
+
+@router.post("/claims/{claim_id}/approve", response_model=AdminClaimOut, responses=PROBLEMS)
+def approve(
+    claim_id: str, operator: OperatorDep, services: ServicesDep, body: Decision | None = None
+) -> AdminClaimOut:
+    """Approve: the codes are voided and the partner's remedy carried out (or queued for
+    stock)."""
+    reason = body.reason if body else None
+    return _decide(
+        services, claim_id, lambda s: service.approve(s, claim_id, _actor(operator), reason)
+    )
+
+
+@router.post("/claims/{claim_id}/reject", response_model=AdminClaimOut, responses=PROBLEMS)
+def reject(
+    claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
+) -> AdminClaimOut:
+    """Reject under a not-covered rule (default: the one the verdict names); reason required."""
+    return _decide(
+        services,
+        claim_id,
+        lambda s: service.reject(s, claim_id, _actor(operator), body.reason or "", body.rule),
+    )
+
+
+@router.post("/claims/{claim_id}/request-info", response_model=AdminClaimOut, responses=PROBLEMS)
+def request_info(
+    claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
+) -> AdminClaimOut:
+    """Ask the partner for more (the reason is shown to them)."""
+    return _decide(
+        services,
+        claim_id,
+        lambda s: service.request_info(s, claim_id, _actor(operator), body.reason or ""),
+    )
+
+
+@router.post("/claims/{claim_id}/escalate", response_model=AdminClaimOut, responses=PROBLEMS)
+def escalate(
+    claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
+) -> AdminClaimOut:
+    """Dispute with the upstream supplier: codes quarantined, 7-business-day clock."""
+    holidays = services.settings.holiday_dates()
+    return _decide(
+        services,
+        claim_id,
+        lambda s: service.escalate(s, claim_id, _actor(operator), body.reason or "", holidays),
+    )
+
+
+@router.post("/claims/{claim_id}/resolve", response_model=AdminClaimOut, responses=PROBLEMS)
+def resolve(claim_id: str, operator: OperatorDep, services: ServicesDep) -> AdminClaimOut:
+    """Carry out what an approved claim still waits for (replacements, once stock is in)."""
+    return _decide(services, claim_id, lambda s: service.resolve(s, claim_id, _actor(operator)))

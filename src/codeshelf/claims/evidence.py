@@ -1,0 +1,108 @@
+"""Screenshot evidence: checked by content, size-limited, stored encrypted outside the database.
+
+Each file is judged by what it is, not by its name or declared type: Pillow must recognise it as
+PNG, JPEG or WebP and verify its structure. The stored file is AES-GCM ciphertext bound to the
+SHA-256 of the original, and that checksum is recorded with the claim, so a file swapped or
+corrupted on disk is detected when it is read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from codeshelf.errors import DomainError, InvalidInputError
+from codeshelf.stock.vault import CodeVault
+
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+MAX_PIXELS = 40_000_000  # a screenshot is far smaller; more is a decompression bomb
+
+
+class EvidenceNotAnImageError(InvalidInputError):
+    slug = "evidence-not-an-image"
+
+
+class EvidenceTooLargeError(DomainError):
+    slug = "evidence-too-large"
+
+
+class EvidenceCorruptedError(RuntimeError):
+    """A stored file no longer matches its recorded checksum."""
+
+
+@dataclass(frozen=True)
+class Screenshot:
+    data: bytes
+    media_type: str
+    sha256: str
+
+
+def inspect(data: bytes, max_bytes: int, pointer: str = "#/screenshot") -> Screenshot:
+    """The screenshot, or a refusal: too large, or not a PNG, JPEG or WebP image."""
+    if len(data) > max_bytes:
+        raise EvidenceTooLargeError(
+            f"a screenshot may be at most {max_bytes} bytes; this one is {len(data)}",
+            pointer=pointer,
+            max_bytes=max_bytes,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(MEDIA_TYPES)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise EvidenceNotAnImageError("the image is too large", pointer=pointer)
+                image_format = image.format or ""
+                image.verify()
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
+        raise EvidenceNotAnImageError(
+            "a screenshot must be a PNG, JPEG or WebP image", pointer=pointer
+        ) from exc
+    return Screenshot(data, MEDIA_TYPES[image_format], hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    storage_key: str
+    key_id: str
+
+
+class EvidenceStore:
+    """Encrypted files under one directory, named by random keys (never by user input)."""
+
+    def __init__(self, root: Path, vault: CodeVault) -> None:
+        self.root = root
+        self.vault = vault
+
+    def put(self, screenshot: Screenshot) -> StoredFile:
+        key = f"{secrets.token_hex(1)}/{secrets.token_hex(16)}"
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sealed = self.vault.seal_bytes(screenshot.data, screenshot.sha256.encode())
+        temporary = path.with_suffix(".part")
+        with temporary.open("wb") as stream:
+            stream.write(sealed)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)  # a reader never sees half a file
+        return StoredFile(key, self.vault.key_id)
+
+    def read(self, storage_key: str, key_id: str, sha256: str) -> bytes:
+        sealed = (self.root / storage_key).read_bytes()
+        data = self.vault.open_bytes(sealed, sha256.encode(), key_id)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise EvidenceCorruptedError(f"evidence file {storage_key} fails its checksum")
+        return data

@@ -1,0 +1,270 @@
+"""The partner's claims API: file (or preview) a claim, add evidence, follow it, cancel it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from codeshelf.api.deps import PrincipalDep, Services, ServicesDep
+from codeshelf.api.problems import PROBLEM_JSON
+from codeshelf.claims import evidence, service
+from codeshelf.claims.models import Claim
+from codeshelf.claims.schemas import (
+    ClaimCreate,
+    ClaimOut,
+    ClaimPage,
+    ClaimPreview,
+    EvidenceCreate,
+    PreviewCode,
+    RemedyChange,
+    claim_out,
+)
+from codeshelf.db import utcnow
+from codeshelf.errors import InvalidInputError
+from codeshelf.orders.models import Order
+from codeshelf.stock.codes import mask
+
+router = APIRouter(tags=["claims"])
+
+Model = TypeVar("Model", bound=BaseModel)
+MAX_SCREENSHOTS = 5
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM_JSON: {}}}
+    for status, description in {
+        401: "Missing or invalid API key",
+        404: "No such order or claim for this partner",
+        409: "The code is already in an open claim or was already remedied; or the claim's "
+        "state does not allow this",
+        413: "A screenshot or the request is too large",
+        422: "Invalid claim: a code not on the order, the claim window closed, an attempt "
+        "before delivery, an upload that is not an image",
+    }.items()
+}
+
+
+def _multipart_body(json_part: str, schema: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [json_part],
+                        "properties": {
+                            json_part: {
+                                "type": "string",
+                                "description": f"The {schema.__name__} as JSON.",
+                            },
+                            "screenshot": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": "PNG, JPEG or WebP; up to 5 files.",
+                            },
+                        },
+                    }
+                },
+            },
+        }
+    }
+
+
+def _parse(model: type[Model], raw: bytes | str) -> Model:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+async def _read(
+    request: Request, model: type[Model], json_part: str, max_bytes: int
+) -> tuple[Model, list[evidence.Screenshot]]:
+    """The JSON document and any screenshots, from a JSON or a multipart/form-data body."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return _parse(model, await request.body()), []
+    form = await request.form(max_files=MAX_SCREENSHOTS, max_fields=5, max_part_size=max_bytes)
+    raw = form.get(json_part)
+    if not isinstance(raw, str):
+        raise InvalidInputError(f"a multipart claim needs a `{json_part}` field holding JSON")
+    uploads = [part for part in form.getlist("screenshot") if isinstance(part, UploadFile)]
+    screenshots = []
+    for index, upload in enumerate(uploads):
+        data = await upload.read(max_bytes + 1)
+        screenshots.append(evidence.inspect(data, max_bytes, pointer=f"#/screenshot/{index}"))
+    return _parse(model, raw), screenshots
+
+
+def _respond(session: Session, claim: Claim) -> ClaimOut:
+    order_public_id = session.scalars(select(Order.public_id).where(Order.id == claim.order_id))
+    ids = {r.replacement_order_id for c in claim.codes if (r := c.remedy) is not None}
+    orders = dict(
+        session.execute(select(Order.id, Order.public_id).where(Order.id.in_(ids))).all()
+    )
+    return claim_out(claim, order_public_id.one(), orders)
+
+
+async def _in_session(
+    services: Services, work: Callable[[Session], Any], *, read_only: bool = False
+) -> Any:
+    def run() -> Any:
+        with services.db.read_session() if read_only else services.db.session() as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
+
+
+@router.post(
+    "/claims",
+    status_code=201,
+    response_model=ClaimOut,
+    responses={200: {"model": ClaimPreview, "description": "dry_run"}, **PROBLEMS},
+    openapi_extra=_multipart_body("claim", ClaimCreate),
+)
+async def file_claim(
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    dry_run: Annotated[
+        bool, Query(description="Judge the claim under the policy without filing it.")
+    ] = False,
+) -> Response:
+    """File a code-support claim (JSON, or multipart with the claim as JSON in the `claim` field
+    and screenshots in `screenshot`). The answer says at once, per code, whether it is eligible,
+    not covered (and by which rule) or what evidence is missing."""
+    payload, screenshots = await _read(
+        request, ClaimCreate, "claim", services.settings.max_evidence_bytes
+    )
+    data = payload.as_input(screenshots)
+    partner = principal.partner
+    if dry_run:
+        preview: Response = await _in_session(
+            services, lambda session: _preview(session, services, partner.id, data), read_only=True
+        )
+        return preview
+
+    def work(session: Session) -> Response:
+        claim = service.file_claim(session, services.vault, services.evidence, partner, data)
+        body = _respond(session, claim)
+        return Response(
+            body.model_dump_json(),
+            201,
+            headers={"Location": f"/api/v1/claims/{claim.public_id}"},
+            media_type="application/json",
+        )
+
+    result: Response = await _in_session(services, work)
+    return result
+
+
+def _preview(
+    session: Session, services: Services, partner_id: int, data: service.ClaimInput
+) -> Response:
+    evaluation = service.evaluate(session, services.vault, partner_id, data, utcnow())
+    preview = ClaimPreview(
+        order_id=evaluation.order.public_id,
+        policy_version=evaluation.policy.version,
+        codes=[
+            PreviewCode(
+                code=mask(judged.code.last4),
+                problem=judged.facts.problem,
+                classification=judged.verdict.classification,
+                verdict=judged.verdict.verdict,
+                rule=judged.verdict.rule,
+                rule_text=evaluation.policy.rules[judged.verdict.rule].text
+                if judged.verdict.rule
+                else None,
+                missing=list(judged.verdict.missing),
+            )
+            for judged in evaluation.codes
+        ],
+        would_be_filed=not evaluation.window_closed,
+    )
+    return Response(preview.model_dump_json(), 200, media_type="application/json")
+
+
+@router.get("/claims", response_model=ClaimPage)
+def list_claims(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Literal[
+        "submitted",
+        "triaged",
+        "needs_info",
+        "approved",
+        "rejected",
+        "escalated_upstream",
+        "resolved",
+        "cancelled",
+    ]
+    | None = None,
+) -> ClaimPage:
+    """The partner's claims, newest first."""
+    with services.db.read_session() as session:
+        claims = service.list_claims(
+            session, principal.partner.id, before=cursor, limit=limit, status=status
+        )
+        data = [_respond(session, claim) for claim in claims]
+    return ClaimPage(data=data, next_cursor=claims[-1].public_id if len(claims) == limit else None)
+
+
+@router.get("/claims/{claim_id}", response_model=ClaimOut, responses=PROBLEMS)
+def get_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> ClaimOut:
+    with services.db.read_session() as session:
+        return _respond(session, service.get_claim(session, claim_id, principal.partner.id))
+
+
+@router.post(
+    "/claims/{claim_id}/evidence",
+    response_model=ClaimOut,
+    responses=PROBLEMS,
+    openapi_extra=_multipart_body("evidence", EvidenceCreate),
+)
+async def add_evidence(
+    claim_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
+) -> ClaimOut:
+    """Add evidence (JSON, or multipart with `evidence` JSON and `screenshot` files). A claim
+    waiting for information goes back to triage."""
+    payload, screenshots = await _read(
+        request, EvidenceCreate, "evidence", services.settings.max_evidence_bytes
+    )
+    data = payload.as_input(screenshots)
+
+    def work(session: Session) -> ClaimOut:
+        claim = service.add_evidence(
+            session, services.vault, services.evidence, principal.partner, claim_id, data
+        )
+        return _respond(session, claim)
+
+    result: ClaimOut = await _in_session(services, work)
+    return result
+
+
+@router.post("/claims/{claim_id}/cancel", response_model=ClaimOut, responses=PROBLEMS)
+def cancel_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> ClaimOut:
+    """Withdraw a claim not yet decided; its codes may be claimed again."""
+    with services.db.session() as session:
+        return _respond(session, service.cancel(session, principal.partner, claim_id))
+
+
+@router.post("/claims/{claim_id}/remedy", response_model=ClaimOut, responses=PROBLEMS)
+def change_remedy(
+    claim_id: str, body: RemedyChange, principal: PrincipalDep, services: ServicesDep
+) -> ClaimOut:
+    """Choose replacement or refund: any time before approval; after it, a replacement still
+    waiting for stock can become a refund, paid at once."""
+    with services.db.session() as session:
+        claim = service.change_remedy(session, principal.partner, claim_id, body.remedy)
+        return _respond(session, claim)

@@ -1,0 +1,306 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from codeshelf.claims import policy as rules
+from codeshelf.claims import service
+from codeshelf.claims.evidence import Screenshot
+from codeshelf.claims.models import CLAIM_STATUSES, REMEDIES, Claim, ClaimCode
+from codeshelf.money import Money
+from codeshelf.schemas import PRINTABLE, MoneyOut, Page
+
+Problem = Literal[
+    "invalid",
+    "already_redeemed",
+    "wrong_region",
+    "technical_failure",
+    "not_delivered",
+    "account_restricted",
+]
+Region = Annotated[str, Field(min_length=2, max_length=2, pattern=PRINTABLE, examples=["US"])]
+ErrorCode = Annotated[
+    str, Field(min_length=3, max_length=32, pattern=PRINTABLE, examples=["WS-37432-9"])
+]
+CodeText = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
+
+
+class ClaimedCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: CodeText = Field(description="The code as delivered (case and hyphens are ignored).")
+    problem: Problem | None = Field(default=None, description="Overrides the claim's problem.")
+    code_region: Region | None = Field(
+        default=None, description="For wrong_region: the region PSN reported for the code."
+    )
+    error_code: ErrorCode | None = None
+
+
+class RedemptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_region: Region | None = Field(
+        default=None, description="The region of the PSN account the code was tried on."
+    )
+    attempted_at: AwareDatetime | None = Field(
+        default=None, description="When it was tried (with a time zone); not before delivery."
+    )
+    exposed_publicly: bool = Field(
+        default=False, description="Was the code shown publicly (stream, chat, marketplace)?"
+    )
+
+    def as_redemption(self, error_code: str | None) -> service.Redemption:
+        return service.Redemption(
+            account_region=self.account_region,
+            attempted_at=self.attempted_at,
+            error_code=error_code,
+            exposed_publicly=self.exposed_publicly,
+        )
+
+
+def _codes(codes: list[str | ClaimedCodeIn]) -> list[service.CodeClaimInput]:
+    result = []
+    for index, entry in enumerate(codes):
+        pointer = f"#/codes/{index}"
+        if isinstance(entry, str):
+            result.append(service.CodeClaimInput(code=entry, pointer=pointer))
+        else:
+            result.append(
+                service.CodeClaimInput(
+                    code=entry.code,
+                    pointer=pointer,
+                    problem=entry.problem,
+                    code_region=entry.code_region,
+                    error_code=entry.error_code,
+                )
+            )
+    return result
+
+
+class ClaimCreate(BaseModel):
+    """A claim on one or more codes of one order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
+    codes: list[CodeText | ClaimedCodeIn] = Field(min_length=1, max_length=service.MAX_CODES)
+    problem: Problem
+    remedy: Literal["replacement", "refund"] = "replacement"
+    error_code: ErrorCode | None = Field(default=None, description="The PSN error code shown.")
+    redemption: RedemptionIn = Field(default_factory=RedemptionIn)
+    description: str | None = Field(default=None, max_length=2000, pattern=PRINTABLE)
+
+    def as_input(self, screenshots: list[Screenshot]) -> service.ClaimInput:
+        return service.ClaimInput(
+            order_id=self.order_id,
+            codes=_codes(self.codes),
+            problem=self.problem,
+            remedy=self.remedy,
+            redemption=self.redemption.as_redemption(self.error_code),
+            description=self.description,
+            screenshots=screenshots,
+        )
+
+
+class EvidenceCreate(BaseModel):
+    """More evidence for a claim: any of these, and/or screenshots (multipart)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_code: ErrorCode | None = None
+    redemption: RedemptionIn = Field(default_factory=RedemptionIn)
+    codes: list[ClaimedCodeIn] = Field(default_factory=list, max_length=service.MAX_CODES)
+    note: str | None = Field(default=None, max_length=2000, pattern=PRINTABLE)
+
+    def as_input(self, screenshots: list[Screenshot]) -> service.EvidenceInput:
+        return service.EvidenceInput(
+            redemption=self.redemption.as_redemption(self.error_code),
+            codes=_codes(list(self.codes)),
+            screenshots=screenshots,
+            note=self.note,
+        )
+
+
+class RemedyChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    remedy: Literal["replacement", "refund"]
+
+
+class RemedyOut(BaseModel):
+    kind: str = Field(description=f"One of {', '.join(REMEDIES)}.")
+    state: str = Field(description="`waiting` (for stock) or `done`.")
+    refunded: MoneyOut | None = None
+    replacement_order_id: str | None = None
+
+
+class VerdictOut(BaseModel):
+    code: str = Field(description="Masked: only the last four characters are shown.")
+    problem: str
+    classification: str = Field(description="`delivery`, `wrong_region` or `code`.")
+    verdict: str = Field(description="`eligible`, `not_covered` or `needs_evidence`.")
+    rule: str | None = Field(description="The policy rule that decided.")
+    rule_text: str | None
+    missing: list[str] = Field(description="Evidence still needed (needs_evidence).")
+    remedy: RemedyOut | None = None
+
+
+class SlaOut(BaseModel):
+    triage_due_at: datetime
+    remedy_due_at: datetime | None
+    upstream_due_at: datetime | None
+    due_at: datetime | None = Field(description="The current stage's deadline, if any.")
+    overdue: bool
+
+
+class EvidenceOut(BaseModel):
+    id: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime
+
+
+class ClaimOut(BaseModel):
+    id: str
+    order_id: str
+    status: str = Field(description=f"One of {', '.join(CLAIM_STATUSES)}.")
+    channel: str
+    policy_version: str
+    problem: str
+    remedy: str
+    codes: list[VerdictOut]
+    error_code: str | None
+    redemption: RedemptionIn
+    evidence: list[EvidenceOut]
+    sla: SlaOut
+    info_request: str | None = Field(description="What the operator asked for (needs_info).")
+    decision_rule: str | None
+    replacement_order_ids: list[str]
+    customer_message: str = Field(description="A sentence to show the end customer.")
+    submitted_at: datetime
+    updated_at: datetime
+
+
+def verdict_out(claimed: ClaimCode, policy: rules.Policy, order_ids: dict[int, str]) -> VerdictOut:
+    remedy = None
+    if claimed.remedy is not None:
+        refunded = None
+        if claimed.remedy.amount_minor is not None and claimed.remedy.currency is not None:
+            refunded = MoneyOut.of(Money(claimed.remedy.amount_minor, claimed.remedy.currency))
+        remedy = RemedyOut(
+            kind=claimed.remedy.kind,
+            state=claimed.remedy.state,
+            refunded=refunded,
+            replacement_order_id=order_ids.get(claimed.remedy.replacement_order_id or 0),
+        )
+    return VerdictOut(
+        code=claimed.masked,
+        problem=claimed.problem,
+        classification=claimed.classification,
+        verdict=claimed.verdict,
+        rule=claimed.rule,
+        rule_text=policy.rules[claimed.rule].text if claimed.rule else None,
+        missing=list(claimed.missing),
+        remedy=remedy,
+    )
+
+
+def claim_out(claim: Claim, order_public_id: str, replacement_orders: dict[int, str]) -> ClaimOut:
+    policy = rules.POLICIES[claim.policy_version]
+    return ClaimOut(
+        id=claim.public_id,
+        order_id=order_public_id,
+        status=claim.status,
+        channel=claim.channel,
+        policy_version=claim.policy_version,
+        problem=claim.problem,
+        remedy=claim.remedy,
+        codes=[verdict_out(c, policy, replacement_orders) for c in claim.codes],
+        error_code=claim.error_code,
+        redemption=RedemptionIn(
+            account_region=claim.account_region,
+            attempted_at=claim.attempted_at,
+            exposed_publicly=claim.exposed_publicly,
+        ),
+        evidence=[
+            EvidenceOut(
+                id=e.public_id,
+                media_type=e.media_type,
+                size_bytes=e.size_bytes,
+                sha256=e.sha256,
+                uploaded_at=e.uploaded_at,
+            )
+            for e in claim.evidence
+        ],
+        sla=SlaOut(
+            triage_due_at=claim.triage_due_at,
+            remedy_due_at=claim.remedy_due_at,
+            upstream_due_at=claim.upstream_due_at,
+            due_at=claim.due_at,
+            overdue=service.is_overdue(claim),
+        ),
+        info_request=claim.info_request,
+        decision_rule=claim.decision_rule,
+        replacement_order_ids=sorted(set(replacement_orders.values())),
+        customer_message=service.customer_message(claim),
+        submitted_at=claim.submitted_at,
+        updated_at=claim.updated_at,
+    )
+
+
+class ClaimPage(Page):
+    data: list[ClaimOut]
+
+
+class PreviewCode(BaseModel):
+    code: str
+    problem: str
+    classification: str
+    verdict: str
+    rule: str | None
+    rule_text: str | None
+    missing: list[str]
+
+
+class ClaimPreview(BaseModel):
+    """What filing would conclude, without filing (``?dry_run=true``)."""
+
+    dry_run: Literal[True] = True
+    order_id: str
+    policy_version: str
+    codes: list[PreviewCode]
+    would_be_filed: bool = Field(description="False when the claim window has closed.")
+
+
+class HistoryOut(BaseModel):
+    code: str
+    sku: str
+    batch: str
+    supplier: str | None
+    imported_at: datetime
+    delivered_at: datetime | None
+    state: str
+    retrievals: int = Field(description="How often the order's codes were fetched.")
+    other_claims_on_batch: list[str]
+
+
+class AdminClaimOut(ClaimOut):
+    partner_id: str
+    priority: int
+    description: str | None
+    decision_reason: str | None
+    history: list[HistoryOut]
+
+
+class AdminClaimPage(BaseModel):
+    data: list[ClaimOut]
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=2000)
+    rule: str | None = Field(default=None, max_length=64, description="For reject.")

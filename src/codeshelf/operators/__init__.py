@@ -1,0 +1,1 @@
+"""operators domain: the operator's API keys."""

@@ -1,0 +1,82 @@
+"""The operator's API keys (``cs_op_…``): hashed like partner keys, and never usable as one."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.db import public_id, utcnow
+from codeshelf.errors import InvalidInputError, NotFoundError
+from codeshelf.operators.models import OperatorKey
+from codeshelf.partners.service import hash_key
+
+KEY_PREFIX = "cs_op_"
+
+
+class OperatorKeyNotFoundError(NotFoundError):
+    slug = "operator-key-not-found"
+
+
+@dataclass(frozen=True)
+class IssuedOperatorKey:
+    key: OperatorKey
+    secret: str  # shown once
+
+
+def create_key(session: Session, name: str, actor: str = audit.OPERATOR_CLI) -> IssuedOperatorKey:
+    name = name.strip()
+    if not name or len(name) > 100 or not name.isprintable():
+        raise InvalidInputError("an operator name of 1 to 100 printable characters is required")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = OperatorKey(
+        public_id=public_id("opk"), name=name, key_hash=hash_key(secret), prefix=secret[:10]
+    )
+    session.add(key)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="operator_key.create",
+        api_key_public_id=key.public_id,
+        details={"name": name},
+    )
+    return IssuedOperatorKey(key, secret)
+
+
+def revoke_key(
+    session: Session, key_public_id: str, actor: str = audit.OPERATOR_CLI
+) -> OperatorKey:
+    key = session.scalar(select(OperatorKey).where(OperatorKey.public_id == key_public_id))
+    if key is None:
+        raise OperatorKeyNotFoundError(f"no operator key {key_public_id}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(
+            session, actor=actor, action="operator_key.revoke", api_key_public_id=key.public_id
+        )
+    return key
+
+
+def list_keys(session: Session) -> list[OperatorKey]:
+    return list(session.scalars(select(OperatorKey).order_by(OperatorKey.id)))
+
+
+def authenticate(session: Session, presented: str) -> OperatorKey | None:
+    if not presented.startswith(KEY_PREFIX):
+        return None
+    digest = hash_key(presented)
+    key = session.scalar(
+        select(OperatorKey).where(OperatorKey.key_hash == digest, OperatorKey.revoked_at.is_(None))
+    )
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
+        return None
+    return key
+
+
+def actor_name(key: OperatorKey) -> str:
+    return f"operator:{key.name}"
