@@ -6,9 +6,9 @@ import contextlib
 import secrets
 import string
 import tempfile
-from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from typer.testing import CliRunner, Result
 

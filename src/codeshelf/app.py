@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from codeshelf.api import problems
 from codeshelf.api.deps import Services
@@ -19,6 +23,7 @@ from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet.routes import router as wallet_router
 
 API_PREFIX = "/api/v1"
+ADMIN_PREFIX = f"{API_PREFIX}/admin"
 
 DESCRIPTION = """
 Wholesale API for digital gift codes. Authenticate with `Authorization: Bearer <api key>`.
@@ -62,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         api.include_router(router)
     app.include_router(api)
+    _split_openapi(app)
     problems.install(app)
     app.add_middleware(
         BodyLimitAndHeaders,
@@ -70,3 +76,61 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     return app
+
+
+def _split_openapi(app: FastAPI) -> None:
+    """Partners' OpenAPI document leaves the operator API out; operators get their own."""
+    cache: dict[str, dict[str, Any]] = {}
+
+    def full() -> dict[str, Any]:
+        if "full" not in cache:
+            cache["full"] = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+        return cache["full"]
+
+    def partner_schema() -> dict[str, Any]:
+        if "partner" not in cache:
+            cache["partner"] = _only_paths(full(), lambda path: not path.startswith(ADMIN_PREFIX))
+        return cache["partner"]
+
+    def operator_schema() -> dict[str, Any]:
+        if "operator" not in cache:
+            schema = _only_paths(full(), lambda path: path.startswith(ADMIN_PREFIX))
+            cache["operator"] = {
+                **schema,
+                "info": {**schema["info"], "title": "codeshelf operator API"},
+            }
+        return cache["operator"]
+
+    app.openapi = partner_schema  # type: ignore[method-assign]
+    app.state.operator_openapi = operator_schema
+
+
+def _only_paths(schema: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
+    """The document with only the kept paths, and only the component schemas they use."""
+    paths = {path: item for path, item in schema["paths"].items() if keep(path)}
+    components = schema.get("components", {}).get("schemas", {})
+    used: set[str] = set()
+    pending = _refs(paths)
+    while pending:
+        name = pending.pop()
+        if name not in used and name in components:
+            used.add(name)
+            pending |= _refs(components[name])
+    trimmed = {name: components[name] for name in sorted(used)}
+    return {**schema, "paths": paths, "components": {"schemas": trimmed}}
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = set()
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                found.add(value.rsplit("/", 1)[-1])
+            else:
+                found |= _refs(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node)) if node else set()
+    return set()

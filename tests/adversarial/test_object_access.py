@@ -214,9 +214,20 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
         "/api/v1/orders",
         "/api/v1/orders/{order_id}",
         "/api/v1/orders/{order_id}/codes",
+        "/api/v1/claims",
+        "/api/v1/claims/{claim_id}",
+        "/api/v1/claims/{claim_id}/evidence",
+        "/api/v1/claims/{claim_id}/cancel",
+        "/api/v1/claims/{claim_id}/remedy",
     }
+    both = {"/api/v1/orders", "/api/v1/claims"}
     for path, methods in spec["paths"].items():
-        expected = {"get", "post"} if path == "/api/v1/orders" else {"get"}
+        if path in both:
+            expected = {"get", "post"}
+        elif path.startswith("/api/v1/claims/{claim_id}/"):
+            expected = {"post"}
+        else:
+            expected = {"get"}
         assert set(methods) == expected, path
     attempts = [
         ("POST", "/api/v1/partners"),
@@ -231,6 +242,9 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
         ("PATCH", f"{ORDERS}/ord_00000000000000000000"),
         ("PUT", "/api/v1/balance"),
         ("GET", "/admin"),
+        ("GET", "/api/v1/admin/claims"),
+        ("POST", "/api/v1/admin/claims/clm_00000000000000000000/approve"),
+        ("GET", "/api/v1/admin/openapi.json"),
         ("GET", "/debug"),
         ("GET", "/.env"),
         ("TRACE", "/api/v1/balance"),

@@ -34,7 +34,9 @@ def test_refund_claim_end_to_end(
     placed = order(client, shop.a.headers).json()
     code = reveal(client, shop.a.headers, placed["id"])[0]
     filed = client.post(
-        "/api/v1/claims", json=_claim_body(placed["id"], code, remedy="refund"), headers=shop.a.headers
+        "/api/v1/claims",
+        json=_claim_body(placed["id"], code, remedy="refund"),
+        headers=shop.a.headers,
     )
     assert filed.status_code == 201, filed.text
     claim = filed.json()

@@ -108,9 +108,7 @@ async def _read(
 def _respond(session: Session, claim: Claim) -> ClaimOut:
     order_public_id = session.scalars(select(Order.public_id).where(Order.id == claim.order_id))
     ids = {r.replacement_order_id for c in claim.codes if (r := c.remedy) is not None}
-    orders = dict(
-        session.execute(select(Order.id, Order.public_id).where(Order.id.in_(ids))).all()
-    )
+    orders = dict(session.execute(select(Order.id, Order.public_id).where(Order.id.in_(ids))).all())
     return claim_out(claim, order_public_id.one(), orders)
 
 
