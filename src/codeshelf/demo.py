@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from codeshelf.catalog import service as catalog
 from codeshelf.catalog.models import Product
 from codeshelf.money import Money
+from codeshelf.operators import service as operators
+from codeshelf.operators.models import OperatorKey
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock import service as stock
@@ -21,6 +23,7 @@ from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 
 DEMO_PARTNER = "Demo Reseller"
+DEMO_OPERATOR = "demo-operator"
 DEMO_PRODUCTS = (
     # sku, region, face value, face currency, price, price currency
     ("psn-us-50", "US", "50", "USD", "46.50", "USD"),
@@ -34,6 +37,7 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 class DemoResult:
     partner_id: str
     api_key: str
+    operator_key: str
     products: list[str]
 
 
@@ -44,6 +48,19 @@ def _derived(secret: str, label: str) -> bytes:
 def demo_api_key(secret: str) -> str:
     """The same key on every run with the same secret, so the demo can be loaded twice."""
     return "cs_live_" + base64.urlsafe_b64encode(_derived(secret, "api key")).decode().rstrip("=")
+
+
+def demo_operator_key(secret: str) -> str:
+    return "cs_op_" + base64.urlsafe_b64encode(_derived(secret, "operator key")).decode().rstrip(
+        "="
+    )
+
+
+def _operator(session: Session, secret: str) -> None:
+    key = demo_operator_key(secret)
+    digest = partners.hash_key(key)
+    if session.scalar(select(OperatorKey.id).where(OperatorKey.key_hash == digest)) is None:
+        operators.add_key_with_secret(session, DEMO_OPERATOR, key)
 
 
 def _demo_codes(secret: str, sku: str) -> list[str]:
@@ -85,7 +102,13 @@ def load(session: Session, vault: CodeVault, secret: str) -> DemoResult:
                 session, vault, sku=sku, batch_reference=batch, lines=lines, supplier="Demo Supply"
             )
     partner = _partner(session, secret)
+    _operator(session, secret)
     wallet.deposit(
         session, partner, Money.parse("1000.00", "USD"), f"demo-deposit-{partner.public_id}"
     )
-    return DemoResult(partner.public_id, demo_api_key(secret), [p[0] for p in DEMO_PRODUCTS])
+    return DemoResult(
+        partner.public_id,
+        demo_api_key(secret),
+        demo_operator_key(secret),
+        [p[0] for p in DEMO_PRODUCTS],
+    )

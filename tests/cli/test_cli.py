@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,20 +73,6 @@ def inventory_status(client: httpx.Client, api_key: str) -> int:
 # migrate
 
 
-@pytest.fixture
-def empty_database_url(
-    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A database without any schema, of the same kind as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    server = request.getfixturevalue("postgres")
-    name = f"e_{uuid.uuid4().hex[:16]}"
-    server.execute(f"CREATE DATABASE {name}")
-    yield server.url(name)
-
-
 def test_commands_refuse_to_run_on_a_database_that_is_not_migrated(
     empty_database_url: str,
 ) -> None:
@@ -120,6 +104,7 @@ def test_demo_loads_a_ready_to_use_shop_and_loading_it_again_changes_nothing(
 
         assert second == first
         assert first["api_key"].startswith("cs_live_")
+        assert first["operator_key"].startswith("cs_op_")
         assert first["products"] == ["psn-us-50", "psn-tr-250"]
         assert {model: count(db, model) for model in counts} == counts
         assert counts[Product] == 2
@@ -143,6 +128,10 @@ def test_the_demo_key_works_against_the_api(
     demo = ok(run_cli(database_url, "demo", "--json"))
 
     assert inventory_price(client, demo["api_key"]) == {"amount": "46.50", "currency": "USD"}
+    operator = {"Authorization": f"Bearer {demo['operator_key']}"}
+    assert client.get("/api/v1/admin/claims", headers=operator).json() == {"data": []}
+    partner = {"Authorization": f"Bearer {demo['api_key']}"}
+    assert client.get("/api/v1/admin/claims", headers=partner).status_code == 404
 
 
 # product

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -495,8 +495,23 @@ def add_evidence(
         partner_public_id=partner.public_id,
         subject=claim.public_id,
         count=len(data.screenshots),
+        details=_evidence_details(data),
     )
     return claim
+
+
+def _evidence_details(data: EvidenceInput) -> dict[str, Any]:
+    """What the partner stated, for the operator to see if a story changes after filing."""
+    redemption = data.redemption
+    return {
+        "account_region": redemption.account_region,
+        "attempted_at": redemption.attempted_at.isoformat() if redemption.attempted_at else None,
+        "error_code": redemption.error_code,
+        "codes": [
+            {"code": mask(c.code), "code_region": c.code_region, "error_code": c.error_code}
+            for c in data.codes
+        ],
+    }
 
 
 def _apply_code_evidence(
@@ -904,17 +919,20 @@ def fulfil_waiting(session: Session, actor: Actor) -> list[str]:
 def queue(
     session: Session, *, status: str | None = None, overdue: bool = False, limit: int = 200
 ) -> list[Claim]:
-    """Open claims, most urgent first: by current deadline (none last), then priority (API
-    claims first), then age. ``overdue`` keeps those whose deadline has passed."""
+    """Open claims, most urgent first: overdue ones by deadline; then API claims before
+    others (priority triage, policy section 5), each by deadline; claims waiting on the partner
+    (no deadline) last. ``overdue`` keeps those whose deadline has passed."""
+    now = utcnow()
     query = select(Claim)
     if status is not None:
         query = query.where(Claim.status == status)
     else:
         query = query.where(Claim.status.in_(OPEN_STATUSES))
     if overdue:
-        query = query.where(Claim.due_at < utcnow())
+        query = query.where(Claim.due_at < now)
+    late = case((Claim.due_at < now, 0), else_=1)
     query = query.order_by(
-        Claim.due_at.is_(None), Claim.due_at, Claim.priority, Claim.submitted_at, Claim.id
+        Claim.due_at.is_(None), late, Claim.priority, Claim.due_at, Claim.submitted_at, Claim.id
     )
     return list(session.scalars(query.limit(limit)))
 

@@ -84,11 +84,17 @@ def demo_command(as_json: JsonOption = False) -> None:
     vault = context.vault()
     with domain_errors(), db.session() as session:
         result = demo.load(session, vault, context.settings().require_secret())
-    data = {"partner_id": result.partner_id, "api_key": result.api_key, "products": result.products}
+    data = {
+        "partner_id": result.partner_id,
+        "api_key": result.api_key,
+        "operator_key": result.operator_key,
+        "products": result.products,
+    }
 
     def render() -> None:
         say(f"demo partner: {result.partner_id}")
         say(f"API key:      {result.api_key}")
+        say(f"operator key: {result.operator_key}  (for /api/v1/admin)")
         say(f"products:     {', '.join(result.products)}")
 
     emit(data, as_json, render)

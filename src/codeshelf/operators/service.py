@@ -29,10 +29,16 @@ class IssuedOperatorKey:
 
 
 def create_key(session: Session, name: str, actor: str = audit.OPERATOR_CLI) -> IssuedOperatorKey:
+    return add_key_with_secret(session, name, KEY_PREFIX + secrets.token_urlsafe(32), actor)
+
+
+def add_key_with_secret(
+    session: Session, name: str, secret: str, actor: str = audit.OPERATOR_CLI
+) -> IssuedOperatorKey:
+    """Store a key whose secret the caller made (the demo derives its key from the secret)."""
     name = name.strip()
     if not name or len(name) > 100 or not name.isprintable():
         raise InvalidInputError("an operator name of 1 to 100 printable characters is required")
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = OperatorKey(
         public_id=public_id("opk"), name=name, key_hash=hash_key(secret), prefix=secret[:10]
     )
