@@ -218,7 +218,7 @@ V1_1 = Policy(
             "not_covered.window",
             False,
             "The claim was filed more than 7 days (168 hours) after the order was delivered.",
-            "Codes can only be reported within 7 days of purchase; this report came too late.",
+            "Codes can only be reported within 7 days of delivery; this report came too late.",
         ),
         Rule(
             "not_covered.account_restriction",

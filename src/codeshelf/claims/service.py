@@ -402,8 +402,7 @@ def _store_screenshots(
             key_id=stored.key_id,
             storage_key=stored.storage_key,
         )
-        session.add(evidence)
-        claim.evidence.append(evidence)
+        claim.evidence.append(evidence)  # the relationship adds it to the session
     session.flush()
 
 
