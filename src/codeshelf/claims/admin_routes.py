@@ -57,6 +57,7 @@ def _admin_view(session: Session, claim: Claim) -> AdminClaimOut:
             delivered_at=h.delivered_at,
             state=h.state,
             retrievals=h.retrievals,
+            first_fetched_at=h.first_fetched_at,
             other_claims_on_batch=h.earlier_claims_on_batch,
         )
         for h in service.history(session, claim)

@@ -284,6 +284,7 @@ class HistoryOut(BaseModel):
     delivered_at: datetime | None
     state: str
     retrievals: int = Field(description="How often the order's codes were fetched.")
+    first_fetched_at: datetime | None
     other_claims_on_batch: list[str]
 
 

@@ -950,6 +950,7 @@ class CodeHistory:
     delivered_at: datetime | None
     state: str
     retrievals: int  # how often the order's codes were revealed
+    first_fetched_at: datetime | None
     earlier_claims_on_batch: list[str]
 
 
@@ -957,11 +958,11 @@ def history(session: Session, claim: Claim) -> list[CodeHistory]:
     """For each claimed code: where it came from, when it went out, what else went wrong with
     its batch. What an operator needs beside the evidence to decide."""
     order = session.get_one(Order, claim.order_id)
-    retrievals = session.scalar(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(AuditEvent.action == "codes.reveal", AuditEvent.subject == order.public_id)
-    )
+    retrievals, first_fetched_at = session.execute(
+        select(func.count(), func.min(AuditEvent.occurred_at)).where(
+            AuditEvent.action == "codes.reveal", AuditEvent.subject == order.public_id
+        )
+    ).one()
     result = []
     for claimed in claim.codes:
         code = session.get_one(Code, claimed.code_id)
@@ -984,6 +985,7 @@ def history(session: Session, claim: Claim) -> list[CodeHistory]:
                 delivered_at=code.delivered_at,
                 state=code.state,
                 retrievals=retrievals or 0,
+                first_fetched_at=first_fetched_at,
                 earlier_claims_on_batch=sorted(others),
             )
         )
