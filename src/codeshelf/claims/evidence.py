@@ -59,7 +59,9 @@ def inspect(data: bytes, max_bytes: int, pointer: str = "#/screenshot") -> Scree
                 if image.width * image.height > MAX_PIXELS:
                     raise EvidenceNotAnImageError("the image is too large", pointer=pointer)
                 image_format = image.format or ""
-                image.verify()
+                image.verify()  # structure and checksums (PNG); not every format checks much
+            with Image.open(io.BytesIO(data), formats=list(MEDIA_TYPES)) as image:
+                image.load()  # decode it all: a truncated JPEG or WebP fails here
     except (
         UnidentifiedImageError,
         OSError,

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from codeshelf.api.deps import PrincipalDep, Services, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
+from codeshelf.api.problems import PROBLEM_JSON, HTTPProblemError
 from codeshelf.claims import evidence, service
 from codeshelf.claims.models import Claim
 from codeshelf.claims.schemas import (
@@ -93,7 +94,10 @@ async def _read(
     """The JSON document and any screenshots, from a JSON or a multipart/form-data body."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         return _parse(model, await request.body()), []
-    form = await request.form(max_files=MAX_SCREENSHOTS, max_fields=5, max_part_size=max_bytes)
+    try:
+        form = await request.form(max_files=MAX_SCREENSHOTS, max_fields=5, max_part_size=max_bytes)
+    except HTTPException as exc:  # too many files or fields, a broken multipart body
+        raise HTTPProblemError("malformed-request", f"multipart body: {exc.detail}") from None
     raw = form.get(json_part)
     if not isinstance(raw, str):
         raise InvalidInputError(f"a multipart claim needs a `{json_part}` field holding JSON")
@@ -186,8 +190,12 @@ def _preview(
             )
             for judged in evaluation.codes
         ],
-        would_be_filed=not evaluation.window_closed,
     )
+    refusal = service.filing_refusal(session, evaluation)
+    if refusal is not None:
+        preview.would_be_filed = False
+        preview.refusal = refusal.slug
+        preview.refusal_detail = refusal.detail
     return Response(preview.model_dump_json(), 200, media_type="application/json")
 
 

@@ -104,13 +104,19 @@ class ClaimCreate(BaseModel):
         )
 
 
+class EvidenceRedemptionIn(RedemptionIn):
+    exposed_publicly: bool | None = Field(  # type: ignore[assignment]
+        default=None, description="Set only if it changed: was the code shown publicly?"
+    )
+
+
 class EvidenceCreate(BaseModel):
     """More evidence for a claim: any of these, and/or screenshots (multipart)."""
 
     model_config = ConfigDict(extra="forbid")
 
     error_code: ErrorCode | None = None
-    redemption: RedemptionIn = Field(default_factory=RedemptionIn)
+    redemption: EvidenceRedemptionIn = Field(default_factory=EvidenceRedemptionIn)
     codes: list[ClaimedCodeIn] = Field(default_factory=list, max_length=service.MAX_CODES)
     note: str | None = Field(default=None, max_length=2000, pattern=PRINTABLE)
 
@@ -272,7 +278,15 @@ class ClaimPreview(BaseModel):
     order_id: str
     policy_version: str
     codes: list[PreviewCode]
-    would_be_filed: bool = Field(description="False when the claim window has closed.")
+    would_be_filed: bool = Field(
+        default=True, description="False when filing would be refused (see `refusal`)."
+    )
+    refusal: str | None = Field(
+        default=None,
+        description="The problem type filing would get: claim-window-closed, "
+        "claim-already-open or code-already-remedied.",
+    )
+    refusal_detail: str | None = None
 
 
 class HistoryOut(BaseModel):

@@ -50,7 +50,13 @@ from codeshelf.claims.models import (
     Remedy,
 )
 from codeshelf.db import public_id, utcnow
-from codeshelf.errors import ConflictError, InvalidCursorError, InvalidInputError, NotFoundError
+from codeshelf.errors import (
+    ConflictError,
+    DomainError,
+    InvalidCursorError,
+    InvalidInputError,
+    NotFoundError,
+)
 from codeshelf.money import Money
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import DELIVERED, Order, OrderItem
@@ -119,7 +125,7 @@ class Redemption:
     account_region: str | None = None
     attempted_at: datetime | None = None
     error_code: str | None = None
-    exposed_publicly: bool = False
+    exposed_publicly: bool | None = None  # None: not stated (when filing: not exposed)
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,7 @@ def evaluate(
             error_code=request.error_code or data.redemption.error_code,
             has_screenshot=bool(data.screenshots),
             code_region=_normalize_region(request.code_region, f"{request.pointer}/code_region"),
-            exposed_publicly=data.redemption.exposed_publicly,
+            exposed_publicly=bool(data.redemption.exposed_publicly),
         )
         _refuse_impossible(facts, request)
         verdict = rules.evaluate(policy, facts)
@@ -264,13 +270,23 @@ def _refuse_impossible(facts: rules.CodeFacts, request: CodeClaimInput) -> None:
     if not impossible:
         return
     field_name, reason = impossible[0]
-    pointer = {
-        rules.ATTEMPTED_AT: "#/redemption/attempted_at",
-        "error_code": (
-            f"{request.pointer}/error_code" if request.error_code else "#/redemption/error_code"
-        ),
-    }[field_name]
+    pointer = _pointer_of(field_name)
+    if field_name == "error_code" and request.error_code:
+        pointer = f"{request.pointer}/error_code"
     raise InvalidInputError(reason, pointer=pointer)
+
+
+def _check_error_code(value: str, pointer: str) -> str:
+    if not rules.PSN_ERROR_CODE.fullmatch(value):
+        raise InvalidInputError("a PSN error code looks like WS-37432-9", pointer=pointer)
+    return value
+
+
+def _pointer_of(field_name: str) -> str:
+    return {
+        rules.ATTEMPTED_AT: "#/redemption/attempted_at",
+        "error_code": "#/error_code",
+    }[field_name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,18 +308,9 @@ def file_claim(
         raise InvalidInputError(f"remedy must be one of {', '.join(REMEDIES)}", pointer="#/remedy")
     now = utcnow()
     evaluation = evaluate(session, vault, partner.id, data, now)
-    if evaluation.window_closed:
-        delivered_at = evaluation.order.delivered_at
-        assert delivered_at is not None  # evaluate() refuses undelivered orders
-        deadline = delivered_at + evaluation.policy.window
-        raise ClaimWindowClosedError(
-            f"order {evaluation.order.public_id} was delivered more than 7 days ago; claims "
-            f"closed at {deadline.isoformat()}",
-            pointer="#/order_id",
-            rule="not_covered.window",
-            closed_at=deadline.isoformat(),
-        )
-    _refuse_remedied(session, evaluation)
+    refusal = filing_refusal(session, evaluation)
+    if refusal is not None:
+        raise refusal
     sla = evaluation.policy.sla
     claim = Claim(
         public_id=public_id("clm"),
@@ -318,7 +325,7 @@ def file_claim(
         account_region=evaluation.codes[0].facts.account_region,
         attempted_at=data.redemption.attempted_at,
         error_code=data.redemption.error_code,
-        exposed_publicly=data.redemption.exposed_publicly,
+        exposed_publicly=bool(data.redemption.exposed_publicly),
         description=data.description,
         submitted_at=now,
         triage_due_at=now + sla.triage,
@@ -360,26 +367,46 @@ def _claim_code(judged: JudgedCode) -> ClaimCode:
     )
 
 
-def _refuse_remedied(session: Session, evaluation: Evaluation) -> None:
+def filing_refusal(session: Session, evaluation: Evaluation) -> DomainError | None:
+    """Why filing this claim would be refused (the window, a remedied or claimed code), if so."""
+    if evaluation.window_closed:
+        delivered_at = evaluation.order.delivered_at
+        assert delivered_at is not None  # evaluate() refuses undelivered orders
+        deadline = delivered_at + evaluation.policy.window
+        return ClaimWindowClosedError(
+            f"order {evaluation.order.public_id} was delivered more than 7 days ago; claims "
+            f"closed at {deadline.isoformat()}",
+            pointer="#/order_id",
+            rule="not_covered.window",
+            closed_at=deadline.isoformat(),
+        )
     code_ids = [judged.code.id for judged in evaluation.codes]
     remedied = session.scalar(select(Remedy.code_id).where(Remedy.code_id.in_(code_ids)))
     if remedied is not None:
         judged = next(j for j in evaluation.codes if j.code.id == remedied)
-        raise CodeAlreadyRemediedError(
+        return CodeAlreadyRemediedError(
             f"code {mask(judged.code.last4)} was already replaced or refunded",
             pointer=judged.request.pointer,
         )
+    return _open_claim_refusal(session, evaluation)
 
 
 def _already_open(session: Session, evaluation: Evaluation) -> ClaimAlreadyOpenError:
+    refusal = _open_claim_refusal(session, evaluation)
+    if refusal is None:  # pragma: no cover - the insert collided with something else
+        raise ClaimStateError("the claim could not be filed; try again")
+    return refusal
+
+
+def _open_claim_refusal(session: Session, evaluation: Evaluation) -> ClaimAlreadyOpenError | None:
     by_code = {judged.code.id: judged for judged in evaluation.codes}
     row = session.execute(
         select(ClaimCode.code_id, Claim.public_id)
         .join(Claim, Claim.id == ClaimCode.claim_id)
         .where(ClaimCode.code_id.in_(by_code), ClaimCode.open)
     ).first()
-    if row is None:  # pragma: no cover - the insert collided with something else
-        raise ClaimStateError("the claim could not be filed; try again")
+    if row is None:
+        return None
     judged = by_code[row.code_id]
     return ClaimAlreadyOpenError(
         f"code {mask(judged.code.last4)} is already in open claim {row.public_id}",
@@ -474,10 +501,13 @@ def add_evidence(
     if redemption.attempted_at is not None:
         claim.attempted_at = redemption.attempted_at
     if redemption.error_code is not None:
-        claim.error_code = redemption.error_code
+        claim.error_code = _check_error_code(redemption.error_code, "#/error_code")
+    if redemption.exposed_publicly is not None:
+        claim.exposed_publicly = redemption.exposed_publicly
     if data.note:
         claim.description = "\n\n".join(filter(None, [claim.description, data.note]))
     _apply_code_evidence(session, vault, claim, data.codes)
+    _refuse_impossible_evidence(session, claim)  # before any file is written
     _store_screenshots(session, store, claim, data.screenshots)
     _rejudge(session, claim)
     now = utcnow()
@@ -506,8 +536,14 @@ def _evidence_details(data: EvidenceInput) -> dict[str, Any]:
         "account_region": redemption.account_region,
         "attempted_at": redemption.attempted_at.isoformat() if redemption.attempted_at else None,
         "error_code": redemption.error_code,
+        "exposed_publicly": redemption.exposed_publicly,
         "codes": [
-            {"code": mask(c.code), "code_region": c.code_region, "error_code": c.error_code}
+            {
+                "code": mask(c.code),
+                "problem": c.problem,
+                "code_region": c.code_region,
+                "error_code": c.error_code,
+            }
             for c in data.codes
         ],
     }
@@ -534,7 +570,11 @@ def _apply_code_evidence(
                 request.code_region, f"{request.pointer}/code_region"
             )
         if request.error_code is not None:
-            claimed.error_code = request.error_code
+            claimed.error_code = _check_error_code(
+                request.error_code, f"{request.pointer}/error_code"
+            )
+        if request.problem is not None:
+            claimed.problem = _check_problem(request.problem, f"{request.pointer}/problem")
 
 
 def facts_of(session: Session, claim: Claim, claimed: ClaimCode) -> rules.CodeFacts:
@@ -555,15 +595,21 @@ def facts_of(session: Session, claim: Claim, claimed: ClaimCode) -> rules.CodeFa
     )
 
 
+def _refuse_impossible_evidence(session: Session, claim: Claim) -> None:
+    for claimed in claim.codes:
+        facts = facts_of(session, claim, claimed)
+        impossible = rules.impossible_facts(replace(facts, submitted_at=utcnow()))
+        if impossible:
+            field_name, reason = impossible[0]
+            raise InvalidInputError(reason, pointer=_pointer_of(field_name))
+
+
 def _rejudge(session: Session, claim: Claim) -> None:
     """Judge every code again under the claim's own policy version (new evidence counts; the
     filing time, which the window is measured to, does not move)."""
     policy = rules.POLICIES[claim.policy_version]
     for claimed in claim.codes:
         facts = facts_of(session, claim, claimed)
-        impossible = rules.impossible_facts(replace(facts, submitted_at=utcnow()))
-        if impossible:
-            raise InvalidInputError(impossible[0][1], pointer="#/redemption/attempted_at")
         verdict = rules.evaluate(policy, facts)
         claimed.verdict = verdict.verdict
         claimed.classification = verdict.classification
