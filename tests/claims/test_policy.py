@@ -152,6 +152,9 @@ EXAMPLED_RULES = {
     "not_covered.account_restriction",
     "not_covered.delivered",
     "not_covered.region_matches_order",
+    # An operator's decision, never a verdict: shown in test_admin_api (a needs_info claim the
+    # partner never answered).
+    "not_covered.evidence_missing",
 }
 
 

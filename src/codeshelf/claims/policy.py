@@ -236,6 +236,13 @@ V1_1 = Policy(
             "Your code was delivered and can be shown to you again.",
         ),
         Rule(
+            "not_covered.evidence_missing",
+            False,
+            "The evidence the policy requires (section 3: error code or screenshot, account "
+            "region, time of the attempt) was asked for and not provided.",
+            "We could not check the code because the information we asked for did not arrive.",
+        ),
+        Rule(
             "not_covered.region_matches_order",
             False,
             "Reported as wrong-region, but the code's region is the region ordered.",

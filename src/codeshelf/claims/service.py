@@ -30,6 +30,7 @@ from codeshelf.claims.models import (
     API,
     APPROVED,
     CANCELLED,
+    CLAIM_STATUSES,
     DONE,
     ESCALATED,
     NEEDS_INFO,
@@ -970,14 +971,25 @@ def queue(
     now = utcnow()
     query = select(Claim)
     if status is not None:
+        if status not in CLAIM_STATUSES:
+            raise InvalidInputError(
+                f"unknown status {status!r}: one of {', '.join(CLAIM_STATUSES)}",
+                pointer="query:status",
+            )
         query = query.where(Claim.status == status)
     else:
         query = query.where(Claim.status.in_(OPEN_STATUSES))
     if overdue:
         query = query.where(Claim.due_at < now)
-    late = case((Claim.due_at < now, 0), else_=1)
+    late = Claim.due_at < now
     query = query.order_by(
-        Claim.due_at.is_(None), late, Claim.priority, Claim.due_at, Claim.submitted_at, Claim.id
+        Claim.due_at.is_(None),
+        case((late, 0), else_=1),
+        case((late, Claim.due_at), else_=None),  # the longest overdue first, whoever filed it
+        Claim.priority,
+        Claim.due_at,
+        Claim.submitted_at,
+        Claim.id,
     )
     return list(session.scalars(query.limit(limit)))
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from codeshelf.claims import evidence, service
 from codeshelf.claims.models import OPERATOR, REPLACEMENT, Claim
 from codeshelf.cli import context
-from codeshelf.cli.output import domain_errors, emit, say, table
+from codeshelf.cli.output import domain_errors, emit, fail, say, table
+from codeshelf.errors import InvalidInputError
 from codeshelf.operators import service as operators
 from codeshelf.orders.models import Order
 from codeshelf.partners import service as partners
@@ -39,7 +40,10 @@ ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (kept in
 
 
 def _actor(name: str | None) -> service.Actor:
-    return service.Actor(f"operator:{name or getpass.getuser()}")
+    try:
+        return service.Actor(f"operator:{operators.check_name(name or getpass.getuser())}")
+    except InvalidInputError as exc:
+        fail(f"--operator: {exc.detail}")
 
 
 def claim_json(session: Session, claim: Claim, *, detailed: bool = False) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from codeshelf import migrate
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.cli.output import fail
@@ -11,7 +13,14 @@ from codeshelf.stock.vault import CodeVault
 
 
 def settings() -> Settings:
-    return get_settings()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CODESHELF_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        fail(f"invalid settings: {problems}")
 
 
 def database(*, migrate_if_behind: bool = False) -> Database:

@@ -28,7 +28,7 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     grid = Table(title=title)
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(column, overflow="fold")  # ids wrap on narrow terminals, never "…"
     for row in rows:
         grid.add_row(*(Text(str(cell)) for cell in row))
     out.print(grid)

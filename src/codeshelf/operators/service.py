@@ -16,6 +16,8 @@ from codeshelf.operators.models import OperatorKey
 from codeshelf.partners.service import hash_key
 
 KEY_PREFIX = "cs_op_"
+# The audit log's actor is "operator:<name>", at most 64 characters.
+MAX_NAME = 64 - len("operator:")
 
 
 class OperatorKeyNotFoundError(NotFoundError):
@@ -36,9 +38,7 @@ def add_key_with_secret(
     session: Session, name: str, secret: str, actor: str = audit.OPERATOR_CLI
 ) -> IssuedOperatorKey:
     """Store a key whose secret the caller made (the demo derives its key from the secret)."""
-    name = name.strip()
-    if not name or len(name) > 100 or not name.isprintable():
-        raise InvalidInputError("an operator name of 1 to 100 printable characters is required")
+    name = check_name(name)
     key = OperatorKey(
         public_id=public_id("opk"), name=name, key_hash=hash_key(secret), prefix=secret[:10]
     )
@@ -52,6 +52,16 @@ def add_key_with_secret(
         details={"name": name},
     )
     return IssuedOperatorKey(key, secret)
+
+
+def check_name(name: str) -> str:
+    """An operator's name as the audit log records it, or InvalidInputError."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidInputError(
+            f"an operator name of 1 to {MAX_NAME} printable characters is required"
+        )
+    return name
 
 
 def revoke_key(
