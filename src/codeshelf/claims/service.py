@@ -309,6 +309,7 @@ def file_claim(
         raise InvalidInputError(f"remedy must be one of {', '.join(REMEDIES)}", pointer="#/remedy")
     now = utcnow()
     evaluation = evaluate(session, vault, partner.id, data, now)
+    _lock_codes(session, [judged.code.id for judged in evaluation.codes])
     refusal = filing_refusal(session, evaluation)
     if refusal is not None:
         raise refusal
@@ -365,6 +366,18 @@ def _claim_code(judged: JudgedCode) -> ClaimCode:
         classification=judged.verdict.classification,
         rule=judged.verdict.rule,
         missing=list(judged.verdict.missing),
+    )
+
+
+def _lock_codes(session: Session, code_ids: list[int]) -> None:
+    """Lock the claimed codes' rows, in id order, until commit (PostgreSQL).
+
+    An approval voids codes, records their remedies and closes its claim in one transaction;
+    holding the codes makes the checks below see all of that or none of it, and concurrent
+    filings on overlapping codes queue instead of deadlocking.
+    """
+    session.execute(
+        select(Code.id).where(Code.id.in_(code_ids)).order_by(Code.id).with_for_update()
     )
 
 
