@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from codeshelf.db import Database
 from codeshelf.orders.models import Order
@@ -52,3 +56,40 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
     assert body["type"].endswith(slug), body["type"]
     assert body["title"] and body["detail"]
     return body
+
+
+T = TypeVar("T")
+
+
+def wait_until_blocked(db: Database, future: Future[Any]) -> None:
+    """Return once another transaction waits on a lock we hold (PostgreSQL), or has finished.
+
+    SQLite's writers queue at BEGIN IMMEDIATE: there the other simply runs after our commit.
+    """
+    if db.is_sqlite:
+        time.sleep(0.05)
+        return
+    deadline = time.monotonic() + 10
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while time.monotonic() < deadline and not future.done():
+        with db.engine.connect() as connection:
+            if connection.scalar(query):
+                return
+        time.sleep(0.01)
+    assert future.done(), "the second transaction neither finished nor waited on our lock"
+
+
+def second_while_first_is_open(
+    db: Database, first: Callable[[Session], object], second: Callable[[], T]
+) -> T:
+    """Run ``first`` in an open transaction, start ``second``, commit; return ``second``'s."""
+    with ThreadPoolExecutor(1) as pool:
+        with db.session() as session:
+            first(session)
+            session.flush()  # written, not yet committed: what a racing request runs into
+            future = pool.submit(second)
+            wait_until_blocked(db, future)
+        return future.result(timeout=60)

@@ -11,16 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.api import idempotency
@@ -45,39 +43,12 @@ from tests.adversarial._support import (
 )
 from tests.conftest import LiveServer
 from tests.factories import Shop
-from tests.helpers import available_codes, order_count
-
-T = TypeVar("T")
-
-
-def _wait_until_blocked(db: Database, future: Future[Any]) -> None:
-    """Return once the other transaction waits on a lock we hold (or has already finished)."""
-    if db.is_sqlite:
-        time.sleep(0.05)  # it queues at BEGIN IMMEDIATE until we commit
-        return
-    deadline = time.monotonic() + 10
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    while time.monotonic() < deadline and not future.done():
-        with db.engine.connect() as connection:
-            if connection.scalar(query):
-                return
-        time.sleep(0.01)
-    assert future.done(), "the second transaction neither finished nor waited on our lock"
-
-
-def _second_while_first_is_open(
-    db: Database, first: Callable[[Session], object], second: Callable[[], T]
-) -> T:
-    """Run ``first`` in an open transaction and start ``second``; commit; return ``second``."""
-    with ThreadPoolExecutor(1) as pool:
-        with db.session() as session:
-            first(session)
-            future = pool.submit(second)
-            _wait_until_blocked(db, future)
-        return future.result(timeout=30)
+from tests.helpers import (
+    available_codes,
+    order_count,
+    second_while_first_is_open,
+    wait_until_blocked,
+)
 
 
 def _partner(session: Session, public_id: str) -> Partner:
@@ -104,7 +75,7 @@ def test_a_deposit_reference_in_flight_twice_credits_once_and_says_so(
     def first(session: Session) -> None:
         assert wallet.deposit(session, _partner(session, shop.a.id), money, "WIRE-42").created
 
-    assert _second_while_first_is_open(db, first, second) is False
+    assert second_while_first_is_open(db, first, second) is False
     with db.read_session() as session:
         assert wallet.balances(session, _partner(session, shop.a.id).id) == [
             Money.parse("1250.00", "USD")
@@ -127,7 +98,7 @@ def test_first_deposits_of_two_partners_in_a_new_currency_both_land(
     def first(session: Session) -> None:
         deposit(session, shop.a.id, "EUR-A")
 
-    assert _second_while_first_is_open(db, first, second)
+    assert second_while_first_is_open(db, first, second)
     with db.read_session() as session:
         for partner_id in (shop.a.id, shop.b.id):
             balances = wallet.balances(session, _partner(session, partner_id).id)
@@ -161,7 +132,7 @@ def test_the_first_order_in_a_currency_while_its_sales_account_is_being_created(
     def first(session: Session) -> None:
         wallet.account(session, SALES, "EUR")  # another order, creating sales:EUR right now
 
-    placed = _second_while_first_is_open(db, first, second)
+    placed = second_while_first_is_open(db, first, second)
     assert placed.status_code == 201, placed.text
     with db.read_session() as session:
         assert session.scalar(select(func.count()).where(Account.code == "sales:EUR")) == 1
@@ -294,7 +265,7 @@ def test_overlapping_imports_at_once_store_each_code_once_and_report_the_rest(
     def first(session: Session) -> None:
         load(session, "BATCH-1", [*shared, fresh[3]])
 
-    report = _second_while_first_is_open(db, first, second)
+    report = second_while_first_is_open(db, first, second)
     assert report.imported == 1
     assert report.duplicates_in_stock.count == 2
     assert available_codes(db) == 20 + 4
@@ -323,7 +294,7 @@ def test_a_retry_racing_the_release_of_its_key_is_not_a_server_error(
         with db.session() as session:
             first(session)
             retry = pool.submit(second)
-            _wait_until_blocked(db, retry)
+            wait_until_blocked(db, retry)
             session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.key == "released"))
         response = retry.result(timeout=30)
     if response.status_code != 201:

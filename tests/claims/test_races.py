@@ -11,17 +11,16 @@ are exercised deterministically.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit.models import AuditEvent
@@ -53,11 +52,16 @@ from codeshelf.wallet.models import LedgerTransaction
 from tests import factories
 from tests.conftest import LiveServer
 from tests.factories import Shop
-from tests.helpers import assert_problem, balance, order
+from tests.helpers import (
+    assert_problem,
+    balance,
+    order,
+    second_while_first_is_open,
+    wait_until_blocked,
+)
 
 from .support import operator_headers, reveal
 
-T = TypeVar("T")
 OPERATOR = claims.Actor("operator:race-test")
 PRICE = 4650  # psn-us-50 for the shop's partners, in cents
 
@@ -84,6 +88,9 @@ def _post(base_url: str, path: str, headers: dict[str, str], body: object = None
         return response
 
 
+T = TypeVar("T")
+
+
 def _together(count: int, work: Callable[[int], T]) -> list[T]:
     """Run ``work(0)`` … ``work(count - 1)`` in threads released at the same moment."""
     start = threading.Barrier(count)
@@ -94,40 +101,6 @@ def _together(count: int, work: Callable[[int], T]) -> list[T]:
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(run, range(count)))
-
-
-def _wait_until_blocked(db: Database, future: Future[Any]) -> None:
-    """Return once another transaction waits on a lock we hold (PostgreSQL), or has finished.
-
-    SQLite's writers queue at BEGIN IMMEDIATE: there the other simply runs after our commit.
-    """
-    if db.is_sqlite:
-        time.sleep(0.05)
-        return
-    deadline = time.monotonic() + 10
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    while time.monotonic() < deadline and not future.done():
-        with db.engine.connect() as connection:
-            if connection.scalar(query):
-                return
-        time.sleep(0.01)
-    assert future.done(), "the second transaction neither finished nor waited on our lock"
-
-
-def _second_while_first_is_open(
-    db: Database, first: Callable[[Session], object], second: Callable[[], T]
-) -> T:
-    """Run ``first`` in an open transaction, start ``second``, commit; return ``second``'s."""
-    with ThreadPoolExecutor(1) as pool:
-        with db.session() as session:
-            first(session)
-            session.flush()  # written, not yet committed: what a racing request runs into
-            future = pool.submit(second)
-            _wait_until_blocked(db, future)
-        return future.result(timeout=60)
 
 
 @dataclass(frozen=True)
@@ -442,7 +415,7 @@ def test_approve_and_cancel_in_either_order(
         def approve_first(session: Session) -> None:
             assert claims.approve(session, claim_id, OPERATOR, "verified").status == RESOLVED
 
-        cancel = _second_while_first_is_open(
+        cancel = second_while_first_is_open(
             db,
             approve_first,
             lambda: _post(live_server.url, f"/api/v1/claims/{claim_id}/cancel", shop.a.headers),
@@ -458,7 +431,7 @@ def test_approve_and_cancel_in_either_order(
             partner = partners.get_partner(session, shop.a.id)
             assert claims.cancel(session, partner, claim_id).status == CANCELLED
 
-        approve = _second_while_first_is_open(
+        approve = second_while_first_is_open(
             db,
             cancel_first,
             lambda: _post(
@@ -488,7 +461,7 @@ def test_approve_and_remedy_switch_in_either_order(
         def approve_first(session: Session) -> None:
             assert claims.approve(session, claim_id, OPERATOR, "verified").status == RESOLVED
 
-        response = _second_while_first_is_open(
+        response = second_while_first_is_open(
             db,
             approve_first,
             lambda: _post(live_server.url, switch, shop.a.headers, {"remedy": "refund"}),
@@ -504,7 +477,7 @@ def test_approve_and_remedy_switch_in_either_order(
             partner = partners.get_partner(session, shop.a.id)
             claims.change_remedy(session, partner, claim_id, REFUND)
 
-        response = _second_while_first_is_open(
+        response = second_while_first_is_open(
             db,
             switch_first,
             lambda: _post(
@@ -561,7 +534,7 @@ def test_a_claim_filed_while_the_code_is_being_remedied_is_refused(
                     shop.a.headers,
                     _claim_body(placed.order_id, placed.codes, REFUND),
                 )
-                _wait_until_blocked(db, future)
+                wait_until_blocked(db, future)
                 if filing_arrives == "between its checks" and not db.is_sqlite:
                     # The filing locks the claimed codes first, so it queues behind the
                     # approval before its checks: they can no longer straddle the commit.
