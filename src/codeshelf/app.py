@@ -21,6 +21,7 @@ from codeshelf.orders.routes import router as orders_router
 from codeshelf.settings import Settings, get_settings
 from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet.routes import router as wallet_router
+from codeshelf.webhooks.routes import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 ADMIN_PREFIX = f"{API_PREFIX}/admin"
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wallet_router,
         orders_router,
         claims_router,
+        webhooks_router,
         claims_admin_router,
     ):
         api.include_router(router)

@@ -9,6 +9,7 @@ from codeshelf.orders.models import IdempotencyRecord, Order, OrderItem
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock.models import Batch, Code
 from codeshelf.wallet.models import Account, LedgerTransaction, Posting
+from codeshelf.webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -20,6 +21,9 @@ __all__ = [
     "ClaimCode",
     "ClaimEvidence",
     "Code",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
     "IdempotencyRecord",
     "LedgerTransaction",
     "OperatorKey",
@@ -30,4 +34,5 @@ __all__ = [
     "Posting",
     "Product",
     "Remedy",
+    "WebhookEndpoint",
 ]

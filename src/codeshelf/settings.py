@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     max_evidence_bytes: int = Field(default=5 * 1_048_576, ge=1024)
     # Claim requests carrying screenshots may be this big (the other requests: max_request_bytes).
     max_upload_bytes: int = Field(default=11 * 1_048_576, ge=1024)
+    # Allow webhook endpoints on private, loopback and link-local addresses, and plain http:
+    # for development and tests only.
+    webhook_allow_private: bool = False
+    # How often `codeshelf worker` looks for due deliveries when there was nothing to do.
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+
     # Days the upstream SLA clock skips besides weekends, e.g. "2026-12-25,2027-01-01".
     holidays: str = ""
 

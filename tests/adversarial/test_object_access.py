@@ -219,11 +219,20 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
         "/api/v1/claims/{claim_id}/evidence",
         "/api/v1/claims/{claim_id}/cancel",
         "/api/v1/claims/{claim_id}/remedy",
+        "/api/v1/webhook-endpoints",
+        "/api/v1/webhook-endpoints/{endpoint_id}",
+        "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        "/api/v1/webhook-endpoints/{endpoint_id}/deliveries",
+        "/api/v1/events",
     }
-    both = {"/api/v1/orders", "/api/v1/claims"}
+    both = {"/api/v1/orders", "/api/v1/claims", "/api/v1/webhook-endpoints"}
     for path, methods in spec["paths"].items():
         if path in both:
             expected = {"get", "post"}
+        elif path == "/api/v1/webhook-endpoints/{endpoint_id}":
+            expected = {"get", "delete"}
+        elif path == "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret":
+            expected = {"post"}
         elif path.startswith("/api/v1/claims/{claim_id}/"):
             expected = {"post"}
         else:

@@ -70,6 +70,7 @@ from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import REFUND as REFUND_TRANSACTION
 from codeshelf.wallet.models import WALLET, Account, LedgerTransaction, Posting
+from codeshelf.webhooks import service as webhooks
 
 CLAIM_ID = re.compile(r"clm_[0-9a-f]{20}")
 REGION = re.compile(r"[A-Z]{2}")
@@ -350,6 +351,7 @@ def file_claim(
         count=len(claim.codes),
         details={"order": evaluation.order.public_id, "channel": channel},
     )
+    _notify(session, claim)
     return claim
 
 
@@ -540,6 +542,7 @@ def add_evidence(
         count=len(data.screenshots),
         details=_evidence_details(data),
     )
+    _notify(session, claim)
     return claim
 
 
@@ -647,6 +650,7 @@ def cancel(session: Session, partner: Partner, claim_public_id: str) -> Claim:
         partner_public_id=partner.public_id,
         subject=claim.public_id,
     )
+    _notify(session, claim)
     return claim
 
 
@@ -680,6 +684,7 @@ def change_remedy(
             if remedy_row.state == WAITING:
                 remedy_row.kind = REFUND
         _fulfil(session, claim, who)
+    _notify(session, claim)
     return claim
 
 
@@ -698,6 +703,23 @@ def _close(claim: Claim, now: datetime) -> None:
     claim.updated_at = now
     for claimed in claim.codes:
         claimed.open = False
+
+
+def _notify(session: Session, claim: Claim) -> None:
+    """A claim.updated event (webhook and events feed), in the change's own transaction."""
+    order_public_id = session.scalar(select(Order.public_id).where(Order.id == claim.order_id))
+    webhooks.emit(
+        session,
+        claim.partner_id,
+        "claim.updated",
+        {
+            "claim_id": claim.public_id,
+            "order_id": order_public_id,
+            "status": claim.status,
+            "remedy": claim.remedy,
+            "customer_message": customer_message(claim),
+        },
+    )
 
 
 def _audit_who(actor: Actor) -> dict[str, Any]:
@@ -746,6 +768,7 @@ def triage(session: Session, claim_public_id: str, actor: Actor) -> Claim:
     if claim.status != SUBMITTED:
         raise ClaimStateError(f"claim {claim.public_id} is {claim.status}, not submitted")
     _triage_if_needed(session, claim, actor, utcnow())
+    _notify(session, claim)
     return claim
 
 
@@ -760,6 +783,7 @@ def request_info(session: Session, claim_public_id: str, actor: Actor, message: 
     claim.due_at = None
     claim.updated_at = now
     _decision(session, claim, actor, "request_info", text)
+    _notify(session, claim)
     return claim
 
 
@@ -783,6 +807,7 @@ def escalate(
     claim.updated_at = now
     _set_code_state(session, claim, QUARANTINED, expect=CODE_DELIVERED)
     _decision(session, claim, actor, "escalate", text)
+    _notify(session, claim)
     return claim
 
 
@@ -811,6 +836,7 @@ def reject(
     claim.decided_at = now
     _close(claim, now)
     _decision(session, claim, actor, "reject", text, rule=chosen)
+    _notify(session, claim)
     return claim
 
 
@@ -845,6 +871,7 @@ def approve(
         claimed.remedy = remedy
     _decision(session, claim, actor, "approve", claim.decision_reason, remedy=claim.remedy)
     _fulfil(session, claim, actor)
+    _notify(session, claim)
     return claim
 
 
@@ -952,6 +979,7 @@ def resolve(session: Session, claim_public_id: str, actor: Actor) -> Claim:
             f"claim {claim.public_id}: {waiting} replacement code(s) wait for stock; import "
             "stock or switch the claim to a refund"
         )
+    _notify(session, claim)
     return claim
 
 
@@ -968,6 +996,7 @@ def fulfil_waiting(session: Session, actor: Actor) -> list[str]:
         session.refresh(claim, with_for_update=True)
         if claim.status == APPROVED and _fulfil(session, claim, actor):
             resolved.append(claim.public_id)
+            _notify(session, claim)
     return resolved
 
 

@@ -19,6 +19,7 @@ from codeshelf.claims import service as claims
 from codeshelf.cli import context
 from codeshelf.cli.claims import claims_app, operator_app
 from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
+from codeshelf.cli.webhooks import webhooks_app, worker
 from codeshelf.errors import DomainError
 from codeshelf.money import InvalidMoneyError, Money
 from codeshelf.orders import service as orders
@@ -50,6 +51,8 @@ app.add_typer(stock_app, name="stock")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(claims_app, name="claims")
 app.add_typer(operator_app, name="operator")
+app.add_typer(webhooks_app, name="webhooks")
+app.command("worker")(worker)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 

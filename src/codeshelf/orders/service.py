@@ -36,6 +36,7 @@ from codeshelf.stock.models import Code
 from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import ORDER, Account, LedgerTransaction, Posting
+from codeshelf.webhooks import service as webhooks
 
 ORDER_ID = re.compile(r"ord_[0-9a-f]{20}")
 
@@ -250,7 +251,29 @@ def place_order(
             now=now,
         )
     wallet.debit_for_order(session, partner, order.id, total)  # last: it locks the wallet row
+    notify_fulfilled(session, order)
     return order
+
+
+def notify_fulfilled(session: Session, order: Order) -> None:
+    """The outbox events of an order created, paid and delivered in one transaction."""
+    for event_type, status in (
+        ("order.created", PENDING),
+        ("order.paid", PAID),
+        ("order.fulfilled", DELIVERED),
+    ):
+        webhooks.emit(
+            session,
+            order.partner_id,
+            event_type,
+            {
+                "order_id": order.public_id,
+                "client_order_id": order.client_order_id,
+                "status": status,
+                "kind": order.kind,
+                "total": Money(order.total_minor, order.currency).as_json(),
+            },
+        )
 
 
 def place_replacement(
@@ -287,6 +310,7 @@ def place_replacement(
             order_item_id=item.id,
             now=now,
         )
+    notify_fulfilled(session, order)
     return order
 
 

@@ -1,0 +1,1 @@
+"""webhooks domain: endpoints, the event outbox, signed delivery with retries."""

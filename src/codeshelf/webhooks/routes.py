@@ -1,0 +1,117 @@
+"""Partners' webhook endpoints, their delivery log, and the events feed (polling fallback)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from codeshelf.api.deps import PrincipalDep, ServicesDep
+from codeshelf.api.problems import PROBLEM_JSON
+from codeshelf.webhooks import service
+from codeshelf.webhooks.schemas import (
+    AttemptList,
+    AttemptOut,
+    EndpointCreate,
+    EndpointList,
+    EndpointOut,
+    EventOut,
+    EventPage,
+    EventType,
+)
+
+router = APIRouter(tags=["webhooks and events"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM_JSON: {}}}
+    for status, description in {
+        404: "No such endpoint or event for this partner",
+        422: "Invalid URL (https only; no private, loopback or link-local address) or event type",
+    }.items()
+}
+
+
+@router.post("/webhook-endpoints", status_code=201, response_model=EndpointOut, responses=PROBLEMS)
+def create_endpoint(
+    body: EndpointCreate, response: Response, principal: PrincipalDep, services: ServicesDep
+) -> EndpointOut:
+    """Register an endpoint. The answer carries its signing secret (`whsec_…`), shown once."""
+    with services.db.session() as session:
+        endpoint, secret = service.create_endpoint(
+            session,
+            services.vault,
+            principal.partner,
+            body.url,
+            body.event_types,
+            allow_private=services.settings.webhook_allow_private,
+        )
+        out = EndpointOut.of(endpoint, secret)
+    response.headers["Location"] = f"/api/v1/webhook-endpoints/{out.id}"
+    return out
+
+
+@router.get("/webhook-endpoints", response_model=EndpointList)
+def list_endpoints(principal: PrincipalDep, services: ServicesDep) -> EndpointList:
+    with services.db.read_session() as session:
+        endpoints = service.list_endpoints(session, principal.partner.id)
+        return EndpointList(data=[EndpointOut.of(e) for e in endpoints])
+
+
+@router.get("/webhook-endpoints/{endpoint_id}", response_model=EndpointOut, responses=PROBLEMS)
+def get_endpoint(endpoint_id: str, principal: PrincipalDep, services: ServicesDep) -> EndpointOut:
+    with services.db.read_session() as session:
+        return EndpointOut.of(service.get_endpoint(session, principal.partner.id, endpoint_id))
+
+
+@router.delete("/webhook-endpoints/{endpoint_id}", status_code=204, responses=PROBLEMS)
+def delete_endpoint(endpoint_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
+    with services.db.session() as session:
+        service.delete_endpoint(session, principal.partner, endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=EndpointOut, responses=PROBLEMS
+)
+def rotate_secret(endpoint_id: str, principal: PrincipalDep, services: ServicesDep) -> EndpointOut:
+    """A new secret (shown once). For 24 hours every webhook carries both signatures."""
+    with services.db.session() as session:
+        endpoint, secret = service.rotate_secret(
+            session, services.vault, principal.partner, endpoint_id
+        )
+        return EndpointOut.of(endpoint, secret)
+
+
+@router.get(
+    "/webhook-endpoints/{endpoint_id}/deliveries", response_model=AttemptList, responses=PROBLEMS
+)
+def delivery_log(
+    endpoint_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AttemptList:
+    """The latest delivery attempts to this endpoint, newest first."""
+    with services.db.read_session() as session:
+        endpoint = service.get_endpoint(session, principal.partner.id, endpoint_id)
+        rows = service.delivery_log(session, endpoint, limit)
+        return AttemptList(data=[AttemptOut.of(a, d.state, e) for a, d, e in rows])
+
+
+@router.get("/events", response_model=EventPage)
+def list_events(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    after: Annotated[str | None, Query(description="The last event id you have seen.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    type: Annotated[list[EventType] | None, Query()] = None,
+) -> EventPage:
+    """Your events in order, with the same payloads as the webhooks: poll with `after` set to
+    the last id you saw (`next_cursor`) to see every state change even if a webhook is late."""
+    with services.db.read_session() as session:
+        events = service.list_events(
+            session, principal.partner.id, after=after, limit=limit, types=list(type or [])
+        )
+        data = [EventOut.of(event) for event in events]
+    cursor = data[-1].id if data else after
+    return EventPage(data=data, next_cursor=cursor)

@@ -1,0 +1,286 @@
+"""Webhook endpoints, the event outbox and the events feed.
+
+``emit`` is called by other domains inside their own transaction: the event and one delivery
+per subscribed endpoint commit with the change they report, or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.db import public_id, utcnow
+from codeshelf.errors import InvalidCursorError, InvalidInputError, NotFoundError
+from codeshelf.partners.models import Partner
+from codeshelf.stock.vault import CodeVault
+from codeshelf.webhooks import signing, urls
+from codeshelf.webhooks.models import (
+    ACTIVE,
+    EVENT_TYPES,
+    PENDING,
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    WebhookEndpoint,
+)
+
+ENDPOINT_ID = re.compile(r"whe_[0-9a-f]{20}")
+EVENT_ID = re.compile(r"evt_[0-9a-f]{20}")
+MAX_ENDPOINTS = 10  # per partner
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+class EndpointNotFoundError(NotFoundError):
+    slug = "webhook-endpoint-not-found"
+
+
+class EventNotFoundError(NotFoundError):
+    slug = "event-not-found"
+
+
+def _secret_aad(endpoint_public_id: str) -> bytes:
+    return f"webhook secret {endpoint_public_id}".encode()
+
+
+def create_endpoint(
+    session: Session,
+    vault: CodeVault,
+    partner: Partner,
+    url: str,
+    event_types: Sequence[str],
+    *,
+    allow_private: bool,
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; returns it and its signing secret (shown once)."""
+    urls.check(url, allow_private=allow_private)
+    types = _event_types(event_types)
+    active = session.scalars(
+        select(WebhookEndpoint.id).where(
+            WebhookEndpoint.partner_id == partner.id, WebhookEndpoint.deleted_at.is_(None)
+        )
+    ).all()
+    if len(active) >= MAX_ENDPOINTS:
+        raise InvalidInputError(f"a partner has at most {MAX_ENDPOINTS} webhook endpoints")
+    secret = signing.new_secret()
+    endpoint_id = public_id("whe")
+    endpoint = WebhookEndpoint(
+        public_id=endpoint_id,
+        partner_id=partner.id,
+        url=url,
+        event_types=types,
+        secret_sealed=vault.seal_bytes(secret.encode(), _secret_aad(endpoint_id)),
+        secret_key_id=vault.key_id,
+        status=ACTIVE,
+    )
+    session.add(endpoint)
+    session.flush()
+    audit.record(
+        session,
+        actor=f"partner:{partner.public_id}",
+        action="webhook_endpoint.create",
+        partner_public_id=partner.public_id,
+        subject=endpoint_id,
+        details={"url": url, "event_types": types},
+    )
+    return endpoint, secret
+
+
+def _event_types(event_types: Sequence[str]) -> list[str]:
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}",
+            pointer="#/event_types",
+        )
+    return sorted(set(event_types)) or list(EVENT_TYPES)
+
+
+def get_endpoint(session: Session, partner_id: int, endpoint_public_id: str) -> WebhookEndpoint:
+    if not ENDPOINT_ID.fullmatch(endpoint_public_id):
+        raise EndpointNotFoundError(f"no webhook endpoint {endpoint_public_id!r}")
+    endpoint = session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.public_id == endpoint_public_id,
+            WebhookEndpoint.partner_id == partner_id,
+            WebhookEndpoint.deleted_at.is_(None),
+        )
+    )
+    if endpoint is None:
+        raise EndpointNotFoundError(f"no webhook endpoint {endpoint_public_id}")
+    return endpoint
+
+
+def list_endpoints(session: Session, partner_id: int) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.deleted_at.is_(None))
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+
+
+def delete_endpoint(session: Session, partner: Partner, endpoint_public_id: str) -> None:
+    """Stop sending to it; what it already received stays in the delivery log."""
+    endpoint = get_endpoint(session, partner.id, endpoint_public_id)
+    now = utcnow()
+    endpoint.deleted_at = now
+    for delivery in session.scalars(
+        select(Delivery).where(Delivery.endpoint_id == endpoint.id, Delivery.state == PENDING)
+    ):
+        delivery.state = "failed"
+        delivery.completed_at = now
+    audit.record(
+        session,
+        actor=f"partner:{partner.public_id}",
+        action="webhook_endpoint.delete",
+        partner_public_id=partner.public_id,
+        subject=endpoint.public_id,
+    )
+
+
+def rotate_secret(
+    session: Session, vault: CodeVault, partner: Partner, endpoint_public_id: str
+) -> tuple[WebhookEndpoint, str]:
+    """A new secret (shown once); the old one keeps signing for 24 hours beside it."""
+    endpoint = get_endpoint(session, partner.id, endpoint_public_id)
+    secret = signing.new_secret()
+    endpoint.previous_secret_sealed = endpoint.secret_sealed
+    endpoint.previous_secret_key_id = endpoint.secret_key_id
+    endpoint.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
+    endpoint.secret_sealed = vault.seal_bytes(secret.encode(), _secret_aad(endpoint.public_id))
+    endpoint.secret_key_id = vault.key_id
+    audit.record(
+        session,
+        actor=f"partner:{partner.public_id}",
+        action="webhook_endpoint.rotate_secret",
+        partner_public_id=partner.public_id,
+        subject=endpoint.public_id,
+    )
+    return endpoint, secret
+
+
+def signing_secrets(vault: CodeVault, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    """The secrets to sign with now: the current one, and the previous during its overlap."""
+    aad = _secret_aad(endpoint.public_id)
+    found = [vault.open_bytes(endpoint.secret_sealed, aad, endpoint.secret_key_id).decode()]
+    if (
+        endpoint.previous_secret_sealed is not None
+        and endpoint.previous_secret_key_id is not None
+        and endpoint.previous_secret_expires_at is not None
+        and endpoint.previous_secret_expires_at > now
+    ):
+        found.append(
+            vault.open_bytes(
+                endpoint.previous_secret_sealed, aad, endpoint.previous_secret_key_id
+            ).decode()
+        )
+    return found
+
+
+def emit(session: Session, partner_id: int, event_type: str, fields: dict[str, Any]) -> Event:
+    """Record an event in the caller's transaction and queue it for every subscribed endpoint."""
+    assert event_type in EVENT_TYPES, event_type
+    now = utcnow()
+    event_id = public_id("evt")
+    event = Event(
+        public_id=event_id,
+        partner_id=partner_id,
+        type=event_type,
+        payload={"id": event_id, "event": event_type, "timestamp": now.isoformat(), **fields},
+        created_at=now,
+    )
+    session.add(event)
+    session.flush()
+    endpoints = session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+            WebhookEndpoint.partner_id == partner_id,
+            WebhookEndpoint.status == ACTIVE,
+            WebhookEndpoint.deleted_at.is_(None),
+        )
+    ).all()
+    for endpoint_id, types in endpoints:
+        if event_type in types:
+            session.add(
+                Delivery(
+                    event_id=event.id, endpoint_id=endpoint_id, state=PENDING, next_attempt_at=now
+                )
+            )
+    return event
+
+
+def list_events(
+    session: Session, partner_id: int, *, after: str | None, limit: int, types: list[str] | None
+) -> list[Event]:
+    """The partner's events, oldest first, after the cursor (the last event id seen)."""
+    query = select(Event).where(Event.partner_id == partner_id).order_by(Event.id)
+    if after is not None:
+        if not EVENT_ID.fullmatch(after):
+            raise InvalidCursorError()
+        position = session.scalar(
+            select(Event.id).where(Event.public_id == after, Event.partner_id == partner_id)
+        )
+        if position is None:
+            raise InvalidCursorError()
+        query = query.where(Event.id > position)
+    if types:
+        query = query.where(Event.type.in_(types))
+    return list(session.scalars(query.limit(limit)))
+
+
+def get_event(session: Session, event_public_id: str, partner_id: int | None = None) -> Event:
+    if not EVENT_ID.fullmatch(event_public_id):
+        raise EventNotFoundError(f"no event {event_public_id!r}")
+    query = select(Event).where(Event.public_id == event_public_id)
+    if partner_id is not None:
+        query = query.where(Event.partner_id == partner_id)
+    event = session.scalar(query)
+    if event is None:
+        raise EventNotFoundError(f"no event {event_public_id}")
+    return event
+
+
+def replay(session: Session, event_public_id: str, partner_id: int | None = None) -> list[str]:
+    """Queue the event again, now, to every live endpoint subscribed to it (same webhook-id,
+    so receivers that already have it can drop it). Returns the endpoint ids."""
+    event = get_event(session, event_public_id, partner_id)
+    now = utcnow()
+    endpoints = [
+        endpoint
+        for endpoint in session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.partner_id == event.partner_id,
+                WebhookEndpoint.deleted_at.is_(None),
+            )
+        )
+        if event.type in endpoint.event_types
+    ]
+    for endpoint in endpoints:
+        session.add(
+            Delivery(event_id=event.id, endpoint_id=endpoint.id, state=PENDING, next_attempt_at=now)
+        )
+    audit.record(
+        session, actor=audit.OPERATOR_CLI, action="webhook.replay", subject=event.public_id
+    )
+    return [endpoint.public_id for endpoint in endpoints]
+
+
+def delivery_log(
+    session: Session, endpoint: WebhookEndpoint, limit: int = 100
+) -> list[tuple[DeliveryAttempt, Delivery, Event]]:
+    """The latest attempts to one endpoint, newest first."""
+    rows = session.execute(
+        select(DeliveryAttempt, Delivery, Event)
+        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+        .join(Event, Event.id == Delivery.event_id)
+        .where(Delivery.endpoint_id == endpoint.id)
+        .order_by(DeliveryAttempt.id.desc())
+        .limit(limit)
+    ).all()
+    return [(attempt, delivery, event) for attempt, delivery, event in rows]

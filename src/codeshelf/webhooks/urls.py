@@ -1,0 +1,49 @@
+"""Endpoint URLs: https only, and never an address inside our network (SSRF)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from codeshelf.errors import InvalidInputError
+
+
+class UnsafeUrlError(InvalidInputError):
+    slug = "webhook-url-refused"
+
+
+def _is_internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def check(url: str, *, allow_private: bool, resolve: bool = True) -> str:
+    """The URL if it may receive webhooks, else UnsafeUrlError.
+
+    Every address the host resolves to must be public: a name that resolves to 127.0.0.1,
+    10.x, 169.254.169.254 (cloud metadata) or ::1 is refused. ``allow_private`` (dev and tests)
+    lifts that and allows plain http.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise UnsafeUrlError("a webhook URL is an absolute https URL", pointer="#/url")
+    if parts.scheme != "https" and not allow_private:
+        raise UnsafeUrlError("webhook URLs must use https", pointer="#/url")
+    if parts.username or parts.password:
+        raise UnsafeUrlError("a webhook URL may not carry credentials", pointer="#/url")
+    if allow_private or not resolve:
+        return url
+    try:
+        port = parts.port or 443
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        raise UnsafeUrlError(f"{parts.hostname} does not resolve", pointer="#/url") from None
+    if not infos or any(_is_internal(str(info[4][0])) for info in infos):
+        raise UnsafeUrlError(
+            f"{parts.hostname} resolves to a private, loopback or link-local address",
+            pointer="#/url",
+        )
+    return url

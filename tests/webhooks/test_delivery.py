@@ -1,0 +1,55 @@
+"""Webhooks from the outbox to a real receiver on loopback, verified with `standardwebhooks`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from codeshelf.db import Database
+from codeshelf.settings import Settings
+from codeshelf.stock.vault import CodeVault
+from codeshelf.webhooks import delivery
+from tests import factories
+from tests.conftest import LiveServer
+from tests.helpers import order
+
+from .receiver import Receiver
+
+
+@pytest.fixture
+def hook_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"webhook_allow_private": True})
+
+
+@pytest.fixture
+def hook_client(hook_settings: Settings) -> Iterator[httpx.Client]:
+    with LiveServer(hook_settings) as server, httpx.Client(base_url=server.url) as http:
+        yield http
+
+
+def test_an_order_is_announced_by_signed_webhooks(
+    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+) -> None:
+    with Receiver() as receiver:
+        created = hook_client.post(
+            "/api/v1/webhook-endpoints",
+            json={"url": receiver.url, "event_types": ["order.fulfilled", "order.created"]},
+            headers=shop.a.headers,
+        )
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        placed = order(hook_client, shop.a.headers).json()
+        with httpx.Client() as sender:
+            assert delivery.run_once(db, vault, sender, allow_private=True) == 2
+        assert len(receiver.received) == 2
+        verified = [Webhook(secret).verify(r.body, r.headers) for r in receiver.received]
+    assert [event["event"] for event in verified] == ["order.created", "order.fulfilled"]
+    assert {event["order_id"] for event in verified} == {placed["id"]}
+    assert verified[1]["status"] == "delivered"
+    feed = hook_client.get("/api/v1/events", headers=shop.a.headers).json()
+    assert [e["type"] for e in feed["data"]] == ["order.created", "order.paid", "order.fulfilled"]
+    assert feed["data"][2]["payload"] == json.loads(receiver.received[1].body)
