@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     evidence_dir: Path = Path("./evidence")
     max_evidence_bytes: int = Field(default=5 * 1_048_576, ge=1024)
     # Claim requests carrying screenshots may be this big (the other requests: max_request_bytes).
-    max_upload_bytes: int = Field(default=11 * 1_048_576, ge=1024)
+    max_upload_bytes: int = Field(default=26 * 1_048_576, ge=1024)  # 5 screenshots of 5 MiB
     # Allow webhook endpoints on private, loopback and link-local addresses, and plain http:
     # for development and tests only.
     webhook_allow_private: bool = False

@@ -239,7 +239,7 @@ def test_queue_puts_overdue_first_then_api_claims_and_waiting_claims_last(
     decided(client, alice, waiting_on_partner, "request-info", {"reason": "send a screenshot"})
     late, _ = eligible_claim(client, shop)
     closed, _ = eligible_claim(client, shop)
-    decided(client, alice, closed, "approve")
+    decided(client, alice, closed, "approve", {"reason": "ok"})
 
     assert load_claim(db, by_api).priority == 1
     assert load_claim(db, by_operator).priority == 2
@@ -509,7 +509,11 @@ def test_illegal_transitions_change_nothing(
     # Approving a rejected claim.
     rejected, _ = eligible_claim(client, shop)
     decided(client, alice, rejected, "reject", {"reason": "r", "rule": "not_covered.window"})
-    refused(rejected, decide(client, alice, rejected, "approve"), snapshot(db, rejected))
+    refused(
+        rejected,
+        decide(client, alice, rejected, "approve", {"reason": "ok"}),
+        snapshot(db, rejected),
+    )
     refused(
         rejected,
         decide(client, alice, rejected, "escalate", {"reason": "x"}),
@@ -518,9 +522,9 @@ def test_illegal_transitions_change_nothing(
 
     # Approving twice (the first approval refunded and resolved it).
     approved, _ = eligible_claim(client, shop, remedy="refund")
-    decided(client, alice, approved, "approve")
+    decided(client, alice, approved, "approve", {"reason": "ok"})
     before = snapshot(db, approved)
-    refused(approved, decide(client, alice, approved, "approve"), before)
+    refused(approved, decide(client, alice, approved, "approve", {"reason": "ok"}), before)
     refused(
         approved,
         decide(client, alice, approved, "reject", {"reason": "r", "rule": "not_covered.window"}),
@@ -545,10 +549,10 @@ def test_illegal_transitions_change_nothing(
     assert client.post(f"/api/v1/claims/{cancelled}/cancel", headers=shop.a.headers).is_success
     before = snapshot(db, cancelled)
     for action in ("triage", "approve", "resolve"):
-        refused(cancelled, decide(client, alice, cancelled, action), before)
+        refused(cancelled, decide(client, alice, cancelled, action, {"reason": "r"}), before)
 
     # Unknown claims are not found.
-    unknown = decide(client, alice, f"clm_{'f' * 20}", "approve")
+    unknown = decide(client, alice, f"clm_{'f' * 20}", "approve", {"reason": "ok"})
     assert_problem(unknown, 404, "claim-not-found")
 
 
@@ -702,3 +706,42 @@ def test_a_claim_whose_partner_never_answers_can_be_rejected(
         "We could not approve your report. "
         + V1_1.rule("not_covered.evidence_missing").customer_message
     )
+
+
+def test_approval_needs_a_reason_and_an_override_for_codes_not_eligible(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    """Nothing is paid for a code the policy did not cover by a slip of the hand."""
+    alice = issue_operator_key(db)
+    order_id, codes = place(client, shop.a.headers, 2)
+    body = claim_body(
+        order_id, codes[0], {"code": codes[1], "problem": "account_restricted"}, remedy="refund"
+    )
+    claim_id = file_claim(client, shop.a.headers, body)
+    before = snapshot(db, claim_id)
+    assert_problem(decide(client, alice, claim_id, "approve", {}), 422, "validation-error")
+    refused = decide(client, alice, claim_id, "approve", {"reason": "looks fine"})
+    problem = assert_problem(refused, 409, "claim-not-eligible")
+    assert problem["codes"] == [f"****-****-{codes[1][-4:]}"]
+    assert snapshot(db, claim_id) == before
+    assert balance(client, shop.a.headers) == "907.00"
+
+    approved = decided(
+        client, alice, claim_id, "approve", {"reason": "Sony lifted the ban", "override": True}
+    )
+    assert approved["status"] == "resolved"
+    assert balance(client, shop.a.headers) == "1000.00"
+    details = assert_audited(db, alice, claim_id, "approve", "Sony lifted the ban")
+    assert details["override"] == [f"****-****-{codes[1][-4:]}"]
+
+
+def test_a_triaged_claim_keeps_a_deadline(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    alice = issue_operator_key(db)
+    claim_id, _ = eligible_claim(client, shop)
+    triaged = decided(client, alice, claim_id, "triage")
+    due = datetime.fromisoformat(triaged["sla"]["due_at"])
+    claim = load_claim(db, claim_id)
+    assert claim.triaged_at is not None
+    assert due == claim.triaged_at + timedelta(hours=48)

@@ -115,6 +115,8 @@ def test_filing_answers_verdict_rule_policy_sla_and_message(
             "rule": "covered.invalid",
             "rule_text": V1_1.rule("covered.invalid").text,
             "missing": [],
+            "code_region": None,
+            "error_code": None,
             "remedy": None,
         }
     ]
@@ -815,3 +817,26 @@ def test_malformed_error_code_in_added_evidence_is_refused_at_its_field(
     assert _get(client, shop.a.headers, claim["id"]) == claim
     # The body's field is the top-level error_code; the attempt time has nothing to do with it.
     assert _pointers(problem) == ["#/error_code"]
+
+
+def test_ps5_error_codes_and_a_little_clock_skew_are_accepted(
+    client: httpx.Client, shop: factories.Shop
+) -> None:
+    order_id, codes = place(client, shop.a.headers, 2)
+    soon = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()  # the customer's clock is fast
+    body = claim_body(order_id, *codes, error_code="CE-108255-1")
+    body["redemption"]["attempted_at"] = soon
+    filed = _filed(client, shop.a.headers, body)
+    assert [c["verdict"] for c in filed["codes"]] == ["eligible", "eligible"]
+    evidence = client.post(f"{CLAIMS}/{filed['id']}/evidence", json={}, headers=shop.a.headers)
+    assert_problem(evidence, 422, "validation-error")  # nothing to add
+
+
+def test_the_refund_reference_names_the_claim_and_position_only(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    order_id, [code] = place(client, shop.a.headers)
+    claim = _filed(client, shop.a.headers, claim_body(order_id, code, remedy="refund"))
+    approve(client, operator_headers(db), claim["id"])
+    ledger = client.get("/api/v1/ledger", headers=shop.a.headers).json()["data"]
+    assert ledger[-1]["reference"] == f"refund:{claim['id']}:1"

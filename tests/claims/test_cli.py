@@ -317,11 +317,13 @@ def test_decisions_by_cli_are_audited(
         "claims",
         "approve",
         escalated,
+        "--reason",
+        "supplier confirmed",
         env={"CODESHELF_OPERATOR": "carol"},
     )
     assert result.exit_code == 0, result.stderr
     assert f"approved {escalated}: now resolved" in result.stdout
-    audited(escalated, "approve", None, "operator:carol")
+    audited(escalated, "approve", "supplier confirmed", "operator:carol")
     assert claimed_code_states(db, escalated) == ["voided"]
     # Four codes bought, one refunded; the escalated claim was replaced, not refunded.
     assert balance(client, shop.a.headers) == "860.50"
@@ -336,8 +338,9 @@ def test_cli_refusals(
     before = snapshot(db, eligible)
 
     unknown = "clm_0123456789abcdef0123"
-    for action in ("approve", "triage", "resolve"):
+    for action in ("triage", "resolve"):
         refused(cli(database_url, "claims", action, unknown), unknown)
+    refused(cli(database_url, "claims", "approve", unknown, "--reason", "r"), unknown)
     refused(cli(database_url, "claims", "reject", unknown, "--reason", "r", "--rule", "x"))
     # No not-covered rule: the verdict is eligible, so one must be named.
     refused(
@@ -364,9 +367,9 @@ def test_cli_refusals(
     assert missing.exit_code == 2 and "--reason" in missing.stderr
     assert snapshot(db, eligible) == before
 
-    ok(cli(database_url, "claims", "approve", eligible, "--json"))
+    ok(cli(database_url, "claims", "approve", eligible, "--reason", "verified", "--json"))
     before = snapshot(db, eligible)
-    refused(cli(database_url, "claims", "approve", eligible), "cannot be approved")
+    refused(cli(database_url, "claims", "approve", eligible, "--reason", "r"), "cannot be approved")
     refused(cli(database_url, "claims", "triage", eligible), "not submitted")
     assert snapshot(db, eligible) == before
 
@@ -429,7 +432,7 @@ def test_stock_batches_counts_what_happened(
     order_id, codes = place(client, shop.a.headers, quantity=3)
     defective = file_claim(client, shop.a.headers, claim_body(order_id, codes[0], remedy="refund"))
     turned_down = file_claim(client, shop.a.headers, claim_body(order_id, codes[1]))
-    ok(cli(database_url, "claims", "approve", defective, "--json"))
+    ok(cli(database_url, "claims", "approve", defective, "--reason", "verified", "--json"))
     ok(
         cli(
             database_url,
@@ -458,7 +461,7 @@ def test_stock_batches_counts_what_happened(
 
     # A replacement comes out of the same batch: delivered once more, nothing more defective.
     replaced = file_claim(client, shop.a.headers, claim_body(order_id, codes[2]))
-    ok(cli(database_url, "claims", "approve", replaced, "--json"))
+    ok(cli(database_url, "claims", "approve", replaced, "--reason", "verified", "--json"))
     batch = the_batch(database_url)
     assert (batch["delivered"], batch["claimed"], batch["defective"], batch["available"]) == (
         4,
@@ -524,8 +527,18 @@ def _refund_and_replacement(client: httpx.Client, shop: factories.Shop, database
     replace = file_claim(
         client, shop.a.headers, claim_body(order_id, codes[1], remedy="replacement")
     )
-    assert ok(cli(database_url, "claims", "approve", refund, "--json"))["status"] == "resolved"
-    assert ok(cli(database_url, "claims", "approve", replace, "--json"))["status"] == "resolved"
+    assert (
+        ok(cli(database_url, "claims", "approve", refund, "--reason", "verified", "--json"))[
+            "status"
+        ]
+        == "resolved"
+    )
+    assert (
+        ok(cli(database_url, "claims", "approve", replace, "--reason", "verified", "--json"))[
+            "status"
+        ]
+        == "resolved"
+    )
     assert balance(client, shop.a.headers) == "953.50"
     return refund
 
@@ -607,7 +620,9 @@ def test_waiting_replacements_are_served_oldest_first_as_stock_allows(
     first = file_claim(client, shop.a.headers, claim_body(order_id, codes[1]))
     second = file_claim(client, shop.a.headers, claim_body(order_id, codes[0]))
     for claim_id in (first, second):
-        approved = ok(cli(database_url, "claims", "approve", claim_id, "--json"))
+        approved = ok(
+            cli(database_url, "claims", "approve", claim_id, "--reason", "verified", "--json")
+        )
         assert approved["status"] == "approved"
         assert approved["codes"][0]["remedy"]["state"] == "waiting"
     refused(cli(database_url, "claims", "resolve", second), "wait for stock")

@@ -17,6 +17,7 @@ from codeshelf.claims.policy import (
     ACCOUNT_RESTRICTED,
     ALREADY_REDEEMED,
     CLASSIFICATIONS,
+    CLOCK_TOLERANCE,
     CODE,
     CURRENT,
     DELIVERY,
@@ -307,13 +308,18 @@ def test_every_problem_is_classified() -> None:
 
 
 def test_attempt_before_delivery_is_impossible() -> None:
-    facts = replace(BASE, attempted_at=DELIVERED - MICROSECOND)
+    facts = replace(BASE, attempted_at=DELIVERED - CLOCK_TOLERANCE - MICROSECOND)
     assert [field for field, _ in impossible_facts(facts)] == ["attempted_at"]
 
 
 def test_attempt_after_submission_is_impossible() -> None:
-    facts = replace(BASE, attempted_at=BASE.submitted_at + MICROSECOND)
+    facts = replace(BASE, attempted_at=BASE.submitted_at + CLOCK_TOLERANCE + MICROSECOND)
     assert [field for field, _ in impossible_facts(facts)] == ["attempted_at"]
+
+
+def test_a_few_minutes_of_clock_skew_are_tolerated() -> None:
+    for moment in (DELIVERED - CLOCK_TOLERANCE, BASE.submitted_at + CLOCK_TOLERANCE):
+        assert impossible_facts(replace(BASE, attempted_at=moment)) == []
 
 
 def test_attempt_at_delivery_or_submission_is_possible() -> None:
@@ -322,13 +328,18 @@ def test_attempt_at_delivery_or_submission_is_possible() -> None:
     assert impossible_facts(replace(BASE, attempted_at=None)) == []
 
 
-@pytest.mark.parametrize("error_code", ["WS-3743-9", "ws-37432-9", "WS-37432-99", "", "E-8200012"])
+@pytest.mark.parametrize(
+    "error_code", ["WS-3743-9", "ws-37432-9", "WS-37432-99", "", "E-8200012", "WS-1234567-1"]
+)
 def test_malformed_error_codes_are_impossible(error_code: str) -> None:
     facts = replace(BASE, error_code=error_code)
     assert [field for field, _ in impossible_facts(facts)] == ["error_code"]
 
 
-@pytest.mark.parametrize("error_code", ["WS-37432-9", "NP-34957-8", "CE-34878-0", "E-8200012C"])
+@pytest.mark.parametrize(
+    "error_code",
+    ["WS-37432-9", "NP-34957-8", "CE-34878-0", "E-8200012C", "CE-108255-1", "C2-13828-2"],
+)
 def test_well_formed_error_codes_are_accepted(error_code: str) -> None:
     assert impossible_facts(replace(BASE, error_code=error_code)) == []
 

@@ -368,9 +368,9 @@ def test_approve_racing_cancel_ends_one_way_or_the_other(
         remedy = REFUND if round_ % 2 else REPLACEMENT
         code, code_id = placed.codes[round_], placed.code_ids[round_]
         claim_id = _file(client, shop.a.headers, placed.order_id, [code], remedy)
-        calls: list[tuple[str, dict[str, str]]] = [
-            (f"/api/v1/admin/claims/{claim_id}/approve", operator),
-            (f"/api/v1/claims/{claim_id}/cancel", shop.a.headers),
+        calls: list[tuple[str, dict[str, str], object]] = [
+            (f"/api/v1/admin/claims/{claim_id}/approve", operator, {"reason": "ok"}),
+            (f"/api/v1/claims/{claim_id}/cancel", shop.a.headers, None),
         ]
         approve, cancel = _together(2, lambda i: _post(live_server.url, *calls[i]))  # noqa: B023
 
@@ -435,7 +435,10 @@ def test_approve_and_cancel_in_either_order(
             db,
             cancel_first,
             lambda: _post(
-                live_server.url, f"/api/v1/admin/claims/{claim_id}/approve", operator, {}
+                live_server.url,
+                f"/api/v1/admin/claims/{claim_id}/approve",
+                operator,
+                {"reason": "ok"},
             ),
         )
         assert_problem(approve, 409, "claim-state-conflict")
@@ -481,7 +484,10 @@ def test_approve_and_remedy_switch_in_either_order(
             db,
             switch_first,
             lambda: _post(
-                live_server.url, f"/api/v1/admin/claims/{claim_id}/approve", operator, {}
+                live_server.url,
+                f"/api/v1/admin/claims/{claim_id}/approve",
+                operator,
+                {"reason": "ok"},
             ),
         )
         assert response.status_code == 200, response.text
@@ -758,7 +764,9 @@ def test_an_approval_short_of_stock_waits_until_fulfil_waiting_after_an_import(
     claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REPLACEMENT)
     operator = operator_headers(db)
 
-    approved = client.post(f"/api/v1/admin/claims/{claim_id}/approve", json={}, headers=operator)
+    approved = client.post(
+        f"/api/v1/admin/claims/{claim_id}/approve", json={"reason": "ok"}, headers=operator
+    )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == APPROVED
     assert _states(db, placed.code_ids) == [VOIDED, VOIDED]  # out of the partner's hands now
@@ -813,9 +821,9 @@ def test_stock_arriving_while_the_partner_switches_a_waiting_claim_to_refund(
     claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REPLACEMENT)
     operator = operator_headers(db)
     assert (
-        client.post(f"/api/v1/admin/claims/{claim_id}/approve", json={}, headers=operator).json()[
-            "status"
-        ]
+        client.post(
+            f"/api/v1/admin/claims/{claim_id}/approve", json={"reason": "ok"}, headers=operator
+        ).json()["status"]
         == APPROVED
     )
     factories.load_codes(db, vault, shop.sku, 2)

@@ -232,7 +232,9 @@ def test_approval_starts_the_48_hour_remedy_clock(
     alice = issue_operator_key(db)
     order_id, [code] = place(client, shop.a.headers)
     waiting = file_claim(client, shop.a.headers, claim_body(order_id, code, remedy="replacement"))
-    response = client.post(f"/api/v1/admin/claims/{waiting}/approve", headers=alice.headers)
+    response = client.post(
+        f"/api/v1/admin/claims/{waiting}/approve", json={"reason": "ok"}, headers=alice.headers
+    )
     assert response.status_code == 200, response.text
     shown = response.json()
     assert shown["status"] == "approved"  # no stock: the replacement waits

@@ -34,6 +34,7 @@ STATUS_BY_SLUG = {
     "method-not-allowed": 405,
     "payload-too-large": 413,
     "evidence-too-large": 413,
+    "evidence-unavailable": 503,
     "rate-limited": 429,
     "internal-error": 500,
 }

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.api.deps import OperatorDep, ServicesDep
+from codeshelf.api.problems import HTTPProblemError
 from codeshelf.claims import service
+from codeshelf.claims.evidence import EvidenceCorruptedError
 from codeshelf.claims.models import Claim, ClaimEvidence
 from codeshelf.claims.routes import PROBLEMS
 from codeshelf.claims.schemas import (
@@ -117,7 +120,14 @@ def evidence_file(
         )
         if record is None:
             raise service.ClaimNotFoundError(f"claim {claim_id} has no evidence {evidence_id}")
-    data = services.evidence.read(record.storage_key, record.key_id, record.sha256)
+    try:
+        data = services.evidence.read(record.storage_key, record.key_id, record.sha256)
+    except (OSError, EvidenceCorruptedError, InvalidTag) as exc:
+        # Missing from this server's evidence directory, or no longer what was uploaded.
+        raise HTTPProblemError(
+            "evidence-unavailable",
+            f"evidence {evidence_id} cannot be read back intact ({type(exc).__name__})",
+        ) from None
     return Response(
         data,
         media_type=record.media_type,
@@ -138,13 +148,16 @@ def triage(claim_id: str, operator: OperatorDep, services: ServicesDep) -> Admin
 
 @router.post("/claims/{claim_id}/approve", response_model=AdminClaimOut, responses=PROBLEMS)
 def approve(
-    claim_id: str, operator: OperatorDep, services: ServicesDep, body: Decision | None = None
+    claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
-    """Approve: the codes are voided and the partner's remedy carried out (or queued for
-    stock)."""
-    reason = body.reason if body else None
+    """Approve (reason required): the codes are voided and the partner's remedy carried out (or
+    queued for stock). A claim with a code not eligible under the policy needs `override`."""
     return _decide(
-        services, claim_id, lambda s: service.approve(s, claim_id, _actor(operator), reason)
+        services,
+        claim_id,
+        lambda s: service.approve(
+            s, claim_id, _actor(operator), body.reason or "", override=body.override
+        ),
     )
 
 

@@ -22,7 +22,7 @@ from codeshelf.errors import DomainError, InvalidInputError
 from codeshelf.stock.vault import CodeVault
 
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-MAX_PIXELS = 40_000_000  # a screenshot is far smaller; more is a decompression bomb
+MAX_PIXELS = 16_000_000  # a 12-megapixel phone photo of a screen fits; more is a bomb
 
 
 class EvidenceNotAnImageError(InvalidInputError):

@@ -46,9 +46,12 @@ ATTEMPTED_AT = "attempted_at"
 CODE_REGION = "code_region"  # the region PSN reported for a wrong-region code
 EVIDENCE_ITEMS = (ERROR_EVIDENCE, ACCOUNT_REGION, ATTEMPTED_AT, CODE_REGION)
 
-# Sony error codes look like WS-37432-9, NP-34957-8, CE-34878-0, E-82000138 (the last has no
-# check digit and hex digits).
-PSN_ERROR_CODE = re.compile(r"(?:[A-Z]{2,3}-[0-9]{5}-[0-9]|E-[0-9A-F]{8})")
+# Sony error codes look like WS-37432-9, NP-34957-8, CE-108255-1, C2-13828-2, E-8200012C (the
+# last has hex digits and no check digit).
+PSN_ERROR_CODE = re.compile(r"(?:[A-Z][A-Z0-9]{1,2}-[0-9]{5,6}-[0-9]|E-[0-9A-F]{8})")
+# Customers' clocks and reports are rounded: an attempt this close to delivery, or to now, is
+# taken as possible.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,9 @@ def classify(problem: str) -> str:
 def impossible_facts(facts: CodeFacts) -> list[tuple[str, str]]:
     """Facts that cannot be true: each is (field, reason). Such a claim is refused as input."""
     found = []
-    if facts.attempted_at is not None and facts.attempted_at < facts.delivered_at:
+    if facts.attempted_at is not None and facts.attempted_at < facts.delivered_at - CLOCK_TOLERANCE:
         found.append((ATTEMPTED_AT, "the redemption attempt cannot precede the code's delivery"))
-    if facts.attempted_at is not None and facts.attempted_at > facts.submitted_at:
+    if facts.attempted_at is not None and facts.attempted_at > facts.submitted_at + CLOCK_TOLERANCE:
         found.append((ATTEMPTED_AT, "the redemption attempt cannot be in the future"))
     if facts.error_code is not None and not PSN_ERROR_CODE.fullmatch(facts.error_code):
         found.append(("error_code", "a PSN error code looks like WS-37432-9"))

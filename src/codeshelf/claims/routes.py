@@ -101,11 +101,23 @@ async def _read(
     raw = form.get(json_part)
     if not isinstance(raw, str):
         raise InvalidInputError(f"a multipart claim needs a `{json_part}` field holding JSON")
+    stray = sorted(
+        {name for name, part in form.multi_items() if name not in (json_part, "screenshot")}
+    )
+    if stray:
+        raise InvalidInputError(
+            f"unknown multipart field(s) {', '.join(stray)}: send `{json_part}` and `screenshot`"
+        )
     uploads = [part for part in form.getlist("screenshot") if isinstance(part, UploadFile)]
     screenshots = []
     for index, upload in enumerate(uploads):
         data = await upload.read(max_bytes + 1)
-        screenshots.append(evidence.inspect(data, max_bytes, pointer=f"#/screenshot/{index}"))
+        # Decoding is CPU work: off the event loop, so other requests keep being served.
+        screenshots.append(
+            await run_in_threadpool(
+                evidence.inspect, data, max_bytes, pointer=f"#/screenshot/{index}"
+            )
+        )
     return _parse(model, raw), screenshots
 
 

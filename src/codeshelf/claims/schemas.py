@@ -150,6 +150,8 @@ class VerdictOut(BaseModel):
     rule: str | None = Field(description="The policy rule that decided.")
     rule_text: str | None
     missing: list[str] = Field(description="Evidence still needed (needs_evidence).")
+    code_region: str | None = Field(description="The region PSN showed for the code, if given.")
+    error_code: str | None = Field(description="This code's own PSN error code, if given.")
     remedy: RemedyOut | None = None
 
 
@@ -210,6 +212,8 @@ def verdict_out(claimed: ClaimCode, policy: rules.Policy, order_ids: dict[int, s
         rule=claimed.rule,
         rule_text=policy.rules[claimed.rule].text if claimed.rule else None,
         missing=list(claimed.missing),
+        code_region=claimed.code_region,
+        error_code=claimed.error_code,
         remedy=remedy,
     )
 
@@ -319,3 +323,7 @@ class Decision(BaseModel):
 
     reason: str | None = Field(default=None, max_length=2000)
     rule: str | None = Field(default=None, max_length=64, description="For reject.")
+    override: bool = Field(
+        default=False,
+        description="For approve: approve although some code is not eligible under the policy.",
+    )

@@ -75,6 +75,7 @@ from codeshelf.webhooks import service as webhooks
 CLAIM_ID = re.compile(r"clm_[0-9a-f]{20}")
 REGION = re.compile(r"[A-Z]{2}")
 MAX_CODES = 100  # codes per claim
+MAX_SCREENSHOTS = 10  # per claim, all uploads together
 
 
 class ClaimNotFoundError(NotFoundError):
@@ -101,6 +102,10 @@ class ClaimStateError(ConflictError):
     """The claim is not in a state that allows this action (or changed meanwhile)."""
 
     slug = "claim-state-conflict"
+
+
+class ClaimNotEligibleError(ConflictError):
+    slug = "claim-not-eligible"
 
 
 class ReplacementWaitingError(ConflictError):
@@ -509,6 +514,13 @@ def add_evidence(
     claim = _locked_claim(session, claim_public_id, partner.id)
     if claim.status not in (SUBMITTED, TRIAGED, NEEDS_INFO):
         raise ClaimStateError(f"claim {claim.public_id} is {claim.status}: it takes no evidence")
+    if not _adds_anything(data):
+        raise InvalidInputError("nothing to add: send evidence, a screenshot or a note")
+    if len(claim.evidence) + len(data.screenshots) > MAX_SCREENSHOTS:
+        raise InvalidInputError(
+            f"a claim holds at most {MAX_SCREENSHOTS} screenshots; it has {len(claim.evidence)}",
+            pointer="#/screenshot",
+        )
     redemption = data.redemption
     if redemption.account_region is not None:
         claim.account_region = _normalize_region(
@@ -544,6 +556,19 @@ def add_evidence(
     )
     _notify(session, claim)
     return claim
+
+
+def _adds_anything(data: EvidenceInput) -> bool:
+    given = data.redemption
+    return bool(
+        data.codes
+        or data.screenshots
+        or data.note
+        or given.account_region
+        or given.attempted_at
+        or given.error_code
+        or given.exposed_publicly is not None
+    )
 
 
 def _evidence_details(data: EvidenceInput) -> dict[str, Any]:
@@ -750,7 +775,8 @@ def _triage_if_needed(session: Session, claim: Claim, actor: Actor, now: datetim
     if claim.status == SUBMITTED:
         _move(claim, TRIAGED)
         claim.triaged_at = now
-        claim.due_at = None
+        # Verification under way: decided, and the remedy sent, within the remedy clock.
+        claim.due_at = now + rules.POLICIES[claim.policy_version].sla.remedy
         _decision(session, claim, actor, "triage", None)
 
 
@@ -841,17 +867,31 @@ def reject(
 
 
 def approve(
-    session: Session, claim_public_id: str, actor: Actor, reason: str | None = None
+    session: Session, claim_public_id: str, actor: Actor, reason: str, *, override: bool = False
 ) -> Claim:
     """Approve every code of the claim: each is voided and gets the partner's chosen remedy now
-    (a refund) or as soon as stock allows (a replacement)."""
+    (a refund) or as soon as stock allows (a replacement).
+
+    A claim with any code the policy did not find eligible needs ``override`` (the operator
+    takes responsibility; the reason says why): nothing is paid for a not-covered code by a
+    slip of the hand.
+    """
+    text = _required_reason(reason, "approve")
     claim = _locked_claim(session, claim_public_id)
+    doubtful = [c for c in claim.codes if c.verdict != rules.ELIGIBLE]
+    if doubtful and not override:
+        listed = ", ".join(f"{c.masked} ({c.rule or c.verdict})" for c in doubtful)
+        raise ClaimNotEligibleError(
+            f"not every code is eligible under the policy: {listed}; reject the claim, ask for "
+            "information, or approve with override and a reason",
+            codes=[c.masked for c in doubtful],
+        )
     now = utcnow()
     _triage_if_needed(session, claim, actor, now)
     _move(claim, APPROVED)
     policy = rules.POLICIES[claim.policy_version]
     claim.decided_at = now
-    claim.decision_reason = (reason or "").strip() or None
+    claim.decision_reason = text
     claim.remedy_due_at = now + policy.sla.remedy
     claim.due_at = claim.remedy_due_at
     claim.updated_at = now
@@ -869,7 +909,15 @@ def approve(
                 f"code {claimed.masked} was already replaced or refunded"
             ) from None
         claimed.remedy = remedy
-    _decision(session, claim, actor, "approve", claim.decision_reason, remedy=claim.remedy)
+    _decision(
+        session,
+        claim,
+        actor,
+        "approve",
+        text,
+        remedy=claim.remedy,
+        override=[c.masked for c in doubtful] or None,
+    )
     _fulfil(session, claim, actor)
     _notify(session, claim)
     return claim
@@ -930,7 +978,11 @@ def _refund(
     paid = Money(item.unit_price_minor, order.currency)
     if paid.minor > 0:
         txn = wallet.refund(
-            session, partner, order.id, paid, f"refund:{claim.public_id}:{claimed.id}"
+            session,
+            partner,
+            order.id,
+            paid,
+            f"refund:{claim.public_id}:{_position(claim, claimed)}",
         )
         remedy.ledger_transaction_id = txn.id
     else:
@@ -940,6 +992,11 @@ def _refund(
     remedy.amount_minor = paid.minor
     remedy.currency = paid.currency
     remedy.state = DONE
+
+
+def _position(claim: Claim, claimed: ClaimCode) -> int:
+    """The code's place in its claim (1, 2, …): names a refund without a global counter."""
+    return [c.id for c in claim.codes].index(claimed.id) + 1
 
 
 def _replace(

@@ -78,6 +78,8 @@ def claim_json(session: Session, claim: Claim, *, detailed: bool = False) -> dic
                 "verdict": c.verdict,
                 "rule": c.rule,
                 "missing": c.missing,
+                "code_region": c.code_region,
+                "error_code": c.error_code,
                 "remedy": None
                 if c.remedy is None
                 else {
@@ -200,7 +202,10 @@ def claims_triage(
 @claims_app.command("approve")
 def claims_approve(
     claim_id: str,
-    reason: ReasonOption = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = ...,  # type: ignore[assignment]
+    override: Annotated[
+        bool, typer.Option("--override", help="Approve although a code is not eligible.")
+    ] = False,
     operator: OperatorOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -209,7 +214,7 @@ def claims_approve(
         claim_id,
         as_json,
         "approved",
-        lambda s: service.approve(s, claim_id, _actor(operator), reason),
+        lambda s: service.approve(s, claim_id, _actor(operator), reason, override=override),
     )
 
 
@@ -294,9 +299,11 @@ def claims_file(
 ) -> None:
     """File a claim received another way (e-mail) for a partner; it is triaged after API claims."""
     settings = context.settings()
-    shots = [
-        evidence.inspect(p.read_bytes(), settings.max_evidence_bytes) for p in screenshot or []
-    ]
+    with domain_errors():
+        shots = [
+            evidence.inspect(p.read_bytes(), settings.max_evidence_bytes, pointer=str(p))
+            for p in screenshot or []
+        ]
     data = service.ClaimInput(
         order_id=order_id,
         codes=[
