@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from codeshelf.api import problems
+from codeshelf.api.admin_gate import HideAdminApi
 from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
 from codeshelf.api.ratelimit import RateLimiter
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_path_prefix=f"{API_PREFIX}/claims",
         max_upload_bytes=settings.max_upload_bytes,
     )
+    # Outermost: without an operator key the admin API is not there at all.
+    app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX, db=app.state.services.db)
     return app
 
 

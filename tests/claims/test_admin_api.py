@@ -745,3 +745,39 @@ def test_a_triaged_claim_keeps_a_deadline(
     claim = load_claim(db, claim_id)
     assert claim.triaged_at is not None
     assert due == claim.triaged_at + timedelta(hours=48)
+
+
+def test_without_an_operator_key_no_method_or_body_reveals_the_admin_api(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    claim_id, _ = eligible_claim(client, shop)
+    for method, path, content in [
+        ("DELETE", "/api/v1/admin/claims", None),
+        ("GET", f"/api/v1/admin/claims/{claim_id}/approve", None),
+        ("POST", f"/api/v1/admin/claims/{claim_id}/reject", b"{not json"),
+        ("PUT", "/api/v1/admin", None),
+    ]:
+        for headers in ({}, shop.a.headers, {"Authorization": "Bearer cs_op_made-up"}):
+            response = client.request(method, path, headers=headers, content=content)
+            assert_problem(response, 404, "not-found")
+    alice = issue_operator_key(db)
+    wrong_method = client.request("DELETE", "/api/v1/admin/claims", headers=alice.headers)
+    assert wrong_method.status_code == 405  # an operator is told the truth
+
+
+def test_history_names_earlier_claims_on_the_same_code(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    alice = issue_operator_key(db)
+    first, (order_id, code) = eligible_claim_with_code(client, shop)
+    decided(client, alice, first, "reject", {"reason": "r", "rule": "not_covered.account_region"})
+    again = file_claim(client, shop.a.headers, claim_body(order_id, code))
+    [history] = show(client, alice, again)["history"]
+    assert history["other_claims_on_code"] == [first]
+
+
+def eligible_claim_with_code(
+    client: httpx.Client, shop: factories.Shop
+) -> tuple[str, tuple[str, str]]:
+    order_id, [code] = place(client, shop.a.headers)
+    return file_claim(client, shop.a.headers, claim_body(order_id, code)), (order_id, code)

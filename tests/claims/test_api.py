@@ -840,3 +840,22 @@ def test_the_refund_reference_names_the_claim_and_position_only(
     approve(client, operator_headers(db), claim["id"])
     ledger = client.get("/api/v1/ledger", headers=shop.a.headers).json()["data"]
     assert ledger[-1]["reference"] == f"refund:{claim['id']}:1"
+
+
+def test_revealed_codes_say_when_a_claim_voided_them_and_replacements_are_not_refunded(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    order_id, [code] = place(client, shop.a.headers)
+    claim = _filed(client, shop.a.headers, claim_body(order_id, code))
+    resolved = approve(client, operator_headers(db), claim["id"])
+    codes = client.get(f"/api/v1/orders/{order_id}/codes", headers=shop.a.headers).json()
+    assert [c["state"] for c in codes["codes"]] == ["voided"]
+    [replacement] = resolved["replacement_order_ids"]
+    new = client.get(f"/api/v1/orders/{replacement}/codes", headers=shop.a.headers).json()
+    assert [c["state"] for c in new["codes"]] == ["delivered"]
+    refused = _file(
+        client, shop.a.headers, claim_body(replacement, new["codes"][0]["code"], remedy="refund")
+    )
+    assert_problem(refused, 422, "validation-error")
+    assert refused.json()["errors"][0]["pointer"] == "#/remedy"
+    _filed(client, shop.a.headers, claim_body(replacement, new["codes"][0]["code"]))

@@ -62,6 +62,7 @@ def _admin_view(session: Session, claim: Claim) -> AdminClaimOut:
             retrievals=h.retrievals,
             first_fetched_at=h.first_fetched_at,
             other_claims_on_batch=h.earlier_claims_on_batch,
+            other_claims_on_code=h.earlier_claims_on_code,
         )
         for h in service.history(session, claim)
     ]

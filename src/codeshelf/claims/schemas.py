@@ -304,6 +304,9 @@ class HistoryOut(BaseModel):
     retrievals: int = Field(description="How often the order's codes were fetched.")
     first_fetched_at: datetime | None
     other_claims_on_batch: list[str]
+    other_claims_on_code: list[str] = Field(
+        description="Earlier claims on this very code (rejected or cancelled): a changed story?"
+    )
 
 
 class AdminClaimOut(ClaimOut):

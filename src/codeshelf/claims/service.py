@@ -61,6 +61,7 @@ from codeshelf.errors import (
 from codeshelf.money import Money
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import DELIVERED, Order, OrderItem
+from codeshelf.orders.models import REPLACEMENT as REPLACEMENT_ORDER
 from codeshelf.partners.models import Partner
 from codeshelf.stock.codes import MalformedCodeError, format_for, mask
 from codeshelf.stock.models import DELIVERED as CODE_DELIVERED
@@ -315,6 +316,11 @@ def file_claim(
         raise InvalidInputError(f"remedy must be one of {', '.join(REMEDIES)}", pointer="#/remedy")
     now = utcnow()
     evaluation = evaluate(session, vault, partner.id, data, now)
+    if data.remedy == REFUND and evaluation.order.kind == REPLACEMENT_ORDER:
+        raise InvalidInputError(
+            "codes sent as replacements are replaced again, not refunded: choose replacement",
+            pointer="#/remedy",
+        )
     _lock_codes(session, [judged.code.id for judged in evaluation.codes])
     refusal = filing_refusal(session, evaluation)
     if refusal is not None:
@@ -693,6 +699,10 @@ def change_remedy(
     claim = _locked_claim(session, claim_public_id, partner.id)
     if claim.status not in OPEN_STATUSES or (claim.status == APPROVED and remedy != REFUND):
         raise ClaimStateError(f"claim {claim.public_id} is {claim.status}: its remedy is fixed")
+    if remedy == REFUND and session.get_one(Order, claim.order_id).kind == REPLACEMENT_ORDER:
+        raise InvalidInputError(
+            "codes sent as replacements are replaced again, not refunded", pointer="#/remedy"
+        )
     previous = claim.remedy
     claim.remedy = remedy
     claim.updated_at = utcnow()
@@ -1109,6 +1119,7 @@ class CodeHistory:
     retrievals: int  # how often the order's codes were revealed
     first_fetched_at: datetime | None
     earlier_claims_on_batch: list[str]
+    earlier_claims_on_code: list[str]  # this very code, claimed before (rejected, cancelled)
 
 
 def history(session: Session, claim: Claim) -> list[CodeHistory]:
@@ -1132,6 +1143,12 @@ def history(session: Session, claim: Claim) -> list[CodeHistory]:
             .where(Code.batch_id == batch.id, Claim.id != claim.id)
             .distinct()
         ).all()
+        same_code = session.scalars(
+            select(Claim.public_id)
+            .join(ClaimCode, ClaimCode.claim_id == Claim.id)
+            .where(ClaimCode.code_id == code.id, Claim.id != claim.id)
+            .order_by(Claim.id)
+        ).all()
         result.append(
             CodeHistory(
                 masked=claimed.masked,
@@ -1144,6 +1161,7 @@ def history(session: Session, claim: Claim) -> list[CodeHistory]:
                 retrievals=retrievals or 0,
                 first_fetched_at=first_fetched_at,
                 earlier_claims_on_batch=sorted(others),
+                earlier_claims_on_code=list(same_code),
             )
         )
     return result

@@ -144,5 +144,7 @@ def get_order_codes(
     return OrderCodes(
         order_id=order.public_id,
         count=len(codes),
-        codes=[CodeOut(product_id=code.product_id, code=code.code) for code in codes],
+        codes=[
+            CodeOut(product_id=code.product_id, code=code.code, state=code.state) for code in codes
+        ],
     )

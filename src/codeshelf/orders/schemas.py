@@ -160,6 +160,10 @@ class OrderPage(Page):
 class CodeOut(BaseModel):
     product_id: str
     code: str
+    state: str = Field(
+        description="`delivered`; `voided` once a claim replaced or refunded it (never resell "
+        "it); `quarantined` while a claim on it is disputed upstream."
+    )
 
 
 class OrderCodes(BaseModel):

@@ -408,6 +408,7 @@ def products_by_id(session: Session, product_ids: set[int]) -> dict[int, Product
 class RevealedCode:
     product_id: str
     code: str
+    state: str
 
 
 def reveal_codes(
@@ -430,7 +431,8 @@ def reveal_codes(
         count=len(codes),
     )
     return order, [
-        RevealedCode(products[sku_of_item[code.order_item_id]].sku, code.code) for code in codes
+        RevealedCode(products[sku_of_item[code.order_item_id]].sku, code.code, code.state)
+        for code in codes
     ]
 
 

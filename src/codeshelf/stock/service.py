@@ -471,17 +471,18 @@ def _claim_codes(session: Session, statement: TextClause, params: dict[str, Any]
 class DeliveredCode:
     order_item_id: int
     code: str
+    state: str  # delivered; voided once a claim replaced or refunded it; quarantined in dispute
 
 
 def reveal(session: Session, vault: CodeVault, order_item_ids: list[int]) -> list[DeliveredCode]:
     rows = session.execute(
-        select(Code.order_item_id, Code.sealed, Code.fingerprint, Code.key_id)
+        select(Code.order_item_id, Code.sealed, Code.fingerprint, Code.key_id, Code.state)
         .where(Code.order_item_id.in_(order_item_ids))
         .order_by(Code.id)
     )
     return [
-        DeliveredCode(item_id or 0, vault.open(sealed, fingerprint, key_id))
-        for item_id, sealed, fingerprint, key_id in rows
+        DeliveredCode(item_id or 0, vault.open(sealed, fingerprint, key_id), state)
+        for item_id, sealed, fingerprint, key_id, state in rows
     ]
 
 

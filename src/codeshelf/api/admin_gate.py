@@ -1,0 +1,57 @@
+"""The operator API is invisible without an operator key: 404 before routing, so a wrong
+method (405) or a bad body (400/422) reveals nothing either."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from codeshelf.api.problems import PROBLEM_JSON, problem_body
+from codeshelf.db import Database
+from codeshelf.operators import service as operators
+
+
+class HideAdminApi:
+    def __init__(self, app: ASGIApp, prefix: str, db: Database) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.db = db
+
+    def _is_operator(self, token: str) -> bool:
+        with self.db.read_session() as session:
+            return operators.authenticate(session, token) is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and (path == self.prefix or path.startswith(self.prefix + "/")):
+            header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            token = token.strip()
+            allowed = (
+                scheme.lower() == "bearer"
+                and token.startswith(operators.KEY_PREFIX)
+                and len(token) <= 200
+                and await run_in_threadpool(self._is_operator, token)
+            )
+            if not allowed:
+                await self._not_found(scope, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _not_found(self, scope: Scope, send: Send) -> None:
+        detail = f"nothing at {scope.get('method')} {scope.get('path')}"
+        body = json.dumps(problem_body("not-found", 404, detail, scope.get("path"))).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
