@@ -3,12 +3,10 @@ method (405) or a bad body (400/422) reveals nothing either."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from codeshelf.api.problems import PROBLEM_JSON, problem_body
+from codeshelf.api.middleware import send_problem
 from codeshelf.db import Database
 from codeshelf.operators import service as operators
 
@@ -36,22 +34,7 @@ class HideAdminApi:
                 and await run_in_threadpool(self._is_operator, token)
             )
             if not allowed:
-                await self._not_found(scope, send)
+                detail = f"nothing at {scope.get('method')} {path}"
+                await send_problem(send, scope, "not-found", 404, detail)
                 return
         await self.app(scope, receive, send)
-
-    async def _not_found(self, scope: Scope, send: Send) -> None:
-        detail = f"nothing at {scope.get('method')} {scope.get('path')}"
-        body = json.dumps(problem_body("not-found", 404, detail, scope.get("path"))).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 404,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})

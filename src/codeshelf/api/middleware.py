@@ -94,22 +94,33 @@ class BodyLimitAndHeaders:
         return b"".join(chunks)
 
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
-        body = problem_body(
-            "payload-too-large",
-            413,
-            f"request bodies are limited to {limit} bytes",
-            scope.get("path"),
+        detail = f"request bodies are limited to {limit} bytes"
+        # The rest of the body is never read: the connection cannot be reused.
+        await send_problem(
+            send, scope, "payload-too-large", 413, detail, [(b"connection", b"close")]
         )
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+
+
+async def send_problem(
+    send: Send,
+    scope: Scope,
+    slug: str,
+    status: int,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with a problem straight from ASGI middleware, before the app is reached."""
+    payload = json.dumps(problem_body(slug, status, detail, scope.get("path"))).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                NO_STORE,
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
