@@ -222,6 +222,7 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
         "/api/v1/webhook-endpoints",
         "/api/v1/webhook-endpoints/{endpoint_id}",
         "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        "/api/v1/webhook-endpoints/{endpoint_id}/enable",
         "/api/v1/webhook-endpoints/{endpoint_id}/deliveries",
         "/api/v1/events",
     }
@@ -231,7 +232,9 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
             expected = {"get", "post"}
         elif path == "/api/v1/webhook-endpoints/{endpoint_id}":
             expected = {"get", "delete"}
-        elif path.endswith("/rotate-secret") or path.startswith("/api/v1/claims/{claim_id}/"):
+        elif path.endswith(("/rotate-secret", "/enable")) or path.startswith(
+            "/api/v1/claims/{claim_id}/"
+        ):
             expected = {"post"}
         else:
             expected = {"get"}

@@ -56,3 +56,27 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Added for the endpoint, worker and event tests.
+
+
+def scripted(
+    *answers: tuple[int, dict[str, str]],
+) -> Callable[[Received], tuple[int, dict[str, str]]]:
+    """Answer with each of ``answers`` in turn, then keep repeating the last one."""
+    lock = threading.Lock()
+    calls = [0]
+
+    def answer(_: Received) -> tuple[int, dict[str, str]]:
+        with lock:
+            index = min(calls[0], len(answers) - 1)
+            calls[0] += 1
+        return answers[index]
+
+    return answer
+
+
+def webhook_ids(receiver: Receiver) -> list[str]:
+    return [r.headers["webhook-id"] for r in receiver.received]

@@ -24,6 +24,7 @@ from codeshelf.db import Database, utcnow
 from codeshelf.stock.vault import CodeVault
 from codeshelf.webhooks import service, signing, urls
 from codeshelf.webhooks.models import (
+    ACTIVE,
     DISABLED,
     FAILED,
     PENDING,
@@ -84,14 +85,17 @@ def claim_due(db: Database, now: datetime, limit: int) -> list[tuple[int, str]]:
     with db.session() as session:
         query = (
             select(Delivery.id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
             .where(
+                WebhookEndpoint.status == ACTIVE,
+                WebhookEndpoint.deleted_at.is_(None),
                 Delivery.state == PENDING,
                 Delivery.next_attempt_at <= now,
                 or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
             )
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=Delivery, skip_locked=True)
         )
         ids = list(session.scalars(query))
         if ids:
@@ -219,6 +223,12 @@ def _settle(session: Session, delivery: Delivery, outcome: Outcome, now: datetim
         )
         log.warning(
             "disabled webhook endpoint %s: %s", endpoint.public_id, endpoint.disabled_reason
+        )
+        # Nothing more goes to it: its queue fails with it (replay once it is enabled again).
+        session.execute(
+            update(Delivery)
+            .where(Delivery.endpoint_id == endpoint.id, Delivery.state == PENDING)
+            .values(state=FAILED, completed_at=now, locked_until=None, lock_token=None)
         )
 
 

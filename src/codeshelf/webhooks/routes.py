@@ -82,6 +82,17 @@ def rotate_secret(endpoint_id: str, principal: PrincipalDep, services: ServicesD
         return EndpointOut.of(endpoint, secret)
 
 
+@router.post(
+    "/webhook-endpoints/{endpoint_id}/enable", response_model=EndpointOut, responses=PROBLEMS
+)
+def enable_endpoint(
+    endpoint_id: str, principal: PrincipalDep, services: ServicesDep
+) -> EndpointOut:
+    """Turn a disabled endpoint back on (it was failing, or answered 410)."""
+    with services.db.session() as session:
+        return EndpointOut.of(service.enable_endpoint(session, principal.partner, endpoint_id))
+
+
 @router.get(
     "/webhook-endpoints/{endpoint_id}/deliveries", response_model=AttemptList, responses=PROBLEMS
 )

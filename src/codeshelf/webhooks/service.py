@@ -166,6 +166,21 @@ def rotate_secret(
     return endpoint, secret
 
 
+def enable_endpoint(session: Session, partner: Partner, endpoint_public_id: str) -> WebhookEndpoint:
+    """Send to a disabled endpoint again (new events; replay the ones it missed)."""
+    endpoint = get_endpoint(session, partner.id, endpoint_public_id)
+    endpoint.status = ACTIVE
+    endpoint.disabled_reason = None
+    audit.record(
+        session,
+        actor=f"partner:{partner.public_id}",
+        action="webhook_endpoint.enable",
+        partner_public_id=partner.public_id,
+        subject=endpoint.public_id,
+    )
+    return endpoint
+
+
 def signing_secrets(vault: CodeVault, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     """The secrets to sign with now: the current one, and the previous during its overlap."""
     aad = _secret_aad(endpoint.public_id)
@@ -256,6 +271,7 @@ def replay(session: Session, event_public_id: str, partner_id: int | None = None
         for endpoint in session.scalars(
             select(WebhookEndpoint).where(
                 WebhookEndpoint.partner_id == event.partner_id,
+                WebhookEndpoint.status == ACTIVE,
                 WebhookEndpoint.deleted_at.is_(None),
             )
         )
