@@ -257,23 +257,21 @@ def place_order(
 
 def notify_fulfilled(session: Session, order: Order) -> None:
     """The outbox events of an order created, paid and delivered in one transaction."""
-    for event_type, status in (
-        ("order.created", PENDING),
-        ("order.paid", PAID),
-        ("order.fulfilled", DELIVERED),
-    ):
-        webhooks.emit(
-            session,
-            order.partner_id,
-            event_type,
-            {
-                "order_id": order.public_id,
-                "client_order_id": order.client_order_id,
-                "status": status,
-                "kind": order.kind,
-                "total": Money(order.total_minor, order.currency).as_json(),
-            },
-        )
+    fields = {
+        "order_id": order.public_id,
+        "client_order_id": order.client_order_id,
+        "kind": order.kind,
+        "total": Money(order.total_minor, order.currency).as_json(),
+    }
+    webhooks.emit_many(
+        session,
+        order.partner_id,
+        [
+            ("order.created", {**fields, "status": PENDING}),
+            ("order.paid", {**fields, "status": PAID}),
+            ("order.fulfilled", {**fields, "status": DELIVERED}),
+        ],
+    )
 
 
 def place_replacement(

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
-from codeshelf.db import public_id, utcnow
+from codeshelf.db import public_id, table_of, utcnow
 from codeshelf.errors import InvalidCursorError, InvalidInputError, NotFoundError
 from codeshelf.partners.models import Partner
 from codeshelf.stock.vault import CodeVault
@@ -199,35 +199,63 @@ def signing_secrets(vault: CodeVault, endpoint: WebhookEndpoint, now: datetime) 
     return found
 
 
-def emit(session: Session, partner_id: int, event_type: str, fields: dict[str, Any]) -> Event:
-    """Record an event in the caller's transaction and queue it for every subscribed endpoint."""
-    assert event_type in EVENT_TYPES, event_type
+def emit(session: Session, partner_id: int, event_type: str, fields: dict[str, Any]) -> str:
+    """Record an event in the caller's transaction and queue it for every subscribed endpoint.
+
+    Returns the event's id.
+    """
+    return emit_many(session, partner_id, [(event_type, fields)])[0]
+
+
+# Built once: an order writes its events on the hot path.
+_INSERT_EVENTS = insert(table_of(Event)).returning(
+    table_of(Event).c.id, sort_by_parameter_order=True
+)
+_INSERT_DELIVERIES = insert(table_of(Delivery))
+_SUBSCRIBERS = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+    WebhookEndpoint.partner_id == bindparam("partner_id"),
+    WebhookEndpoint.status == ACTIVE,
+    WebhookEndpoint.deleted_at.is_(None),
+)
+
+
+def emit_many(
+    session: Session, partner_id: int, events: list[tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """Several events at once (in order): one insert for them, one for their deliveries."""
     now = utcnow()
-    event_id = public_id("evt")
-    event = Event(
-        public_id=event_id,
-        partner_id=partner_id,
-        type=event_type,
-        payload={"id": event_id, "event": event_type, "timestamp": now.isoformat(), **fields},
-        created_at=now,
-    )
-    session.add(event)
-    session.flush()
-    endpoints = session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-            WebhookEndpoint.partner_id == partner_id,
-            WebhookEndpoint.status == ACTIVE,
-            WebhookEndpoint.deleted_at.is_(None),
+    rows: list[dict[str, Any]] = []
+    for event_type, fields in events:
+        assert event_type in EVENT_TYPES, event_type
+        event_id = public_id("evt")
+        payload = {"id": event_id, "event": event_type, "timestamp": now.isoformat(), **fields}
+        rows.append(
+            {
+                "public_id": event_id,
+                "partner_id": partner_id,
+                "type": event_type,
+                "payload": payload,
+                "created_at": now,
+            }
         )
-    ).all()
-    for endpoint_id, types in endpoints:
-        if event_type in types:
-            session.add(
-                Delivery(
-                    event_id=event.id, endpoint_id=endpoint_id, state=PENDING, next_attempt_at=now
-                )
-            )
-    return event
+    ids = list(session.scalars(_INSERT_EVENTS, rows))
+    subscribers = session.execute(_SUBSCRIBERS, {"partner_id": partner_id}).all()
+    deliveries = [
+        {
+            "event_id": event_pk,
+            "endpoint_id": endpoint_id,
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for event_pk, row in zip(ids, rows, strict=True)
+        for endpoint_id, types in subscribers
+        if row["type"] in types
+    ]
+    if deliveries:
+        session.execute(_INSERT_DELIVERIES, deliveries)
+    return [str(row["public_id"]) for row in rows]
 
 
 def list_events(
