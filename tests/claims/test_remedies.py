@@ -293,6 +293,11 @@ class ClaimsMachine(RuleBasedStateMachine):
             )
         )
         ids = {c.code_id for c in chosen}
+        if remedy == REFUND and chosen[0].unit_price == 0:
+            # Codes sent as replacements are replaced again, never refunded: checked first.
+            assert isinstance(outcome, DomainError), "a replacement code was offered a refund"
+            assert outcome.slug == "validation-error", outcome.slug
+            return multiple()
         if ids & self.model.remedied:
             assert isinstance(outcome, DomainError), "a remedied code was claimed again"
             assert outcome.slug == "code-already-remedied", outcome.slug
@@ -334,6 +339,7 @@ class ClaimsMachine(RuleBasedStateMachine):
             lambda session, partner: claims.change_remedy(session, partner, claim_id, remedy)
         )
         allowed = claim.status in OPEN_STATUSES and (claim.status != APPROVED or remedy == REFUND)
+        allowed = allowed and not (remedy == REFUND and claim.paid == 0)
         if not self._expect(outcome, allowed, "remedy switch"):
             return
         claim.remedy = remedy

@@ -15,7 +15,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import http_sfv
@@ -49,6 +49,18 @@ class _Claim:
 
 def _visible_ascii(value: str) -> bool:
     return all(0x21 <= ord(char) <= 0x7E for char in value)
+
+
+def purge_expired(session: Session, now: datetime, limit: int = 1000) -> int:
+    """Delete up to ``limit`` keys past their retention; returns how many (the worker runs it)."""
+    expired = (
+        select(IdempotencyRecord.id)
+        .where(IdempotencyRecord.expires_at < now)
+        .order_by(IdempotencyRecord.expires_at)
+        .limit(limit)
+    )
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(expired)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def parse_key(header: str | None, body_key: str | None) -> str:

@@ -12,8 +12,10 @@ import httpx
 import typer
 from sqlalchemy import select
 
+from codeshelf.api import idempotency
 from codeshelf.cli import context
 from codeshelf.cli.output import domain_errors, emit, err, say, table
+from codeshelf.db import utcnow
 from codeshelf.partners.models import Partner
 from codeshelf.webhooks import delivery, service
 from codeshelf.webhooks.models import WebhookEndpoint
@@ -48,6 +50,8 @@ def worker(
             sent = delivery.run_once(
                 db, vault, client, allow_private=settings.webhook_allow_private, batch=batch
             )
+            with db.session() as session:  # housekeeping: keys past their 24-hour retention
+                idempotency.purge_expired(session, utcnow())
             if sent:
                 say(f"attempted {sent} deliveries", console=err)
             if once:

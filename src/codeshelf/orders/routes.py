@@ -4,6 +4,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from codeshelf.api import idempotency
@@ -109,8 +110,12 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     status: Literal["pending", "paid", "delivered", "failed"] | None = None,
     client_order_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE)] = None,
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only orders changed at or after this time (with a time zone)."),
+    ] = None,
 ) -> OrderPage:
-    """The partner's orders, newest first."""
+    """The partner's orders, newest first; `updated_since` is the polling fallback."""
     with services.db.read_session() as session:
         orders = service.list_orders(
             session,
@@ -119,6 +124,7 @@ def list_orders(
             limit=limit,
             status=status,
             client_order_id=client_order_id,
+            updated_since=updated_since,
         )
         data = [_order_json(session, order) for order in orders]
     next_cursor = orders[-1].public_id if len(orders) == limit else None

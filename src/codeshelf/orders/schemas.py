@@ -108,6 +108,15 @@ class OrderItemOut(BaseModel):
     total: MoneyOut
 
 
+# What a reseller can tell its own customer, per order status.
+CUSTOMER_MESSAGES = {
+    "pending": "Your order is being processed.",
+    "paid": "Your order is being processed.",
+    "delivered": "Your code is ready.",
+    "failed": "We could not complete your order, and you have not been charged.",
+}
+
+
 class OrderOut(BaseModel):
     id: str
     client_order_id: str | None
@@ -115,6 +124,7 @@ class OrderOut(BaseModel):
     kind: str = Field(
         description="`purchase`, or `replacement`: free codes replacing claimed ones."
     )
+    customer_message: str = Field(description="A sentence to show the end customer.")
     items: list[OrderItemOut]
     total: MoneyOut
     created_at: datetime
@@ -144,6 +154,7 @@ class OrderOut(BaseModel):
             client_order_id=order.client_order_id,
             status=order.status,
             kind=order.kind,
+            customer_message=CUSTOMER_MESSAGES[order.status],
             items=items,
             total=MoneyOut.of(Money(order.total_minor, order.currency)),
             created_at=order.created_at,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -378,6 +379,7 @@ def list_orders(
     limit: int,
     status: str | None,
     client_order_id: str | None,
+    updated_since: datetime | None = None,
 ) -> list[Order]:
     """Newest first; ``before`` is the cursor: the id of the last order of the previous page."""
     query = select(Order).where(Order.partner_id == partner_id).order_by(Order.id.desc())
@@ -394,6 +396,8 @@ def list_orders(
         query = query.where(Order.status == status)
     if client_order_id is not None:
         query = query.where(Order.client_order_id == client_order_id)
+    if updated_since is not None:
+        query = query.where(Order.updated_at >= updated_since)
     return list(session.scalars(query.limit(limit)))
 
 

@@ -1,0 +1,55 @@
+"""Polling fallbacks on orders: ``updated_since``, and the purge of expired idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import func, select, update
+
+from codeshelf.api import idempotency
+from codeshelf.db import Database
+from codeshelf.orders.models import IdempotencyRecord, Order
+from tests import factories
+from tests.helpers import order
+
+
+def test_updated_since_lists_only_orders_changed_since(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    old = order(client, shop.a.headers).json()
+    new = order(client, shop.a.headers).json()
+    with db.session() as session:
+        session.execute(
+            update(Order)
+            .where(Order.public_id == old["id"])
+            .values(updated_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    listed = client.get("/api/v1/orders", params={"updated_since": since}, headers=shop.a.headers)
+    assert listed.status_code == 200, listed.text
+    assert [o["id"] for o in listed.json()["data"]] == [new["id"]]
+    assert listed.json()["data"][0]["customer_message"] == "Your code is ready."
+    naive = client.get(
+        "/api/v1/orders", params={"updated_since": "2026-01-01T00:00:00"}, headers=shop.a.headers
+    )
+    assert naive.status_code == 422
+
+
+def test_expired_idempotency_keys_are_purged_and_live_ones_kept(
+    client: httpx.Client, db: Database, shop: factories.Shop
+) -> None:
+    order(client, shop.a.headers, key="kept-key")
+    order(client, shop.a.headers, key="old-key")
+    with db.session() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "old-key")
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    with db.session() as session:
+        assert idempotency.purge_expired(session, datetime.now(UTC)) == 1
+    with db.read_session() as session:
+        keys = session.scalars(select(IdempotencyRecord.key)).all()
+        assert keys == ["kept-key"]
+        assert session.scalar(select(func.count()).select_from(Order)) == 2
