@@ -15,18 +15,15 @@ from codeshelf.api.problems import HTTPProblemError
 from codeshelf.claims import service
 from codeshelf.claims.evidence import EvidenceCorruptedError
 from codeshelf.claims.models import Claim, ClaimEvidence
-from codeshelf.claims.routes import PROBLEMS
+from codeshelf.claims.routes import PROBLEMS, respond
 from codeshelf.claims.schemas import (
     AdminClaimOut,
     AdminClaimPage,
-    ClaimOut,
     Decision,
     HistoryOut,
 )
-from codeshelf.claims.schemas import claim_out as partner_view
 from codeshelf.operators.models import OperatorKey
 from codeshelf.operators.service import actor_name
-from codeshelf.orders.models import Order
 from codeshelf.partners.models import Partner
 
 # Left out of the partners' OpenAPI document (see app.py): operators get theirs from
@@ -38,17 +35,8 @@ def _actor(key: OperatorKey) -> service.Actor:
     return service.Actor(actor_name(key), key_public_id=key.public_id)
 
 
-def _view(session: Session, claim: Claim) -> ClaimOut:
-    ids = {claim.order_id} | {
-        r.replacement_order_id for c in claim.codes if (r := c.remedy) is not None
-    }
-    public = dict(session.execute(select(Order.id, Order.public_id).where(Order.id.in_(ids))).all())
-    order_public_id = public.pop(claim.order_id)
-    return partner_view(claim, order_public_id, public)
-
-
 def _admin_view(session: Session, claim: Claim) -> AdminClaimOut:
-    base = _view(session, claim)
+    base = respond(session, claim)
     partner = session.get_one(Partner, claim.partner_id)
     history = [
         HistoryOut(
@@ -97,7 +85,7 @@ def triage_queue(
     """Open claims, most urgent first (deadline, then API claims before others)."""
     with services.db.read_session() as session:
         claims = service.queue(session, status=status, overdue=overdue, limit=limit)
-        return AdminClaimPage(data=[_view(session, claim) for claim in claims])
+        return AdminClaimPage(data=[respond(session, claim) for claim in claims])
 
 
 @router.get("/claims/{claim_id}", response_model=AdminClaimOut, responses=PROBLEMS)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -30,7 +29,6 @@ from codeshelf.claims.schemas import (
 )
 from codeshelf.db import utcnow
 from codeshelf.errors import InvalidInputError
-from codeshelf.orders.models import Order
 from codeshelf.stock.codes import mask
 
 router = APIRouter(tags=["claims"])
@@ -121,11 +119,8 @@ async def _read(
     return _parse(model, raw), screenshots
 
 
-def _respond(session: Session, claim: Claim) -> ClaimOut:
-    order_public_id = session.scalars(select(Order.public_id).where(Order.id == claim.order_id))
-    ids = {r.replacement_order_id for c in claim.codes if (r := c.remedy) is not None}
-    orders = dict(session.execute(select(Order.id, Order.public_id).where(Order.id.in_(ids))).all())
-    return claim_out(claim, order_public_id.one(), orders)
+def respond(session: Session, claim: Claim) -> ClaimOut:
+    return claim_out(claim, service.order_public_ids(session, claim))
 
 
 async def _in_session(
@@ -169,7 +164,7 @@ async def file_claim(
 
     def work(session: Session) -> Response:
         claim = service.file_claim(session, services.vault, services.evidence, partner, data)
-        body = _respond(session, claim)
+        body = respond(session, claim)
         return Response(
             body.model_dump_json(),
             201,
@@ -234,14 +229,14 @@ def list_claims(
         claims = service.list_claims(
             session, principal.partner.id, before=cursor, limit=limit, status=status
         )
-        data = [_respond(session, claim) for claim in claims]
+        data = [respond(session, claim) for claim in claims]
     return ClaimPage(data=data, next_cursor=claims[-1].public_id if len(claims) == limit else None)
 
 
 @router.get("/claims/{claim_id}", response_model=ClaimOut, responses=PROBLEMS)
 def get_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> ClaimOut:
     with services.db.read_session() as session:
-        return _respond(session, service.get_claim(session, claim_id, principal.partner.id))
+        return respond(session, service.get_claim(session, claim_id, principal.partner.id))
 
 
 @router.post(
@@ -264,7 +259,7 @@ async def add_evidence(
         claim = service.add_evidence(
             session, services.vault, services.evidence, principal.partner, claim_id, data
         )
-        return _respond(session, claim)
+        return respond(session, claim)
 
     result: ClaimOut = await _in_session(services, work)
     return result
@@ -274,7 +269,7 @@ async def add_evidence(
 def cancel_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> ClaimOut:
     """Withdraw a claim not yet decided; its codes may be claimed again."""
     with services.db.session() as session:
-        return _respond(session, service.cancel(session, principal.partner, claim_id))
+        return respond(session, service.cancel(session, principal.partner, claim_id))
 
 
 @router.post("/claims/{claim_id}/remedy", response_model=ClaimOut, responses=PROBLEMS)
@@ -285,4 +280,4 @@ def change_remedy(
     waiting for stock can become a refund, paid at once."""
     with services.db.session() as session:
         claim = service.change_remedy(session, principal.partner, claim_id, body.remedy)
-        return _respond(session, claim)
+        return respond(session, claim)

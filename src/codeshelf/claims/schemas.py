@@ -218,17 +218,19 @@ def verdict_out(claimed: ClaimCode, policy: rules.Policy, order_ids: dict[int, s
     )
 
 
-def claim_out(claim: Claim, order_public_id: str, replacement_orders: dict[int, str]) -> ClaimOut:
+def claim_out(claim: Claim, order_ids: dict[int, str]) -> ClaimOut:
+    """``order_ids``: public ids of the claim's order and its replacement orders (by id)."""
     policy = rules.POLICIES[claim.policy_version]
+    replacements = {key: value for key, value in order_ids.items() if key != claim.order_id}
     return ClaimOut(
         id=claim.public_id,
-        order_id=order_public_id,
+        order_id=order_ids[claim.order_id],
         status=claim.status,
         channel=claim.channel,
         policy_version=claim.policy_version,
         problem=claim.problem,
         remedy=claim.remedy,
-        codes=[verdict_out(c, policy, replacement_orders) for c in claim.codes],
+        codes=[verdict_out(c, policy, replacements) for c in claim.codes],
         error_code=claim.error_code,
         redemption=RedemptionIn(
             account_region=claim.account_region,
@@ -254,7 +256,7 @@ def claim_out(claim: Claim, order_public_id: str, replacement_orders: dict[int, 
         ),
         info_request=claim.info_request,
         decision_rule=claim.decision_rule,
-        replacement_order_ids=sorted(set(replacement_orders.values())),
+        replacement_order_ids=sorted(replacements.values()),
         customer_message=service.customer_message(claim),
         submitted_at=claim.submitted_at,
         updated_at=claim.updated_at,

@@ -742,7 +742,7 @@ def _close(claim: Claim, now: datetime) -> None:
 
 def _notify(session: Session, claim: Claim) -> None:
     """A claim.updated event (webhook and events feed), in the change's own transaction."""
-    order_public_id = session.scalar(select(Order.public_id).where(Order.id == claim.order_id))
+    order_public_id = order_public_ids(session, claim)[claim.order_id]
     webhooks.emit(
         session,
         claim.partner_id,
@@ -1167,11 +1167,12 @@ def history(session: Session, claim: Claim) -> list[CodeHistory]:
     return result
 
 
-def replacement_orders(session: Session, claim: Claim) -> list[str]:
-    ids = {r.replacement_order_id for r in _remedies(claim) if r.replacement_order_id}
-    if not ids:
-        return []
-    return sorted(session.scalars(select(Order.public_id).where(Order.id.in_(ids))))
+def order_public_ids(session: Session, claim: Claim) -> dict[int, str]:
+    """The public ids of the claim's order and its replacement orders, by internal id."""
+    ids = {claim.order_id} | {
+        r.replacement_order_id for r in _remedies(claim) if r.replacement_order_id
+    }
+    return dict(session.execute(select(Order.id, Order.public_id).where(Order.id.in_(ids))).all())
 
 
 def customer_message(claim: Claim) -> str:

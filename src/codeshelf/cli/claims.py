@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.claims import evidence, service
@@ -18,7 +17,6 @@ from codeshelf.cli import context
 from codeshelf.cli.output import domain_errors, emit, fail, say, table
 from codeshelf.errors import InvalidInputError
 from codeshelf.operators import service as operators
-from codeshelf.orders.models import Order
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
 
@@ -47,12 +45,7 @@ def _actor(name: str | None) -> service.Actor:
 
 
 def claim_json(session: Session, claim: Claim, *, detailed: bool = False) -> dict[str, Any]:
-    wanted = {claim.order_id} | {
-        r.replacement_order_id for c in claim.codes if (r := c.remedy) is not None
-    }
-    order_ids = dict(
-        session.execute(select(Order.id, Order.public_id).where(Order.id.in_(wanted))).all()
-    )
+    order_ids = service.order_public_ids(session, claim)
     partner = session.get_one(Partner, claim.partner_id)
     data: dict[str, Any] = {
         "id": claim.public_id,

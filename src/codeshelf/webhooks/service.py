@@ -212,7 +212,9 @@ _INSERT_EVENTS = insert(table_of(Event)).returning(
     table_of(Event).c.id, sort_by_parameter_order=True
 )
 _INSERT_DELIVERIES = insert(table_of(Delivery))
-_SUBSCRIBERS = select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+_SUBSCRIBERS = select(
+    WebhookEndpoint.id, WebhookEndpoint.public_id, WebhookEndpoint.event_types
+).where(
     WebhookEndpoint.partner_id == bindparam("partner_id"),
     WebhookEndpoint.status == ACTIVE,
     WebhookEndpoint.deleted_at.is_(None),
@@ -239,23 +241,37 @@ def emit_many(
             }
         )
     ids = list(session.scalars(_INSERT_EVENTS, rows))
+    _queue(session, partner_id, [(pk, row["type"]) for pk, row in zip(ids, rows, strict=True)], now)
+    return [str(row["public_id"]) for row in rows]
+
+
+def _queue(
+    session: Session, partner_id: int, events: list[tuple[int, str]], now: datetime
+) -> list[str]:
+    """A delivery, due now, of each event to each live endpoint subscribed to its type.
+
+    Returns the public ids of the endpoints that got at least one.
+    """
     subscribers = session.execute(_SUBSCRIBERS, {"partner_id": partner_id}).all()
-    deliveries = [
-        {
-            "event_id": event_pk,
-            "endpoint_id": endpoint_id,
-            "state": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for event_pk, row in zip(ids, rows, strict=True)
-        for endpoint_id, types in subscribers
-        if row["type"] in types
-    ]
+    deliveries = []
+    reached = set()
+    for event_pk, event_type in events:
+        for endpoint_id, endpoint_public_id, types in subscribers:
+            if event_type in types:
+                reached.add(endpoint_public_id)
+                deliveries.append(
+                    {
+                        "event_id": event_pk,
+                        "endpoint_id": endpoint_id,
+                        "state": PENDING,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                )
     if deliveries:
         session.execute(_INSERT_DELIVERIES, deliveries)
-    return [str(row["public_id"]) for row in rows]
+    return sorted(reached)
 
 
 def list_events(
@@ -293,26 +309,11 @@ def replay(session: Session, event_public_id: str, partner_id: int | None = None
     """Queue the event again, now, to every live endpoint subscribed to it (same webhook-id,
     so receivers that already have it can drop it). Returns the endpoint ids."""
     event = get_event(session, event_public_id, partner_id)
-    now = utcnow()
-    endpoints = [
-        endpoint
-        for endpoint in session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.partner_id == event.partner_id,
-                WebhookEndpoint.status == ACTIVE,
-                WebhookEndpoint.deleted_at.is_(None),
-            )
-        )
-        if event.type in endpoint.event_types
-    ]
-    for endpoint in endpoints:
-        session.add(
-            Delivery(event_id=event.id, endpoint_id=endpoint.id, state=PENDING, next_attempt_at=now)
-        )
+    endpoints = _queue(session, event.partner_id, [(event.id, event.type)], utcnow())
     audit.record(
         session, actor=audit.OPERATOR_CLI, action="webhook.replay", subject=event.public_id
     )
-    return [endpoint.public_id for endpoint in endpoints]
+    return endpoints
 
 
 def delivery_log(
