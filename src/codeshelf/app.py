@@ -18,7 +18,9 @@ from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
 from codeshelf.db import Database
+from codeshelf.orders.admin_routes import router as orders_admin_router
 from codeshelf.orders.routes import router as orders_router
+from codeshelf.sandbox.routes import router as sandbox_router
 from codeshelf.settings import Settings, get_settings
 from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet.routes import router as wallet_router
@@ -66,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders_router,
         claims_router,
         webhooks_router,
+        sandbox_router,
         claims_admin_router,
+        orders_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     # How often `codeshelf worker` looks for due deliveries when there was nothing to do.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
 
+    # Backorders: the longest an order may wait for stock (a partner may ask for less).
+    backorder_max_hours: int = Field(default=72, ge=1)
+    # Manual review: orders of more codes than this go to an operator first (None: no limit).
+    # A partner's own limits, set with `codeshelf partner limits`, take precedence.
+    review_quantity_over: int | None = Field(default=None, ge=1)
+    # ...and orders far above the partner's usual size: more than this many times the median of
+    # its last 20 orders (once it has 5), and more than `review_unusual_floor` codes.
+    review_unusual_factor: int = Field(default=10, ge=2)
+    review_unusual_floor: int = Field(default=100, ge=1)
+    # Delivered webhook attempts and events older than this are deleted by the worker.
+    event_retention_days: int = Field(default=90, ge=1)
+
     # Days the upstream SLA clock skips besides weekends, e.g. "2026-12-25,2027-01-01".
     holidays: str = ""
 

@@ -31,6 +31,7 @@ STATUS_BY_SLUG = {
     "idempotency-key-in-use": 409,
     "unauthorized": 401,
     "not-found": 404,
+    "sandbox-only": 403,
     "method-not-allowed": 405,
     "payload-too-large": 413,
     "evidence-too-large": 413,

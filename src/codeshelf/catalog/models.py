@@ -16,6 +16,7 @@ class Product(Base):
         UniqueConstraint("platform", "region", "face_value_minor", "face_currency"),
         CheckConstraint("face_value_minor > 0", name="face_value_positive"),
         CheckConstraint("price_minor > 0", name="price_positive"),
+        CheckConstraint("backordered >= 0", name="backordered_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -26,6 +27,8 @@ class Product(Base):
     face_currency: Mapped[str] = mapped_column(String(3))
     price_minor: Mapped[int]
     price_currency: Mapped[str] = mapped_column(String(3))
+    # Codes promised to waiting backorders: new orders may only take what is left over.
+    backordered: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

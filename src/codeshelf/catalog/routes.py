@@ -13,5 +13,5 @@ router = APIRouter(tags=["catalog"])
 def get_inventory(principal: PrincipalDep, services: ServicesDep) -> Inventory:
     """Every product with this partner's price and how many codes are available right now."""
     with services.db.read_session() as session:
-        lines = service.inventory(session, principal.partner.id)
+        lines = service.inventory(session, principal.partner)
     return Inventory(data=[InventoryItem.of(line) for line in lines])

@@ -18,6 +18,7 @@ from codeshelf.stock.models import AVAILABLE, Code
 
 SKU_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 REGION_PATTERN = re.compile(r"[A-Z]{2,8}")
+SANDBOX_STOCK = 10_000  # codes a sandbox partner sees available per product (they are synthetic)
 
 
 class ProductNotFoundError(NotFoundError):
@@ -155,8 +156,19 @@ def price_of(product: Product, overrides: dict[int, int]) -> Money:
     return Money(overrides.get(product.id, product.price_minor), product.price_currency)
 
 
-def inventory(session: Session, partner_id: int) -> list[InventoryLine]:
-    """Every product, with this partner's price and the codes available now (0 stays listed)."""
+def inventory(session: Session, partner: Partner) -> list[InventoryLine]:
+    """Every product, with this partner's price and the codes available now (0 stays listed).
+
+    Codes promised to waiting backorders are not available. The sandbox mirrors the live
+    catalog and prices, with synthetic stock of SANDBOX_STOCK codes per product.
+    """
+    overrides = prices_for(session, partner.price_list_id)
+    products = list_products(session)
+    if partner.is_sandbox:
+        return [
+            InventoryLine(product, price_of(product, overrides), SANDBOX_STOCK)
+            for product in products
+        ]
     counts = dict(
         session.execute(
             select(Code.product_id, func.count())
@@ -164,8 +176,11 @@ def inventory(session: Session, partner_id: int) -> list[InventoryLine]:
             .group_by(Code.product_id)
         ).all()
     )
-    overrides = prices_for(session, partner_id)
     return [
-        InventoryLine(product, price_of(product, overrides), counts.get(product.id, 0))
-        for product in list_products(session)
+        InventoryLine(
+            product,
+            price_of(product, overrides),
+            max(0, counts.get(product.id, 0) - product.backordered),
+        )
+        for product in products
     ]

@@ -37,7 +37,7 @@ OperatorOption = Annotated[
 ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit log).")]
 
 
-def _actor(name: str | None) -> service.Actor:
+def operator_actor(name: str | None) -> service.Actor:
     try:
         return service.Actor(f"operator:{operators.check_name(name or getpass.getuser())}")
     except InvalidInputError as exc:
@@ -189,7 +189,12 @@ def claims_triage(
     claim_id: str, operator: OperatorOption = None, as_json: JsonOption = False
 ) -> None:
     """Mark a submitted claim as triaged (deciding on it does this too)."""
-    _decide(claim_id, as_json, "triaged", lambda s: service.triage(s, claim_id, _actor(operator)))
+    _decide(
+        claim_id,
+        as_json,
+        "triaged",
+        lambda s: service.triage(s, claim_id, operator_actor(operator)),
+    )
 
 
 @claims_app.command("approve")
@@ -207,7 +212,7 @@ def claims_approve(
         claim_id,
         as_json,
         "approved",
-        lambda s: service.approve(s, claim_id, _actor(operator), reason, override=override),
+        lambda s: service.approve(s, claim_id, operator_actor(operator), reason, override=override),
     )
 
 
@@ -226,7 +231,7 @@ def claims_reject(
         claim_id,
         as_json,
         "rejected",
-        lambda s: service.reject(s, claim_id, _actor(operator), reason, rule),
+        lambda s: service.reject(s, claim_id, operator_actor(operator), reason, rule),
     )
 
 
@@ -242,7 +247,7 @@ def claims_request_info(
         claim_id,
         as_json,
         "asked about",
-        lambda s: service.request_info(s, claim_id, _actor(operator), reason),
+        lambda s: service.request_info(s, claim_id, operator_actor(operator), reason),
     )
 
 
@@ -259,7 +264,7 @@ def claims_escalate(
         claim_id,
         as_json,
         "escalated",
-        lambda s: service.escalate(s, claim_id, _actor(operator), reason, holidays),
+        lambda s: service.escalate(s, claim_id, operator_actor(operator), reason, holidays),
     )
 
 
@@ -268,7 +273,12 @@ def claims_resolve(
     claim_id: str, operator: OperatorOption = None, as_json: JsonOption = False
 ) -> None:
     """Carry out an approved claim's waiting replacements (once stock is in) and close it."""
-    _decide(claim_id, as_json, "resolved", lambda s: service.resolve(s, claim_id, _actor(operator)))
+    _decide(
+        claim_id,
+        as_json,
+        "resolved",
+        lambda s: service.resolve(s, claim_id, operator_actor(operator)),
+    )
 
 
 @claims_app.command("file")
@@ -316,7 +326,7 @@ def claims_file(
     with domain_errors(), context.database().session() as session:
         partner = partners.get_partner(session, partner_id)
         claim = service.file_claim(
-            session, vault, store, partner, data, channel=OPERATOR, actor=_actor(operator)
+            session, vault, store, partner, data, channel=OPERATOR, actor=operator_actor(operator)
         )
         result = claim_json(session, claim)
     emit(result, as_json, lambda: say(f"filed {result['id']}: {_verdicts(result)}"))
@@ -326,7 +336,7 @@ def claims_file(
 def claims_fulfil(operator: OperatorOption = None, as_json: JsonOption = False) -> None:
     """Replace what approved claims still wait for, oldest first, as far as stock allows."""
     with domain_errors(), context.database().session() as session:
-        resolved = service.fulfil_waiting(session, _actor(operator))
+        resolved = service.fulfil_waiting(session, operator_actor(operator))
     emit({"resolved": resolved}, as_json, lambda: say(f"resolved {len(resolved)} claim(s)"))
 
 

@@ -18,10 +18,12 @@ from codeshelf.catalog.service import face_value
 from codeshelf.claims import service as claims
 from codeshelf.cli import context
 from codeshelf.cli.claims import claims_app, operator_app
+from codeshelf.cli.orders import orders_app
 from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
 from codeshelf.cli.webhooks import webhooks_app, worker
 from codeshelf.errors import DomainError
 from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.partners import service as partners
 from codeshelf.settings import MissingSecretKeyError
@@ -50,6 +52,7 @@ app.add_typer(wallet_app, name="wallet")
 app.add_typer(stock_app, name="stock")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(claims_app, name="claims")
+app.add_typer(orders_app, name="orders")
 app.add_typer(operator_app, name="operator")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("worker")(worker)
@@ -189,11 +192,24 @@ def partner_create(
 
 
 @key_app.command("create")
-def key_create(partner_id: str, as_json: JsonOption = False) -> None:
-    """Issue another API key (several may be active, for rotation)."""
+def key_create(
+    partner_id: str,
+    sandbox: Annotated[
+        bool,
+        typer.Option("--sandbox", help="A cs_test_ key for the partner's sandbox (no live data)."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue another API key (several may be active, for rotation), or a sandbox key."""
+    mode = partners.TEST if sandbox else partners.LIVE
     with domain_errors(), context.database().session() as session:
-        issued = partners.create_key(session, partner_id)
-    data = {"partner_id": partner_id, "key_id": issued.api_key.public_id, "api_key": issued.secret}
+        issued = partners.create_key(session, partner_id, mode)
+    data = {
+        "partner_id": partner_id,
+        "key_id": issued.api_key.public_id,
+        "mode": mode,
+        "api_key": issued.secret,
+    }
     emit(
         data,
         as_json,
@@ -218,14 +234,47 @@ def key_list(partner_id: str, as_json: JsonOption = False) -> None:
     data = [
         {
             "key_id": k.public_id,
+            "mode": k.mode,
             "prefix": k.prefix,
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,
         }
         for k in keys
     ]
-    rows = [(k.public_id, f"{k.prefix}…", k.created_at, k.revoked_at or "") for k in keys]
-    emit(data, as_json, lambda: table("API keys", ["key_id", "prefix", "created", "revoked"], rows))
+    rows = [(k.public_id, k.mode, f"{k.prefix}…", k.created_at, k.revoked_at or "") for k in keys]
+    headers = ["key_id", "mode", "prefix", "created", "revoked"]
+    emit(data, as_json, lambda: table("API keys", headers, rows))
+
+
+@partner_app.command("limits")
+def partner_limits(
+    partner_id: str,
+    quantity_over: Annotated[
+        int | None, typer.Option("--quantity-over", min=1, help="Review orders of more codes.")
+    ] = None,
+    amount_over: Annotated[
+        str | None,
+        typer.Option("--amount-over", help='Review orders costing more, e.g. "5000 USD".'),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the partner's manual-review limits (without options: back to the defaults)."""
+    limit = None
+    if amount_over is not None:
+        amount, _, currency = amount_over.strip().partition(" ")
+        try:
+            limit = Money.parse(amount, currency.strip())
+        except InvalidMoneyError as exc:
+            fail(f'--amount-over: {exc} (write it as "5000 USD")')
+    with domain_errors(), context.database().session() as session:
+        partner = partners.get_partner(session, partner_id)
+        partners.set_review_limits(session, partner, quantity_over, limit)
+    data = {
+        "partner_id": partner_id,
+        "quantity_over": quantity_over,
+        "amount_over": None if limit is None else limit.as_json(),
+    }
+    emit(data, as_json, lambda: say(f"{partner_id}: review above {quantity_over} codes, {limit}"))
 
 
 @price_app.command("set")
@@ -310,15 +359,20 @@ def stock_import(
     except DomainError as exc:
         fail(exc.detail)
     _print_report(report, as_json)
-    _fulfil_waiting_claims(db)
+    _serve_waiting(db)
 
 
-def _fulfil_waiting_claims(db: Any) -> None:
-    """New stock may be what approved claims wait for: replace their codes now."""
+def _serve_waiting(db: Any) -> None:
+    """New stock may be what approved claims and backorders wait for: serve them now, claims
+    first (their codes are owed), then backorders first come, first served."""
     with db.session() as session:
         resolved = claims.fulfil_waiting(session, claims.Actor(audit.OPERATOR_CLI))
     if resolved:
         say(f"replacement codes sent for claim(s) {', '.join(resolved)}", console=err)
+    with db.session() as session:
+        filled = fulfilment.fill_backorders(session)
+    if filled:
+        say(f"backorders delivered: {', '.join(filled)}", console=err)
 
 
 def _print_report(report: stock.ImportReport, as_json: bool, file: Any = None) -> None:

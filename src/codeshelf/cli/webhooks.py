@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Annotated, Any
 
@@ -15,7 +16,8 @@ from sqlalchemy import select
 from codeshelf.api import idempotency
 from codeshelf.cli import context
 from codeshelf.cli.output import domain_errors, emit, err, say, table
-from codeshelf.db import utcnow
+from codeshelf.db import Database, utcnow
+from codeshelf.orders import fulfilment
 from codeshelf.partners.models import Partner
 from codeshelf.webhooks import delivery, service
 from codeshelf.webhooks.models import WebhookEndpoint
@@ -24,11 +26,35 @@ webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook deliveries: the l
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
+PURGE_EVERY = timedelta(hours=1)
+
+
+def _orders_pass(db: Database) -> None:
+    """Fail backorders past their deadline, then fill what the stock allows."""
+    with db.session() as session:
+        expired, filled = fulfilment.tick(session, utcnow())
+    if expired:
+        say(f"backorders expired: {', '.join(expired)}", console=err)
+    if filled:
+        say(f"backorders delivered: {', '.join(filled)}", console=err)
+
+
+def _purge(db: Database, now: datetime, retention: timedelta) -> None:
+    """Idempotency keys past their 24-hour retention; events and their deliveries past theirs."""
+    with db.session() as session:
+        idempotency.purge_expired(session, now)
+        purged = service.purge_before(session, now - retention)
+    if purged:
+        say(f"purged {purged} events older than {retention.days} days", console=err)
+
+
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
     batch: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """Deliver webhooks from the outbox, with retries; run beside `codeshelf serve`.
+
+    Each pass also fails backorders past their deadline and fills backorders from new stock.
 
     Several workers may run against one PostgreSQL: each delivery is held by one at a time.
     Stop with Ctrl-C or SIGTERM; a delivery cut off mid-send is sent again later.
@@ -45,13 +71,17 @@ def worker(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    last_purge = None
     with httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client:
         while not stopping:
+            _orders_pass(db)
             sent = delivery.run_once(
                 db, vault, client, allow_private=settings.webhook_allow_private, batch=batch
             )
-            with db.session() as session:  # housekeeping: keys past their 24-hour retention
-                idempotency.purge_expired(session, utcnow())
+            now = utcnow()
+            if last_purge is None or now - last_purge >= PURGE_EVERY:
+                _purge(db, now, timedelta(days=settings.event_retention_days))
+                last_purge = now
             if sent:
                 say(f"attempted {sent} deliveries", console=err)
             if once:

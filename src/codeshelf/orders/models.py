@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from codeshelf.db import Base, UTCDateTime, utcnow
@@ -16,6 +16,10 @@ PURCHASE = "purchase"
 REPLACEMENT = "replacement"  # free codes replacing claimed ones (see claims)
 ORDER_KINDS = (PURCHASE, REPLACEMENT)
 TRANSITIONS = {PENDING: {PAID, FAILED}, PAID: {DELIVERED, FAILED}, DELIVERED: set(), FAILED: set()}
+# Why a pending order waits (its money is held meanwhile): an operator's review, or stock.
+REVIEW = "review"
+STOCK = "stock"
+HOLD_REASONS = (REVIEW, STOCK)
 
 
 class IllegalTransitionError(RuntimeError):
@@ -29,6 +33,10 @@ class Order(Base):
         CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint(f"kind IN {ORDER_KINDS!r}", name="kind"),
+        CheckConstraint(
+            f"hold_reason IS NULL OR (hold_reason IN {HOLD_REASONS!r} AND status = 'pending')",
+            name="hold_reason",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,10 +50,20 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    allow_backorder: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The partner's deadline for a backorder (capped by CODESHELF_BACKORDER_MAX_HOURS).
+    backorder_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_reason: Mapped[str | None] = mapped_column(String(16), index=True)
+    review_reasons: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
 
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", order_by="OrderItem.id", lazy="selectin"
     )
+
+    @property
+    def review_required(self) -> bool:
+        return self.hold_reason == REVIEW
 
     def advance(self, status: str) -> None:
         if status not in TRANSITIONS[self.status]:

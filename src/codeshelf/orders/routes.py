@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -10,9 +11,11 @@ from sqlalchemy.orm import Session
 from codeshelf.api import idempotency
 from codeshelf.api.deps import PrincipalDep, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON
+from codeshelf.db import utcnow
 from codeshelf.errors import InvalidInputError
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
+from codeshelf.orders.review import ReviewLimits
 from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut, OrderPage
 from codeshelf.schemas import PRINTABLE
 
@@ -67,15 +70,29 @@ def create_order(
         ),
     ] = None,
 ) -> Response:
-    """Place a bulk order, paid from the wallet and delivered at once, or refused whole."""
+    """Place a bulk order: paid from the wallet and delivered at once, or refused whole.
+
+    It stays `pending` (its total held) when it needs the operator's review, or when stock is
+    short and `allow_backorder` is set; webhooks and the events feed say how it ends.
+    """
     key = idempotency.parse_key(idempotency_key, payload.idempotency_key)
     items = payload.item_requests()
     _check_quantities(items, services.settings.max_order_quantity)
     partner = principal.partner
 
+    backorder_until = _backorder_deadline(payload, services.settings.backorder_max_hours)
+    limits = ReviewLimits.for_partner(partner, services.settings)
+
     def work(session: Session) -> tuple[int, str]:
         priced = service.price_items(session, partner, items)
-        order = service.place_order(session, partner, priced, payload.client_order_id)
+        order = service.place_order(
+            session,
+            partner,
+            priced,
+            payload.client_order_id,
+            backorder_until=backorder_until,
+            limits=limits,
+        )
         products = {line.product.id: line.product for line in priced}
         return 201, OrderOut.of(order, products).model_dump_json()
 
@@ -95,6 +112,23 @@ def create_order(
         headers["Location"] = f"/api/v1/orders/{_order_id(stored.body)}"
     media_type = PROBLEM_JSON if stored.status >= 400 else "application/json"
     return Response(stored.body, stored.status, headers=headers, media_type=media_type)
+
+
+def _backorder_deadline(payload: OrderCreate, max_hours: int) -> datetime | None:
+    if not payload.allow_backorder:
+        return None
+    now = utcnow()
+    latest = now + timedelta(hours=max_hours)
+    if payload.backorder_until is None:
+        return latest
+    if payload.backorder_until <= now:
+        raise InvalidInputError("backorder_until is in the past", pointer="#/backorder_until")
+    if payload.backorder_until > latest:
+        raise InvalidInputError(
+            f"a backorder may wait at most {max_hours} hours (until {latest.isoformat()})",
+            pointer="#/backorder_until",
+        )
+    return payload.backorder_until
 
 
 def _order_id(body: str) -> str:

@@ -2,14 +2,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 
 from codeshelf.catalog.models import Product
 from codeshelf.catalog.service import face_value
 from codeshelf.money import Money
-from codeshelf.orders.models import ORDER_STATUSES, Order
+from codeshelf.orders import service
+from codeshelf.orders.models import DELIVERED, FAILED, ORDER_STATUSES, REVIEW, STOCK, Order
 from codeshelf.orders.service import ItemRequest
 from codeshelf.schemas import PRINTABLE, MoneyOut, Page
 
@@ -57,6 +66,17 @@ class OrderCreate(BaseModel):
         default=None, min_length=1, max_length=128, pattern=PRINTABLE
     )
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    allow_backorder: bool = Field(
+        default=False,
+        description="When stock is short, accept the order as `pending` with its total held, "
+        "and deliver it whole as stock arrives, first come first served; otherwise it fails at "
+        "`backorder_until` and the hold is released.",
+    )
+    backorder_until: AwareDatetime | None = Field(
+        default=None,
+        description="The backorder's deadline (default and maximum: CODESHELF_BACKORDER_MAX_HOURS "
+        "from now, 72 hours unless the operator changed it).",
+    )
 
     @model_validator(mode="after")
     def one_form(self) -> Self:
@@ -65,6 +85,8 @@ class OrderCreate(BaseModel):
             raise ValueError("send either items, or product_id and quantity, not both")
         if self.items is None and (self.product_id is None or self.quantity is None):
             raise ValueError("send items, or product_id and quantity")
+        if self.backorder_until is not None and not self.allow_backorder:
+            raise ValueError("backorder_until needs allow_backorder: true")
         return self
 
     def item_requests(self) -> list[ItemRequest]:
@@ -108,13 +130,29 @@ class OrderItemOut(BaseModel):
     total: MoneyOut
 
 
-# What a reseller can tell its own customer, per order status.
+# What a reseller can tell its own customer, per order state (seed 003's list).
 CUSTOMER_MESSAGES = {
-    "pending": "Your order is being processed.",
-    "paid": "Your order is being processed.",
+    "processing": "Your order is being processed.",
+    "delayed": "Your order is delayed while we restock. It will be delivered as soon as the "
+    "codes arrive, and you will not be charged if it cannot be completed.",
+    "manual_review": "Your order is being checked by our team before delivery. This usually "
+    "takes less than one business day.",
     "delivered": "Your code is ready.",
     "failed": "We could not complete your order, and you have not been charged.",
+    "region_mismatch": service.REGION_MISMATCH_MESSAGE,
 }
+
+
+def customer_message(order: Order) -> str:
+    if order.status == DELIVERED:
+        return CUSTOMER_MESSAGES["delivered"]
+    if order.status == FAILED:
+        return CUSTOMER_MESSAGES["failed"]
+    if order.hold_reason == REVIEW:
+        return CUSTOMER_MESSAGES["manual_review"]
+    if order.hold_reason == STOCK:
+        return CUSTOMER_MESSAGES["delayed"]
+    return CUSTOMER_MESSAGES["processing"]
 
 
 class OrderOut(BaseModel):
@@ -125,6 +163,18 @@ class OrderOut(BaseModel):
         description="`purchase`, or `replacement`: free codes replacing claimed ones."
     )
     customer_message: str = Field(description="A sentence to show the end customer.")
+    review_required: bool = Field(
+        description="True while the order is held for the operator's review (status pending)."
+    )
+    waiting_for: Literal["review", "stock"] | None = Field(
+        description="Why a pending order waits: the operator's review, or stock (a backorder)."
+    )
+    allow_backorder: bool
+    backorder_until: datetime | None
+    failure_reason: str | None = Field(
+        description="Why a failed order failed: `backorder_expired`, `review_rejected`, "
+        "`out_of_stock` (approved after review but no stock), `sandbox_forced_failure`."
+    )
     items: list[OrderItemOut]
     total: MoneyOut
     created_at: datetime
@@ -154,7 +204,12 @@ class OrderOut(BaseModel):
             client_order_id=order.client_order_id,
             status=order.status,
             kind=order.kind,
-            customer_message=CUSTOMER_MESSAGES[order.status],
+            customer_message=customer_message(order),
+            review_required=order.review_required,
+            waiting_for=order.hold_reason,
+            allow_backorder=order.allow_backorder,
+            backorder_until=order.backorder_until,
+            failure_reason=order.failure_reason,
             items=items,
             total=MoneyOut.of(Money(order.total_minor, order.currency)),
             created_at=order.created_at,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, select
+from sqlalchemy import ColumnElement, and_, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,24 +22,48 @@ from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.db import Base, public_id, table_of, utcnow
 from codeshelf.errors import ConflictError, InvalidCursorError, InvalidInputError, NotFoundError
 from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.orders import review
 from codeshelf.orders.models import (
     DELIVERED,
+    FAILED,
     PAID,
     PENDING,
     PURCHASE,
     REPLACEMENT,
+    REVIEW,
+    STOCK,
     Order,
     OrderItem,
 )
+from codeshelf.orders.review import ReviewLimits
 from codeshelf.partners.models import ApiKey, Partner
+from codeshelf.sandbox import magic
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Code
 from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
-from codeshelf.wallet.models import ORDER, Account, LedgerTransaction, Posting
+from codeshelf.wallet.models import (
+    HELD,
+    HOLD,
+    ORDER,
+    RELEASE,
+    WALLET,
+    Account,
+    LedgerTransaction,
+    Posting,
+)
 from codeshelf.webhooks import service as webhooks
 
 ORDER_ID = re.compile(r"ord_[0-9a-f]{20}")
+# A sandbox backorder forced by its client_order_id, with no deadline of its own, waits this long.
+DEFAULT_SANDBOX_BACKORDER = timedelta(hours=1)
+
+
+# Shown with a refusal whose region contradicts the product's, for the reseller's customer.
+REGION_MISMATCH_MESSAGE = (
+    "This card is for a different PlayStation Store region than the one you chose. Please "
+    "check your account's region and choose a matching card."
+)
 
 
 class UnknownProductError(InvalidInputError):
@@ -123,6 +147,7 @@ def _check_consistent(product: Product, item: ItemRequest) -> None:
         raise UnknownProductError(
             f"{product.sku} is a {product.region} product, not {item.region}",
             pointer=_field(item.pointer, "region"),
+            customer_message=REGION_MISMATCH_MESSAGE,
         )
     if item.denomination is not None and not _matches_denomination(product, item):
         raise UnknownProductError(
@@ -176,7 +201,7 @@ def _price_item(session: Session, partner_id: int, item: ItemRequest) -> PricedI
 
 def price_items(session: Session, partner: Partner, items: list[ItemRequest]) -> list[PricedItem]:
     """Resolve and price every line; refuses unknown products and orders in two currencies."""
-    priced = [_price_item(session, partner.id, item) for item in items]
+    priced = [_price_item(session, partner.price_list_id, item) for item in items]
     currencies = {line.unit_price.currency for line in priced}
     if len(currencies) > 1:
         raise MixedCurrencyError(
@@ -205,18 +230,55 @@ def duplicate_client_order_id(order: Order) -> DuplicateClientOrderIdError:
 
 
 def place_order(
-    session: Session, partner: Partner, items: list[PricedItem], client_order_id: str | None
+    session: Session,
+    partner: Partner,
+    items: list[PricedItem],
+    client_order_id: str | None,
+    *,
+    backorder_until: datetime | None = None,
+    limits: ReviewLimits | None = None,
 ) -> Order:
-    """Create, pay and deliver an order. Raises on refusal: the caller rolls back.
+    """Place an order. Raises on refusal: the caller rolls back.
 
-    The order's items are set in memory, so the caller can render it without another query.
+    Usually the order is priced, allocated, paid and delivered at once. It stays ``pending``,
+    with its total held in the wallet, when it needs an operator's review (``limits``), or when
+    stock is short and ``backorder_until`` says it may wait that long. The order's items are set
+    in memory, so the caller can render it without another query.
     """
     if client_order_id is not None:
         existing = find_by_client_order_id(session, partner.id, client_order_id)
         if existing is not None:
             raise duplicate_client_order_id(existing)
+    order = _new_order(partner, items, client_order_id, backorder_until)
+    forced = magic.forced_outcome(client_order_id) if partner.is_sandbox else None
+    why = _review_reasons(session, partner, order, limits)
+    if forced == magic.REVIEW:
+        why.append("sandbox: client_order_id asks for review")
+    products = {line.product.id: line.product for line in items}
+    if forced == magic.FAIL:
+        _insert_order(session, order, partner.id)
+        notify(session, order, ORDER_CREATED)
+        fail(session, partner, order, "sandbox_forced_failure")
+    elif why:
+        _insert_order(session, order, partner.id)
+        hold(session, partner, order, REVIEW, products, why)
+    elif forced == magic.BACKORDER:
+        _insert_order(session, order, partner.id)
+        hold(session, partner, order, STOCK, products)
+    elif backorder_until is None:
+        _place_now(session, partner, order, products)
+    else:
+        _place_or_backorder(session, partner, order, products)
+    return order
+
+
+def _new_order(
+    partner: Partner,
+    items: list[PricedItem],
+    client_order_id: str | None,
+    backorder_until: datetime | None,
+) -> Order:
     currency = items[0].unit_price.currency
-    total = Money(sum(line.unit_price.minor * line.quantity for line in items), currency)
     now = utcnow()
     order = Order(
         public_id=public_id("ord"),
@@ -225,15 +287,16 @@ def place_order(
         status=PENDING,
         kind=PURCHASE,
         currency=currency,
-        total_minor=total.minor,
+        total_minor=sum(line.unit_price.minor * line.quantity for line in items),
         created_at=now,
         updated_at=now,
-        delivered_at=now,
+        delivered_at=None,
+        allow_backorder=backorder_until is not None,
+        backorder_until=backorder_until,
+        hold_reason=None,
+        review_reasons=None,
+        failure_reason=None,
     )
-    # Synchronous fulfilment: allocation and payment below happen in this same transaction,
-    # and any refusal rolls all of it back, so no one ever observes the intermediate states.
-    order.advance(PAID)
-    order.advance(DELIVERED)
     order.items = [
         OrderItem(
             product_id=line.product.id,
@@ -242,37 +305,202 @@ def place_order(
         )
         for line in items
     ]
-    _insert_order(session, order, partner.id)
-    for line, order_item in zip(items, order.items, strict=True):
-        stock.allocate(
-            session,
-            product_id=line.product.id,
-            quantity=line.quantity,
-            order_item_id=order_item.id,
-            now=now,
-        )
-    wallet.debit_for_order(session, partner, order.id, total)  # last: it locks the wallet row
-    notify_fulfilled(session, order)
     return order
 
 
-def notify_fulfilled(session: Session, order: Order) -> None:
-    """The outbox events of an order created, paid and delivered in one transaction."""
-    fields = {
+def _review_reasons(
+    session: Session, partner: Partner, order: Order, limits: ReviewLimits | None
+) -> list[str]:
+    if limits is None:
+        return []
+    quantity = sum(item.quantity for item in order.items)
+    usual = review.usual_quantity(session, partner.id) if limits.may_be_unusual(quantity) else None
+    return review.reasons(quantity, total_of(order), limits, usual)
+
+
+def total_of(order: Order) -> Money:
+    return Money(order.total_minor, order.currency)
+
+
+def _place_now(
+    session: Session, partner: Partner, order: Order, products: dict[int, Product]
+) -> None:
+    """The synchronous path: allocation and payment in this transaction, or a refusal."""
+    # Any refusal below rolls all of it back, so no one observes the intermediate states.
+    order.advance(PAID)
+    order.advance(DELIVERED)
+    order.delivered_at = order.created_at
+    _insert_order(session, order, partner.id)
+    allocate_items(session, partner, order, products)
+    wallet.debit_for_order(session, partner, order.id, total_of(order))  # last: locks the wallet
+    notify_fulfilled(session, order)
+
+
+def _place_or_backorder(
+    session: Session, partner: Partner, order: Order, products: dict[int, Product]
+) -> None:
+    """Deliver at once if stock allows; otherwise wait for stock with the money held."""
+    _insert_order(session, order, partner.id)
+    try:
+        with session.begin_nested():
+            allocate_items(session, partner, order, products)
+    except stock.InsufficientStockError:
+        hold(session, partner, order, STOCK, products)
+        return
+    wallet.debit_for_order(session, partner, order.id, total_of(order))
+    mark_delivered(session, order)
+    notify_fulfilled(session, order)
+
+
+def allocate_items(
+    session: Session,
+    partner: Partner,
+    order: Order,
+    products: dict[int, Product],
+    *,
+    first_in_line: bool = False,
+) -> None:
+    """Give every item its codes, or raise InsufficientStockError (the caller rolls back).
+
+    Codes promised to waiting backorders are left alone unless this order is ``first_in_line``
+    (a backorder being filled in turn). Sandbox orders take no stock: their codes are
+    synthetic.
+    """
+    if partner.is_sandbox:
+        return
+    for item in order.items:
+        stock.allocate(
+            session,
+            product_id=item.product_id,
+            quantity=item.quantity,
+            order_item_id=item.id,
+            now=order.created_at if order.status == DELIVERED else utcnow(),
+            reserved=0 if first_in_line else products[item.product_id].backordered,
+        )
+
+
+def hold(
+    session: Session,
+    partner: Partner,
+    order: Order,
+    reason: str,
+    products: dict[int, Product],
+    review_reasons: list[str] | None = None,
+) -> None:
+    """Keep an inserted order pending for ``reason`` (review or stock), its total held."""
+    wallet.hold_for_order(session, partner, order.id, total_of(order))
+    if order.backorder_until is None and reason == STOCK:
+        order.backorder_until = utcnow() + DEFAULT_SANDBOX_BACKORDER
+    _set_hold(session, order, reason, "; ".join(review_reasons or []) or None)
+    if reason == STOCK:
+        reserve_stock(session, partner, order, +1)
+    notify(session, order, ORDER_CREATED)
+    if reason == REVIEW:
+        notify(session, order, "order.review_required")
+
+
+def start_waiting(session: Session, partner: Partner, order: Order) -> None:
+    """An approved order that stock cannot fill yet waits for it (its money stays held)."""
+    _set_hold(session, order, STOCK, None)
+    reserve_stock(session, partner, order, +1)
+
+
+def _set_hold(session: Session, order: Order, reason: str | None, why: str | None) -> None:
+    order.hold_reason = reason
+    if why is not None:
+        order.review_reasons = why
+    order.updated_at = utcnow()
+    session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(
+            hold_reason=reason,
+            review_reasons=order.review_reasons,
+            backorder_until=order.backorder_until,
+            updated_at=order.updated_at,
+        )
+    )
+
+
+def reserve_stock(session: Session, partner: Partner, order: Order, sign: int) -> None:
+    """Promise (+1) or stop promising (-1) stock to a waiting backorder."""
+    if partner.is_sandbox:
+        return
+    for item in order.items:
+        session.execute(
+            update(Product)
+            .where(Product.id == item.product_id)
+            .values(backordered=Product.backordered + sign * item.quantity)
+        )
+
+
+def mark_delivered(session: Session, order: Order) -> None:
+    if order.status == PENDING:
+        order.advance(PAID)
+    order.advance(DELIVERED)
+    order.hold_reason = None
+    order.delivered_at = order.updated_at = utcnow()
+    session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(
+            status=DELIVERED,
+            hold_reason=None,
+            delivered_at=order.delivered_at,
+            updated_at=order.updated_at,
+        )
+    )
+
+
+def fail(session: Session, partner: Partner, order: Order, reason: str) -> None:
+    """Fail a pending order: its hold goes back to the wallet, its stock promise is dropped."""
+    held = order.hold_reason is not None
+    if order.hold_reason == STOCK:
+        reserve_stock(session, partner, order, -1)
+    if held:
+        wallet.release_hold(session, partner, order.id, total_of(order))
+    order.advance(FAILED)
+    order.hold_reason = None
+    order.failure_reason = reason
+    order.updated_at = utcnow()
+    session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(status=FAILED, hold_reason=None, failure_reason=reason, updated_at=order.updated_at)
+    )
+    notify(session, order, "order.failed")
+
+
+ORDER_CREATED = "order.created"
+
+
+def event_fields(order: Order) -> dict[str, Any]:
+    """What every order event says about the order (seed 003: order id and status, and more)."""
+    return {
         "order_id": order.public_id,
         "client_order_id": order.client_order_id,
         "kind": order.kind,
-        "total": Money(order.total_minor, order.currency).as_json(),
+        "status": order.status,
+        "review_required": order.review_required,
+        "backorder_until": None
+        if order.backorder_until is None
+        else order.backorder_until.isoformat(),
+        "failure_reason": order.failure_reason,
+        "total": total_of(order).as_json(),
     }
-    webhooks.emit_many(
-        session,
-        order.partner_id,
-        [
-            ("order.created", {**fields, "status": PENDING}),
-            ("order.paid", {**fields, "status": PAID}),
-            ("order.fulfilled", {**fields, "status": DELIVERED}),
-        ],
-    )
+
+
+def notify(session: Session, order: Order, event_type: str) -> None:
+    webhooks.emit(session, order.partner_id, event_type, event_fields(order))
+
+
+def notify_fulfilled(session: Session, order: Order, *, created: bool = True) -> None:
+    """The outbox events of an order delivered now (created, too, unless it waited)."""
+    fields = event_fields(order)
+    events = [("order.paid", {**fields, "status": PAID}), ("order.fulfilled", fields)]
+    if created:
+        events.insert(0, (ORDER_CREATED, {**fields, "status": PENDING}))
+    webhooks.emit_many(session, order.partner_id, events)
 
 
 def place_replacement(
@@ -295,6 +523,7 @@ def place_replacement(
         created_at=now,
         updated_at=now,
         delivered_at=now,
+        allow_backorder=False,
     )
     order.items = [
         OrderItem(product_id=product_id, quantity=quantity, unit_price_minor=0)
@@ -422,7 +651,11 @@ def reveal_codes(
         raise CodesNotReadyError(f"order {order.public_id} is {order.status}, not delivered")
     sku_of_item = {item.id: item.product_id for item in order.items}
     products = products_by_id(session, set(sku_of_item.values()))
-    codes = stock.reveal(session, vault, list(sku_of_item))
+    codes = (
+        _test_codes(order)
+        if partner.is_sandbox
+        else stock.reveal(session, vault, list(sku_of_item))
+    )
     audit.record(
         session,
         actor=f"partner:{partner.public_id}",
@@ -438,43 +671,101 @@ def reveal_codes(
     ]
 
 
+def _test_codes(order: Order) -> list[stock.DeliveredCode]:
+    return [
+        stock.DeliveredCode(
+            item.id, magic.synthetic_code(order.public_id, item.id, index), DELIVERED
+        )
+        for item in order.items
+        for index in range(item.quantity)
+    ]
+
+
 def check(session: Session) -> list[str]:
-    """Violations: delivered orders without exact debits or codes; debits without orders."""
-    problems = []
-    debited = (
-        select(LedgerTransaction.order_id, func.sum(Posting.amount_minor).label("debit"))
+    """Violations: an order's money (paid, held or released) or codes not matching its status;
+    debits without orders; stock promised to backorders that do not exist."""
+    return _money_problems(session) + _code_problems(session) + _promise_problems(session)
+
+
+def _money_problems(session: Session) -> list[str]:
+    moved = (
+        select(
+            LedgerTransaction.order_id,
+            func.sum(case((Account.kind == WALLET, Posting.amount_minor), else_=0)).label("paid"),
+            func.sum(case((Account.kind == HELD, Posting.amount_minor), else_=0)).label("held"),
+        )
         .join(Posting, Posting.transaction_id == LedgerTransaction.id)
         .join(Account, Account.id == Posting.account_id)
-        .where(LedgerTransaction.kind == ORDER, Account.kind == "wallet")
+        .where(LedgerTransaction.kind.in_((ORDER, HOLD, RELEASE)))
         .group_by(LedgerTransaction.order_id)
         .subquery()
     )
     rows = session.execute(
-        select(Order.public_id, Order.status, Order.total_minor, debited.c.debit).outerjoin(
-            debited, debited.c.order_id == Order.id
-        )
+        select(
+            Order.public_id,
+            Order.status,
+            Order.hold_reason,
+            Order.total_minor,
+            moved.c.paid,
+            moved.c.held,
+        ).outerjoin(moved, moved.c.order_id == Order.id)
     )
-    for order_id, status, total, debit in rows:
-        if status == DELIVERED and (debit or 0) != -total:
-            problems.append(f"order {order_id}: total {total} but wallet debit {debit}")
-        if status not in (DELIVERED, PAID) and debit:
-            problems.append(f"order {order_id} is {status} but was debited {debit}")
+    problems = []
+    for order_id, status, hold_reason, total, paid, held in rows:
+        expected = {
+            DELIVERED: (-total, 0),
+            FAILED: (0, 0),
+            PENDING: (-total, total) if hold_reason else (0, 0),
+        }.get(status)
+        actual = (paid or 0, held or 0)
+        if expected is not None and actual != expected:
+            problems.append(
+                f"order {order_id} is {status} (total {total}) but its wallet moved {actual[0]} "
+                f"and its hold holds {actual[1]}"
+            )
     orphans = session.scalar(
         select(func.count())
         .select_from(LedgerTransaction)
         .outerjoin(Order, Order.id == LedgerTransaction.order_id)
-        .where(LedgerTransaction.kind == ORDER, Order.id.is_(None))
+        .where(LedgerTransaction.kind.in_((ORDER, HOLD, RELEASE)), Order.id.is_(None))
     )
     if orphans:
         problems.append(f"{orphans} order debits point to no order")
+    return problems
+
+
+def _code_problems(session: Session) -> list[str]:
     undelivered = session.execute(
         select(Order.public_id, OrderItem.id, OrderItem.quantity, func.count(Code.id))
         .join(OrderItem, OrderItem.order_id == Order.id)
+        .join(Partner, Partner.id == Order.partner_id)
         .outerjoin(Code, Code.order_item_id == OrderItem.id)
-        .where(Order.status == DELIVERED)
+        .where(Order.status == DELIVERED, Partner.sandbox_of_id.is_(None))
         .group_by(Order.public_id, OrderItem.id, OrderItem.quantity)
     )
-    for order_id, _item, quantity, codes in undelivered:
-        if codes != quantity:
-            problems.append(f"order {order_id}: {quantity} codes ordered, {codes} delivered")
-    return problems
+    return [
+        f"order {order_id}: {quantity} codes ordered, {codes} delivered"
+        for order_id, _item, quantity, codes in undelivered
+        if codes != quantity
+    ]
+
+
+def _promise_problems(session: Session) -> list[str]:
+    waiting = (
+        select(OrderItem.product_id, func.sum(OrderItem.quantity).label("quantity"))
+        .join(Order, Order.id == OrderItem.order_id)
+        .join(Partner, Partner.id == Order.partner_id)
+        .where(Order.hold_reason == STOCK, Partner.sandbox_of_id.is_(None))
+        .group_by(OrderItem.product_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Product.sku, Product.backordered, waiting.c.quantity).outerjoin(
+            waiting, waiting.c.product_id == Product.id
+        )
+    )
+    return [
+        f"product {sku}: {promised} codes promised to backorders, which wait for {wanted or 0}"
+        for sku, promised, wanted in rows
+        if promised != (wanted or 0)
+    ]

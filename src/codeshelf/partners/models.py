@@ -16,7 +16,22 @@ class Partner(Base):
     name: Mapped[str] = mapped_column(String(200))
     # None means the global CODESHELF_RATE_LIMIT_PER_MINUTE.
     rate_limit_per_minute: Mapped[int | None]
+    # A sandbox partner (reached with cs_test_ keys) is the twin of one live partner.
+    sandbox_of_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), unique=True)
+    # Orders above these go to manual review (None: CODESHELF_REVIEW_* defaults apply).
+    review_quantity_over: Mapped[int | None]
+    review_amount_over_minor: Mapped[int | None]
+    review_amount_currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox_of_id is not None
+
+    @property
+    def price_list_id(self) -> int:
+        """Whose prices apply: a sandbox partner mirrors its live twin's price list."""
+        return self.sandbox_of_id or self.id
 
 
 class ApiKey(Base):

@@ -18,9 +18,12 @@ from sqlalchemy.orm import Session
 from codeshelf.audit import service as audit
 from codeshelf.db import public_id, utcnow
 from codeshelf.errors import InvalidInputError, NotFoundError
+from codeshelf.money import Money
 from codeshelf.partners.models import ApiKey, Partner
 
-KEY_PREFIX = {"live": "cs_live_"}
+LIVE = "live"
+TEST = "test"
+KEY_PREFIX = {LIVE: "cs_live_", TEST: "cs_test_"}
 
 
 class PartnerNotFoundError(NotFoundError):
@@ -97,14 +100,74 @@ def add_key_with_secret(
     return IssuedKey(partner, api_key, secret)
 
 
-def create_key(session: Session, partner_public_id: str) -> IssuedKey:
-    return issue_key(session, get_partner(session, partner_public_id))
+def create_key(session: Session, partner_public_id: str, mode: str = LIVE) -> IssuedKey:
+    """A live key, or (``mode="test"``) a cs_test_ key for the partner's sandbox twin."""
+    partner = get_partner(session, partner_public_id)
+    if partner.is_sandbox:
+        raise InvalidInputError(f"{partner_public_id} is a sandbox partner; name its live twin")
+    if mode == TEST:
+        return issue_key(session, sandbox_twin(session, partner), TEST)
+    return issue_key(session, partner)
+
+
+def sandbox_twin(session: Session, partner: Partner) -> Partner:
+    """The partner's sandbox: a partner of its own, so no live row is ever in its reach."""
+    twin = session.scalar(select(Partner).where(Partner.sandbox_of_id == partner.id))
+    if twin is not None:
+        return twin
+    twin = Partner(
+        public_id=public_id("ptr"),
+        name=f"{partner.name[:190]} (sandbox)",
+        rate_limit_per_minute=partner.rate_limit_per_minute,
+        sandbox_of_id=partner.id,
+    )
+    session.add(twin)
+    session.flush()
+    audit.record(
+        session,
+        actor=audit.OPERATOR_CLI,
+        action="partner.sandbox_create",
+        partner_public_id=partner.public_id,
+        subject=twin.public_id,
+    )
+    return twin
+
+
+def _own_and_sandbox_ids(session: Session, partner: Partner) -> list[int]:
+    twin = session.scalar(select(Partner.id).where(Partner.sandbox_of_id == partner.id))
+    return [partner.id] if twin is None else [partner.id, twin]
+
+
+def set_review_limits(
+    session: Session, partner: Partner, quantity_over: int | None, amount_over: Money | None
+) -> None:
+    """Orders above these go to manual review (None: the operator-wide default applies)."""
+    if quantity_over is not None and quantity_over < 1:
+        raise InvalidInputError("the quantity limit must be at least 1")
+    if amount_over is not None and amount_over.minor <= 0:
+        raise InvalidInputError("the amount limit must be positive")
+    partner.review_quantity_over = quantity_over
+    partner.review_amount_over_minor = None if amount_over is None else amount_over.minor
+    partner.review_amount_currency = None if amount_over is None else amount_over.currency
+    audit.record(
+        session,
+        actor=audit.OPERATOR_CLI,
+        action="partner.review_limits",
+        partner_public_id=partner.public_id,
+        details={
+            "quantity_over": quantity_over,
+            "amount_over": None if amount_over is None else amount_over.as_json(),
+        },
+    )
 
 
 def revoke_key(session: Session, partner_public_id: str, key_public_id: str) -> ApiKey:
     partner = get_partner(session, partner_public_id)
     api_key = session.scalar(
-        select(ApiKey).where(ApiKey.public_id == key_public_id, ApiKey.partner_id == partner.id)
+        select(ApiKey).where(
+            ApiKey.public_id == key_public_id,
+            ApiKey.partner_id.in_(_own_and_sandbox_ids(session, partner)),
+        )
     )
     if api_key is None:
         raise ApiKeyNotFoundError(f"partner {partner_public_id} has no key {key_public_id}")
@@ -122,7 +185,10 @@ def revoke_key(session: Session, partner_public_id: str, key_public_id: str) -> 
 
 def list_keys(session: Session, partner_public_id: str) -> list[ApiKey]:
     partner = get_partner(session, partner_public_id)
-    return list(session.scalars(select(ApiKey).where(ApiKey.partner_id == partner.id)))
+    owners = _own_and_sandbox_ids(session, partner)
+    return list(
+        session.scalars(select(ApiKey).where(ApiKey.partner_id.in_(owners)).order_by(ApiKey.id))
+    )
 
 
 def authenticate(session: Session, presented: str) -> tuple[Partner, ApiKey] | None:

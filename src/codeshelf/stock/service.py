@@ -439,12 +439,28 @@ _POSTGRESQL_WAIT = text(_PICK_AND_CLAIM.format(skip=""))
 
 
 def allocate(
-    session: Session, *, product_id: int, quantity: int, order_item_id: int, now: datetime
+    session: Session,
+    *,
+    product_id: int,
+    quantity: int,
+    order_item_id: int,
+    now: datetime,
+    reserved: int = 0,
 ) -> None:
     """Deliver ``quantity`` available codes to an order item, or raise InsufficientStockError.
 
+    ``reserved`` codes of the product are promised to waiting backorders and are not taken.
     The caller must roll back on refusal so nothing stays claimed.
     """
+    if reserved > 0:
+        available = available_count(session, product_id)
+        if available - reserved < quantity:
+            free = max(0, available - reserved)
+            raise InsufficientStockError(
+                f"{quantity} requested, {free} available ({reserved} promised to backorders)",
+                requested=quantity,
+                available=free,
+            )
     params = {"item": order_item_id, "now": now, "product": product_id, "quantity": quantity}
     if session.get_bind().dialect.name != "postgresql":
         claimed = _claim_codes(session, _SQLITE_PICK_AND_CLAIM, params)
@@ -460,6 +476,15 @@ def allocate(
         raise InsufficientStockError(
             f"{quantity} requested, {claimed} available", requested=quantity, available=claimed
         )
+
+
+def available_count(session: Session, product_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(Code.product_id == product_id, Code.state == AVAILABLE)
+        )
+        or 0
+    )
 
 
 def _claim_codes(session: Session, statement: TextClause, params: dict[str, Any]) -> int:

@@ -10,12 +10,15 @@ from codeshelf.db import Base, UTCDateTime, utcnow
 WALLET = "wallet"  # a partner's prepaid balance in one currency
 FUNDING = "funding"  # where deposits come from (money received from partners)
 SALES = "sales"  # where order debits go (revenue)
-ACCOUNT_KINDS = (WALLET, FUNDING, SALES)
+HELD = "held"  # a partner's money set aside for its pending orders, per currency
+ACCOUNT_KINDS = (WALLET, FUNDING, SALES, HELD)
 
 DEPOSIT = "deposit"
-ORDER = "order"
+ORDER = "order"  # an order's payment: from the wallet, or from its hold
 REFUND = "refund"
-TRANSACTION_KINDS = (DEPOSIT, ORDER, REFUND)
+HOLD = "hold"  # wallet -> held, when a pending order is accepted
+RELEASE = "release"  # held -> wallet, when a pending order fails
+TRANSACTION_KINDS = (DEPOSIT, ORDER, REFUND, HOLD, RELEASE)
 
 
 class Account(Base):
@@ -29,6 +32,7 @@ class Account(Base):
             name="wallet_not_negative",
         ),
         CheckConstraint("credit_limit_minor >= 0", name="credit_limit_not_negative"),
+        CheckConstraint("kind != 'held' OR balance_minor >= 0", name="held_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +42,8 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3))
     balance_minor: Mapped[int] = mapped_column(default=0)
     credit_limit_minor: Mapped[int] = mapped_column(default=0)
+    # A wallet whose balance falls below this emits balance.low (None: no alert).
+    low_balance_minor: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -47,7 +53,10 @@ class LedgerTransaction(Base):
     __tablename__ = "ledger_transactions"
     __table_args__ = (
         CheckConstraint(f"kind IN {TRANSACTION_KINDS!r}", name="kind"),
-        CheckConstraint("kind != 'order' OR order_id IS NOT NULL", name="order_debit_has_order"),
+        CheckConstraint(
+            "kind NOT IN ('order', 'hold', 'release') OR order_id IS NOT NULL",
+            name="order_debit_has_order",
+        ),
         CheckConstraint("kind != 'deposit' OR reference IS NOT NULL", name="deposit_has_reference"),
     )
 

@@ -6,20 +6,69 @@ from fastapi import APIRouter, Query
 
 from codeshelf.api.deps import PrincipalDep, ServicesDep
 from codeshelf.errors import InvalidInputError
-from codeshelf.money import InvalidMoneyError, normalize_currency
+from codeshelf.money import InvalidMoneyError, Money, normalize_currency
 from codeshelf.schemas import MoneyOut
 from codeshelf.wallet import service
-from codeshelf.wallet.schemas import Balance, LedgerEntryOut, LedgerPage
+from codeshelf.wallet.models import HELD
+from codeshelf.wallet.schemas import (
+    Balance,
+    LedgerEntryOut,
+    LedgerPage,
+    LowBalanceAlertIn,
+    LowBalanceAlerts,
+)
 
 router = APIRouter(tags=["wallet"])
 
 
 @router.get("/balance", response_model=Balance)
 def get_balance(principal: PrincipalDep, services: ServicesDep) -> Balance:
-    """The available balance in each currency the partner holds."""
+    """The available balance in each currency the partner holds, and what is held."""
     with services.db.read_session() as session:
         balances = service.balances(session, principal.partner.id)
-    return Balance(data=[MoneyOut.of(money) for money in balances])
+        held = service.balances(session, principal.partner.id, HELD)
+    return Balance(
+        data=[MoneyOut.of(money) for money in balances],
+        held=[MoneyOut.of(money) for money in held],
+    )
+
+
+def _currency(value: str, pointer: str) -> str:
+    try:
+        return normalize_currency(value)
+    except InvalidMoneyError as exc:
+        raise InvalidInputError(str(exc), pointer=pointer) from exc
+
+
+@router.get("/balance/alerts", response_model=LowBalanceAlerts)
+def get_low_balance_alerts(principal: PrincipalDep, services: ServicesDep) -> LowBalanceAlerts:
+    """The thresholds below which a debit emits the `balance.low` webhook."""
+    with services.db.read_session() as session:
+        alerts = service.low_balance_alerts(session, principal.partner.id)
+    return LowBalanceAlerts(data=[MoneyOut.of(money) for money in alerts])
+
+
+@router.put("/balance/alerts/{currency}", response_model=LowBalanceAlerts)
+def set_low_balance_alert(
+    currency: str, body: LowBalanceAlertIn, principal: PrincipalDep, services: ServicesDep
+) -> LowBalanceAlerts:
+    """Emit `balance.low` whenever a debit or hold takes this currency's balance below `below`."""
+    code = _currency(currency, "path:currency")
+    try:
+        below = Money.parse(body.below, code)
+    except InvalidMoneyError as exc:
+        raise InvalidInputError(str(exc), pointer="#/below") from exc
+    with services.db.session() as session:
+        service.set_low_balance_alert(session, principal.partner, code, below)
+    return get_low_balance_alerts(principal, services)
+
+
+@router.delete("/balance/alerts/{currency}", status_code=204)
+def delete_low_balance_alert(currency: str, principal: PrincipalDep, services: ServicesDep) -> None:
+    """Stop the `balance.low` alert for this currency."""
+    code = _currency(currency, "path:currency")
+    with services.db.session() as session:
+        service.set_low_balance_alert(session, principal.partner, code, None)
 
 
 @router.get("/ledger", response_model=LedgerPage)
@@ -32,10 +81,7 @@ def get_ledger(
 ) -> LedgerPage:
     """Wallet entries, oldest first, each with the balance after it."""
     if currency is not None:
-        try:
-            currency = normalize_currency(currency)
-        except InvalidMoneyError as exc:
-            raise InvalidInputError(str(exc), pointer="query:currency") from exc
+        currency = _currency(currency, "query:currency")
     with services.db.read_session() as session:
         entries = service.ledger_entries(
             session,

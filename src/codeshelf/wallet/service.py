@@ -28,14 +28,18 @@ from codeshelf.partners.models import Partner
 from codeshelf.wallet.models import (
     DEPOSIT,
     FUNDING,
+    HELD,
+    HOLD,
     ORDER,
     REFUND,
+    RELEASE,
     SALES,
     WALLET,
     Account,
     LedgerTransaction,
     Posting,
 )
+from codeshelf.webhooks import service as webhooks
 
 TRANSACTION_ID = re.compile(r"txn_[0-9a-f]{20}")
 
@@ -53,9 +57,25 @@ def _account_code(kind: str, currency: str, partner: Partner | None) -> str:
     return f"{kind}:{partner.public_id}:{currency}" if partner else f"{kind}:{currency}"
 
 
+def _system_code(kind: str, currency: str, partner: Partner) -> str:
+    """Funding or sales for this partner's money: sandbox money never meets live money."""
+    return f"{kind}:test:{currency}" if partner.is_sandbox else f"{kind}:{currency}"
+
+
+def system_account(session: Session, kind: str, currency: str, partner: Partner) -> Account:
+    return _account_by_code(session, _system_code(kind, currency, partner), kind, currency, None)
+
+
 def account(session: Session, kind: str, currency: str, partner: Partner | None = None) -> Account:
     """The account, created on first use (safe when two transactions race to create it)."""
-    code = _account_code(kind, currency, partner)
+    return _account_by_code(
+        session, _account_code(kind, currency, partner), kind, currency, partner
+    )
+
+
+def _account_by_code(
+    session: Session, code: str, kind: str, currency: str, partner: Partner | None
+) -> Account:
     found = session.scalar(select(Account).where(Account.code == code))
     if found is not None:
         return found
@@ -95,17 +115,37 @@ _MOVE_WALLET = (
         Account.balance_minor + Account.credit_limit_minor + bindparam("b_amount") >= 0,
     )
     .values(balance_minor=Account.balance_minor + bindparam("b_amount"))
-    .returning(Account.id, Account.balance_minor)
+    .returning(Account.id, Account.balance_minor, Account.low_balance_minor)
 )
 
 
 def _move_wallet(session: Session, wallet_code: str, amount: int) -> tuple[int, int] | None:
-    """Add ``amount`` (negative to debit) to a wallet unless that would overdraw it.
+    """Add ``amount`` (negative to debit) to a wallet (or a held account) unless that would
+    overdraw it. Returns the account's id and new balance, or None when refused.
 
-    Returns the wallet's id and new balance, or None when refused.
+    A debit that takes a wallet below its low-balance alert emits ``balance.low``.
     """
     row = session.execute(_MOVE_WALLET, {"b_wallet_code": wallet_code, "b_amount": amount}).first()
-    return None if row is None else (row[0], row[1])
+    if row is None:
+        return None
+    account_id, balance, alert_below = row
+    if alert_below is not None and balance < alert_below <= balance - amount:
+        _emit_balance_low(session, account_id, balance, alert_below)
+    return account_id, balance
+
+
+def _emit_balance_low(session: Session, account_id: int, balance: int, alert_below: int) -> None:
+    acct = session.get(Account, account_id)
+    assert acct is not None and acct.partner_id is not None
+    webhooks.emit(
+        session,
+        acct.partner_id,
+        "balance.low",
+        {
+            "balance": Money(balance, acct.currency).as_json(),
+            "alert_below": Money(alert_below, acct.currency).as_json(),
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +155,13 @@ class DepositResult:
     balance: Money
 
 
-def deposit(session: Session, partner: Partner, money: Money, reference: str) -> DepositResult:
+def deposit(
+    session: Session,
+    partner: Partner,
+    money: Money,
+    reference: str,
+    actor: str = audit.OPERATOR_CLI,
+) -> DepositResult:
     """Credit a wallet; idempotent on ``reference`` (the same deposit twice credits once)."""
     reference = reference.strip()
     if not reference or len(reference) > 128:
@@ -137,7 +183,7 @@ def deposit(session: Session, partner: Partner, money: Money, reference: str) ->
         existing = _deposit_by_reference(session, reference)
         assert existing is not None  # the insert just collided with it
         return _replayed_deposit(session, existing, wallet, money)
-    funding = account(session, FUNDING, money.currency)
+    funding = system_account(session, FUNDING, money.currency, partner)
     moved = _move_wallet(session, wallet.code, money.minor)
     assert moved is not None  # a credit cannot overdraw
     balance = moved[1]
@@ -145,7 +191,7 @@ def deposit(session: Session, partner: Partner, money: Money, reference: str) ->
     _post(session, txn, funding, -money.minor, None)
     audit.record(
         session,
-        actor=audit.OPERATOR_CLI,
+        actor=actor,
         action="wallet.deposit",
         partner_public_id=partner.public_id,
         subject=reference,
@@ -185,7 +231,7 @@ def debit_for_order(session: Session, partner: Partner, order_id: int, total: Mo
 
     The wallet row is locked from its UPDATE to the commit, so the caller should debit last.
     """
-    sales_id = account(session, SALES, total.currency).id
+    sales_id = system_account(session, SALES, total.currency, partner).id
     now = utcnow()
     transaction_id = session.execute(
         _INSERT_ORDER_TRANSACTION,
@@ -231,21 +277,92 @@ def refund(
     """
     if money.minor <= 0:
         raise InvalidInputError("a refund must be positive")
-    wallet = account(session, WALLET, money.currency, partner)
-    sales = account(session, SALES, money.currency)
+    return _transfer(
+        session,
+        REFUND,
+        order_id,
+        money,
+        source=system_account(session, SALES, money.currency, partner),
+        target=account(session, WALLET, money.currency, partner),
+        reference=reference,
+    )
+
+
+def hold_for_order(session: Session, partner: Partner, order_id: int, total: Money) -> None:
+    """Set a pending order's total aside (wallet -> held), or raise InsufficientFundsError."""
+    try:
+        _transfer(
+            session,
+            HOLD,
+            order_id,
+            total,
+            source=account(session, WALLET, total.currency, partner),
+            target=account(session, HELD, total.currency, partner),
+        )
+    except _OverdrawnError:
+        raise _insufficient(session, partner, total) from None
+
+
+def capture_hold(session: Session, partner: Partner, order_id: int, total: Money) -> None:
+    """Pay a pending order from its hold (held -> sales) once it is delivered."""
+    _transfer(
+        session,
+        ORDER,
+        order_id,
+        total,
+        source=account(session, HELD, total.currency, partner),
+        target=system_account(session, SALES, total.currency, partner),
+    )
+
+
+def release_hold(session: Session, partner: Partner, order_id: int, total: Money) -> None:
+    """Give a failed pending order's hold back to the wallet (held -> wallet)."""
+    _transfer(
+        session,
+        RELEASE,
+        order_id,
+        total,
+        source=account(session, HELD, total.currency, partner),
+        target=account(session, WALLET, total.currency, partner),
+    )
+
+
+class _OverdrawnError(Exception):
+    pass
+
+
+def _transfer(
+    session: Session,
+    kind: str,
+    order_id: int,
+    money: Money,
+    *,
+    source: Account,
+    target: Account,
+    reference: str | None = None,
+) -> LedgerTransaction:
+    """One balanced ledger transaction moving ``money`` from ``source`` to ``target``.
+
+    Partner accounts (wallet, held) keep a running balance and may not be overdrawn; system
+    accounts (sales, funding) keep none.
+    """
     txn = LedgerTransaction(
         public_id=public_id("txn"),
-        kind=REFUND,
+        kind=kind,
         currency=money.currency,
         reference=reference,
         order_id=order_id,
     )
     session.add(txn)
     session.flush()
-    moved = _move_wallet(session, wallet.code, money.minor)
-    assert moved is not None  # a credit cannot overdraw
-    _post(session, txn, wallet, money.minor, moved[1])
-    _post(session, txn, sales, -money.minor, None)
+    for acct, amount in ((source, -money.minor), (target, money.minor)):
+        balance_after = None
+        if acct.partner_id is not None:
+            moved = _move_wallet(session, acct.code, amount)
+            if moved is None:
+                raise _OverdrawnError()
+            balance_after = moved[1]
+        _post(session, txn, acct, amount, balance_after)
     return txn
 
 
@@ -263,13 +380,38 @@ def _insufficient(session: Session, partner: Partner, total: Money) -> Insuffici
     )
 
 
-def balances(session: Session, partner_id: int) -> list[Money]:
+def balances(session: Session, partner_id: int, kind: str = WALLET) -> list[Money]:
+    """The partner's available balances (or, with ``kind=HELD``, the money held)."""
     rows = session.execute(
         select(Account.currency, Account.balance_minor)
-        .where(Account.partner_id == partner_id, Account.kind == WALLET)
+        .where(Account.partner_id == partner_id, Account.kind == kind)
         .order_by(Account.currency)
     )
     return [Money(balance, currency) for currency, balance in rows]
+
+
+def set_low_balance_alert(
+    session: Session, partner: Partner, currency: str, below: Money | None
+) -> None:
+    """Emit balance.low whenever the wallet falls below ``below`` (None turns the alert off)."""
+    if below is not None and below.minor <= 0:
+        raise InvalidInputError("the alert threshold must be positive", pointer="#/below")
+    account(session, WALLET, currency, partner).low_balance_minor = (
+        None if below is None else below.minor
+    )
+
+
+def low_balance_alerts(session: Session, partner_id: int) -> list[Money]:
+    rows = session.execute(
+        select(Account.currency, Account.low_balance_minor)
+        .where(
+            Account.partner_id == partner_id,
+            Account.kind == WALLET,
+            Account.low_balance_minor.is_not(None),
+        )
+        .order_by(Account.currency)
+    )
+    return [Money(below or 0, currency) for currency, below in rows]
 
 
 @dataclass(frozen=True)
@@ -352,7 +494,7 @@ def check(session: Session) -> list[str]:
     wallets = session.execute(
         select(
             Account.code, Account.balance_minor, Account.credit_limit_minor, _posted_sum()
-        ).where(Account.kind == WALLET)
+        ).where(Account.kind.in_((WALLET, HELD)))
     )
     for code, balance, credit, posted in wallets:
         if balance != posted:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -329,3 +329,15 @@ def delivery_log(
         .limit(limit)
     ).all()
     return [(attempt, delivery, event) for attempt, delivery, event in rows]
+
+
+def purge_before(session: Session, cutoff: datetime) -> int:
+    """Delete events created before ``cutoff`` whose deliveries are all settled, with their
+    deliveries and attempts; returns how many events went. Pending deliveries keep theirs."""
+    unsettled = select(Delivery.event_id).where(Delivery.state == PENDING)
+    old = select(Event.id).where(Event.created_at < cutoff, Event.id.not_in(unsettled))
+    old_deliveries = select(Delivery.id).where(Delivery.event_id.in_(old))
+    session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(old_deliveries)))
+    session.execute(delete(Delivery).where(Delivery.event_id.in_(old)))
+    result = session.execute(delete(Event).where(Event.id.in_(old)))
+    return int(result.rowcount)  # type: ignore[attr-defined]

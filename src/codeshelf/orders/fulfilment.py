@@ -1,0 +1,158 @@
+"""Pending orders after they were placed: backorders filled first-come-first-served as stock
+arrives or failed at their deadline, and orders held for review approved or rejected.
+
+A pending order's total is held in the wallet; it is paid from the hold when the order is
+delivered (whole: an order is never delivered in part) and released when it fails.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.errors import ConflictError
+from codeshelf.orders import service
+from codeshelf.orders.models import PENDING, REVIEW, STOCK, Order
+from codeshelf.partners.models import Partner
+from codeshelf.stock.service import InsufficientStockError
+from codeshelf.wallet import service as wallet
+
+BACKORDER_EXPIRED = "backorder_expired"
+REVIEW_REJECTED = "review_rejected"
+OUT_OF_STOCK = "out_of_stock"
+
+
+class NotUnderReviewError(ConflictError):
+    slug = "order-not-under-review"
+
+
+def _waiting(session: Session, *, partner_id: int | None = None) -> list[Order]:
+    """Backorders waiting for stock, oldest first, locked for this transaction."""
+    query = select(Order).where(Order.hold_reason == STOCK).order_by(Order.id).with_for_update()
+    if partner_id is not None:
+        query = query.where(Order.partner_id == partner_id)
+    return list(session.scalars(query))
+
+
+def _partner(session: Session, order: Order) -> Partner:
+    partner = session.get(Partner, order.partner_id)
+    assert partner is not None
+    return partner
+
+
+def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
+    """Deliver a held order whole from stock and pay it from its hold; False if stock is short."""
+    products = service.products_by_id(session, {item.product_id for item in order.items})
+    try:
+        with session.begin_nested():
+            service.allocate_items(session, partner, order, products, first_in_line=True)
+    except InsufficientStockError:
+        return False
+    if order.hold_reason == STOCK:
+        service.reserve_stock(session, partner, order, -1)
+    wallet.capture_hold(session, partner, order.id, service.total_of(order))
+    service.mark_delivered(session, order)
+    service.notify_fulfilled(session, order, created=False)
+    return True
+
+
+def fill_backorders(session: Session, *, sandbox_partner_id: int | None = None) -> list[str]:
+    """Deliver waiting backorders, oldest first, as far as stock allows; their public ids.
+
+    First come, first served: once an order cannot be filled, no later order takes the
+    products it waits for. Live backorders only, unless ``sandbox_partner_id`` names the
+    sandbox partner whose (synthetic) backorders to fill.
+    """
+    delivered = []
+    blocked: set[int] = set()
+    for order in _waiting(session, partner_id=sandbox_partner_id):
+        partner = _partner(session, order)
+        if partner.is_sandbox != (sandbox_partner_id is not None):
+            continue
+        wanted = {item.product_id for item in order.items}
+        if wanted & blocked:
+            continue
+        if _try_deliver(session, partner, order):
+            delivered.append(order.public_id)
+        else:
+            blocked |= wanted
+    return delivered
+
+
+def expire_backorders(session: Session, now: datetime) -> list[str]:
+    """Fail the backorders whose deadline has passed (their holds go back); their ids."""
+    expired = []
+    for order in _waiting(session):
+        if order.backorder_until is not None and order.backorder_until <= now:
+            service.fail(session, _partner(session, order), order, BACKORDER_EXPIRED)
+            expired.append(order.public_id)
+    return expired
+
+
+def tick(session: Session, now: datetime) -> tuple[list[str], list[str]]:
+    """The worker's periodic pass: expire late backorders, then fill what stock allows."""
+    expired = expire_backorders(session, now)
+    return expired, fill_backorders(session)
+
+
+def review_queue(session: Session) -> list[Order]:
+    """Live orders held for review, oldest first (sandbox orders are decided by the partner)."""
+    return list(
+        session.scalars(
+            select(Order)
+            .join(Partner, Partner.id == Order.partner_id)
+            .where(Order.hold_reason == REVIEW, Partner.sandbox_of_id.is_(None))
+            .order_by(Order.id)
+        )
+    )
+
+
+def decide_review(
+    session: Session,
+    order_public_id: str,
+    *,
+    approve: bool,
+    actor: str,
+    reason: str,
+    now: datetime,
+    partner_id: int | None = None,
+    live_only: bool = False,
+) -> Order:
+    """Approve (deliver now, or backorder, or fail for want of stock) or reject a held order.
+
+    ``partner_id`` limits it to that partner's orders (the sandbox's own review rehearsal);
+    ``live_only`` to live orders (the operator's queue).
+    """
+    order = session.scalar(
+        select(Order).where(Order.public_id == order_public_id).with_for_update()
+    )
+    partner = None if order is None else _partner(session, order)
+    if (
+        order is None
+        or partner is None
+        or (partner_id is not None and order.partner_id != partner_id)
+        or (live_only and partner.is_sandbox)
+    ):
+        raise service.OrderNotFoundError(f"no order {order_public_id}")
+    if order.status != PENDING or order.hold_reason != REVIEW:
+        raise NotUnderReviewError(f"order {order.public_id} is not waiting for review")
+    audit.record(
+        session,
+        actor=actor,
+        action="order.review_approve" if approve else "order.review_reject",
+        partner_public_id=partner.public_id,
+        subject=order.public_id,
+        details={"reason": reason},
+    )
+    if not approve:
+        service.fail(session, partner, order, REVIEW_REJECTED)
+    elif _try_deliver(session, partner, order):
+        pass
+    elif order.allow_backorder and (order.backorder_until is None or order.backorder_until > now):
+        service.start_waiting(session, partner, order)
+    else:
+        service.fail(session, partner, order, OUT_OF_STOCK)
+    return order
