@@ -20,6 +20,7 @@ from codeshelf.claims.routes import router as claims_router
 from codeshelf.db import Database
 from codeshelf.orders.admin_routes import router as orders_admin_router
 from codeshelf.orders.routes import router as orders_router
+from codeshelf.reconciliation.routes import router as reconciliation_router
 from codeshelf.sandbox.routes import router as sandbox_router
 from codeshelf.settings import Settings, get_settings
 from codeshelf.stock.vault import CodeVault
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orders_router,
         claims_router,
         webhooks_router,
+        reconciliation_router,
         sandbox_router,
         claims_admin_router,
         orders_admin_router,

@@ -37,6 +37,7 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 class DemoResult:
     partner_id: str
     api_key: str
+    sandbox_key: str
     operator_key: str
     products: list[str]
 
@@ -48,6 +49,12 @@ def _derived(secret: str, label: str) -> bytes:
 def demo_api_key(secret: str) -> str:
     """The same key on every run with the same secret, so the demo can be loaded twice."""
     return "cs_live_" + base64.urlsafe_b64encode(_derived(secret, "api key")).decode().rstrip("=")
+
+
+def demo_sandbox_key(secret: str) -> str:
+    return "cs_test_" + base64.urlsafe_b64encode(_derived(secret, "sandbox key")).decode().rstrip(
+        "="
+    )
 
 
 def demo_operator_key(secret: str) -> str:
@@ -79,6 +86,13 @@ def _partner(session: Session, secret: str) -> Partner:
     digest = partners.hash_key(key)
     if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)) is None:
         partners.add_key_with_secret(session, partner, key)
+    sandbox_key = demo_sandbox_key(secret)
+    if (
+        session.scalar(select(ApiKey.id).where(ApiKey.key_hash == partners.hash_key(sandbox_key)))
+        is None
+    ):
+        twin = partners.sandbox_twin(session, partner)
+        partners.add_key_with_secret(session, twin, sandbox_key, partners.TEST)
     return partner
 
 
@@ -109,6 +123,7 @@ def load(session: Session, vault: CodeVault, secret: str) -> DemoResult:
     return DemoResult(
         partner.public_id,
         demo_api_key(secret),
+        demo_sandbox_key(secret),
         demo_operator_key(secret),
         [p[0] for p in DEMO_PRODUCTS],
     )

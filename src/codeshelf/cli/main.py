@@ -20,6 +20,7 @@ from codeshelf.cli import context
 from codeshelf.cli.claims import claims_app, operator_app
 from codeshelf.cli.orders import orders_app
 from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
+from codeshelf.cli.reconcile import reconcile
 from codeshelf.cli.webhooks import webhooks_app, worker
 from codeshelf.errors import DomainError
 from codeshelf.money import InvalidMoneyError, Money
@@ -56,6 +57,7 @@ app.add_typer(orders_app, name="orders")
 app.add_typer(operator_app, name="operator")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("worker")(worker)
+app.command("reconcile")(reconcile)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -93,6 +95,7 @@ def demo_command(as_json: JsonOption = False) -> None:
     data = {
         "partner_id": result.partner_id,
         "api_key": result.api_key,
+        "sandbox_key": result.sandbox_key,
         "operator_key": result.operator_key,
         "products": result.products,
     }
@@ -100,6 +103,7 @@ def demo_command(as_json: JsonOption = False) -> None:
     def render() -> None:
         say(f"demo partner: {result.partner_id}")
         say(f"API key:      {result.api_key}")
+        say(f"sandbox key:  {result.sandbox_key}  (test funds, synthetic codes)")
         say(f"operator key: {result.operator_key}  (for /api/v1/admin)")
         say(f"products:     {', '.join(result.products)}")
 
@@ -274,7 +278,9 @@ def partner_limits(
         "quantity_over": quantity_over,
         "amount_over": None if limit is None else limit.as_json(),
     }
-    emit(data, as_json, lambda: say(f"{partner_id}: review above {quantity_over} codes, {limit}"))
+    limits = [f"{quantity_over} codes" if quantity_over else "", str(limit) if limit else ""]
+    described = " or ".join(part for part in limits if part) or "the operator-wide defaults"
+    emit(data, as_json, lambda: say(f"{partner_id}: orders above {described} go to review"))
 
 
 @price_app.command("set")

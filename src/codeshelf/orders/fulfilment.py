@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
+from codeshelf.db import utcnow
 from codeshelf.errors import ConflictError
 from codeshelf.orders import service
 from codeshelf.orders.models import PENDING, REVIEW, STOCK, Order
@@ -46,15 +47,16 @@ def _partner(session: Session, order: Order) -> Partner:
 def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
     """Deliver a held order whole from stock and pay it from its hold; False if stock is short."""
     products = service.products_by_id(session, {item.product_id for item in order.items})
+    now = utcnow()  # the codes' delivery time and the order's: the same day for reconciliation
     try:
         with session.begin_nested():
-            service.allocate_items(session, partner, order, products, first_in_line=True)
+            service.allocate_items(session, partner, order, products, first_in_line=True, now=now)
     except InsufficientStockError:
         return False
     if order.hold_reason == STOCK:
         service.reserve_stock(session, partner, order, -1)
     wallet.capture_hold(session, partner, order.id, service.total_of(order))
-    service.mark_delivered(session, order)
+    service.mark_delivered(session, order, now)
     service.notify_fulfilled(session, order, created=False)
     return True
 

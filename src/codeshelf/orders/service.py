@@ -343,12 +343,12 @@ def _place_or_backorder(
     _insert_order(session, order, partner.id)
     try:
         with session.begin_nested():
-            allocate_items(session, partner, order, products)
+            allocate_items(session, partner, order, products, now=order.created_at)
     except stock.InsufficientStockError:
         hold(session, partner, order, STOCK, products)
         return
     wallet.debit_for_order(session, partner, order.id, total_of(order))
-    mark_delivered(session, order)
+    mark_delivered(session, order, order.created_at)
     notify_fulfilled(session, order)
 
 
@@ -359,6 +359,7 @@ def allocate_items(
     products: dict[int, Product],
     *,
     first_in_line: bool = False,
+    now: datetime | None = None,
 ) -> None:
     """Give every item its codes, or raise InsufficientStockError (the caller rolls back).
 
@@ -374,7 +375,7 @@ def allocate_items(
             product_id=item.product_id,
             quantity=item.quantity,
             order_item_id=item.id,
-            now=order.created_at if order.status == DELIVERED else utcnow(),
+            now=now or (order.created_at if order.status == DELIVERED else utcnow()),
             reserved=0 if first_in_line else products[item.product_id].backordered,
         )
 
@@ -434,12 +435,12 @@ def reserve_stock(session: Session, partner: Partner, order: Order, sign: int) -
         )
 
 
-def mark_delivered(session: Session, order: Order) -> None:
+def mark_delivered(session: Session, order: Order, now: datetime | None = None) -> None:
     if order.status == PENDING:
         order.advance(PAID)
     order.advance(DELIVERED)
     order.hold_reason = None
-    order.delivered_at = order.updated_at = utcnow()
+    order.delivered_at = order.updated_at = now or utcnow()
     session.execute(
         update(Order)
         .where(Order.id == order.id)

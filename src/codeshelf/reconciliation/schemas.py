@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from codeshelf.reconciliation.service import CurrencyFigures, DailyReport
+from codeshelf.schemas import MoneyOut
+
+
+class CurrencyFiguresOut(BaseModel):
+    currency: str
+    opening: MoneyOut = Field(description="Available balance at 00:00 UTC.")
+    deposits: MoneyOut
+    order_debits: MoneyOut = Field(description="Orders paid straight from the wallet (negative).")
+    holds: MoneyOut = Field(description="Money set aside for pending orders (negative).")
+    releases: MoneyOut = Field(description="Holds given back when pending orders failed.")
+    refunds: MoneyOut = Field(description="Claims refunded to the wallet.")
+    closing: MoneyOut = Field(
+        description="Available balance at 24:00 UTC: opening plus the five movements."
+    )
+    held_opening: MoneyOut
+    captured: MoneyOut = Field(description="Holds that paid for orders delivered (negative).")
+    held_closing: MoneyOut
+
+    @classmethod
+    def of(cls, figures: CurrencyFigures) -> CurrencyFiguresOut:
+        return cls(
+            currency=figures.currency,
+            **{name: MoneyOut.of(money) for name, money in figures.money().items()},
+        )
+
+
+class ReconciledOrder(BaseModel):
+    order_id: str
+    client_order_id: str | None
+    status: str
+    amount: MoneyOut
+    created_at: datetime
+
+
+class Reconciliation(BaseModel):
+    date: date
+    timezone: str = "UTC"
+    currencies: list[CurrencyFiguresOut]
+    orders: list[ReconciledOrder] = Field(
+        description="Orders created that day, and earlier orders whose money moved that day."
+    )
+
+    @classmethod
+    def of(cls, report: DailyReport) -> Reconciliation:
+        return cls(
+            date=report.day,
+            currencies=[CurrencyFiguresOut.of(line) for line in report.currencies],
+            orders=[
+                ReconciledOrder(
+                    order_id=line.order_id,
+                    client_order_id=line.client_order_id,
+                    status=line.status,
+                    amount=MoneyOut.of(line.amount),
+                    created_at=line.created_at,
+                )
+                for line in report.orders
+            ],
+        )
