@@ -19,6 +19,12 @@ TARGET_IMPORT_RATE = 50_000  # codes per second, at least
 TARGET_IMPORT_RSS_MB = 300  # peak resident set of the import process, at most
 
 
+# Webhooks: the order rate while the delay from order to webhook is measured, and the worker's
+# poll interval when it found nothing to send (codeshelf's default, set explicitly).
+WEBHOOK_LATENCY_RATE = 10.0  # orders per second
+WORKER_POLL_S = 1.0
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     import_codes: int
@@ -27,11 +33,13 @@ class BenchConfig:
     connections: int
     wrk_threads: int
     pgbench_scale: int
+    webhook_events: int  # queued (3 per 1-code order), then delivered by one worker
+    latency_orders: int  # placed at WEBHOOK_LATENCY_RATE, each timed to its order.fulfilled
 
     @classmethod
     def full(cls) -> BenchConfig:
-        return cls(1_000_000, 10, 2, 16, 2, 16)
+        return cls(1_000_000, 10, 2, 16, 2, 16, webhook_events=3_000, latency_orders=100)
 
     @classmethod
     def quick(cls) -> BenchConfig:
-        return cls(100_000, 3, 1, 16, 2, 4)
+        return cls(100_000, 3, 1, 16, 2, 4, webhook_events=300, latency_orders=30)

@@ -6,6 +6,7 @@ from bench import config
 from bench.load import WrkResult
 from bench.report import Figure
 from bench.scenarios import BigOrderResult, CpuShares, ImportResult, LoadResults, PgbenchResult
+from bench.webhooks import DeliveryRun, WebhookResults
 
 
 def _errors(result: WrkResult) -> str:
@@ -114,3 +115,60 @@ def import_figures(db: str, result: ImportResult) -> list[Figure]:
             result.max_rss_mb <= config.TARGET_IMPORT_RSS_MB,
         ),
     ]
+
+
+def webhook_figures(db: str, result: WebhookResults) -> list[Figure]:
+    run, ref, delay = result.delivery, result.reference, result.delay
+    cpu, ref_cpu = run.cpu, ref.cpu
+    return [
+        Figure(
+            db,
+            f"webhooks delivered/s (1 worker, {run.queued:,} events)",
+            f"{run.rate:,.1f}",
+            note=_delivery_check(run),
+        ),
+        Figure(
+            db,
+            "receiver req/s, 1 httpx client (reference)",
+            f"{ref.rate:,.1f}",
+            note=f"{ref.posts:,} sequential POSTs of signed {ref.body_bytes} B bodies",
+        ),
+        Figure(db, "webhooks/s ÷ reference req/s", f"{result.ratio:.2f}"),
+        Figure(
+            db,
+            "CPU delivering: worker / receiver / db / others",
+            f"{cpu['worker']:.0%} / {cpu['receiver']:.0%} / {cpu['database']:.0%}"
+            f" / {cpu['others']:.0%}",
+            note="of one core each: the receiver is not the bottleneck"
+            if cpu["receiver"] < 0.25
+            else "of one core each",
+        ),
+        Figure(
+            db,
+            "CPU in reference: client / receiver / others",
+            f"{ref_cpu['client']:.0%} / {ref_cpu['receiver']:.0%} / {ref_cpu['others']:.0%}",
+            note="of one core each",
+        ),
+        Figure(
+            db,
+            "order → webhook delay p50 / p99",
+            f"{delay.median_ms:,.0f} / {delay.p99_ms:,.0f} ms",
+            note=f"{delay.matched} of {delay.orders} orders' order.fulfilled matched"
+            f"{'' if delay.matched == delay.orders - delay.refused else ' (MISSING WEBHOOKS)'}, "
+            f"orders at {delay.rate:g}/s, worker polling every {config.WORKER_POLL_S:g} s when "
+            "idle (default)",
+        ),
+    ]
+
+
+def _delivery_check(run: DeliveryRun) -> str:
+    if not run.complete:
+        return (
+            f"WRONG: {run.queued:,} queued, {run.posts:,} POSTs received, {run.distinct:,} "
+            f"distinct, states {run.states}"
+        )
+    signed = "signature verified" if run.signature_ok else "BAD SIGNATURE"
+    return (
+        f"all succeeded, {signed}; {run.start_to_done_s:.1f} s from worker start to done "
+        f"(rate: first to last arrival)"
+    )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,43 @@ def cli(env: Mapping[str, str], cwd: Path, *args: str) -> str:
 def cli_json(env: Mapping[str, str], cwd: Path, *args: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(cli(env, cwd, *args, "--json"))
     return data
+
+
+@contextmanager
+def background(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A long-running command in its own session (Ctrl-C is ours to handle), its stdout and
+    stderr into ``log``; stopped however we leave."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 15 seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def log_tail(log: Path, chars: int = 3000) -> str:
+    return log.read_text(errors="replace")[-chars:]
 
 
 @dataclass(frozen=True)

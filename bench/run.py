@@ -14,14 +14,25 @@ What is measured, per database, against the real ``codeshelf`` command as separa
    and the whole machine's CPU over the same window show where the time goes.
 3. One 10,000-code order end to end: POST /orders, then GET /orders/{id}/codes, each timed;
    the codes are checked to be 10,000 distinct ones.
-4. PostgreSQL only: pgbench TPC-B (``pgbench -c 16 -j 2``) on the same cluster, a reference for
+4. Webhooks (``bench/webhooks.py``): only now does the bench partner get a webhook endpoint (so
+   the orders above queue no deliveries, bar any the server was still committing), pointing at a
+   receiver on loopback (``bench/receiver.py``, a process of its own answering 204; its CPU is
+   reported). 3,000 events are queued through 1-code orders (3 events each), then one
+   ``codeshelf worker`` starts: events delivered per second, from the first arrival to the last,
+   every delivery then checked as succeeded in the database and a signature verified. With the
+   worker still running at its default 1-second poll interval, 100 orders at 10 per second, one
+   at a time: the delay from each POST /orders answer to the arrival of its ``order.fulfilled``,
+   median and p99. The reference, the worker stopped: the same receiver, sent as many POSTs of a
+   same-size signed body one after another by one httpx client; the ratio worker ÷ reference is
+   printed.
+5. PostgreSQL only: pgbench TPC-B (``pgbench -c 16 -j 2``) on the same cluster, a reference for
    what the database itself sustains on this machine.
 
 PostgreSQL is a fresh throwaway cluster with fsync on; SQLite is a file in a temporary directory.
 The demo data (product, partner, deposit) is made through the CLI. Speed is reported, never
 asserted: the exit status is 0 unless the benchmark itself failed. Results are printed as a
 table and written to bench/results/latest.json. ``--quick`` uses smaller sizes (100,000 codes,
-3-second runs); ``--only postgres|sqlite`` runs one database.
+3-second runs, 300 webhook events, 30 timed orders); ``--only postgres|sqlite`` runs one database.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from typing import Any
 
 from tests.pgcluster import find_bindir
 
-from bench import config, figures, scenarios, stack
+from bench import config, figures, scenarios, stack, webhooks
 from bench.load import Load, ensure_wrk
 from bench.report import Figure, machine, print_machine, print_table, write_json
 
@@ -126,6 +137,8 @@ class Bench:
         _log(f"{name}: one {config.BIG_ORDER:,}-code order")
         big = scenarios.big_order(server, shop)
         self._record(name, "big_order", big.as_json(), figures.big_order_figures(name, big))
+        hooks = webhooks.measure(target, server, shop, cfg, _log)
+        self._record(name, "webhooks", hooks.as_json(), figures.webhook_figures(name, hooks))
         if target.cluster is not None and self.bindir is not None:
             _log(f"{name}: pgbench TPC-B on the same cluster")
             bench = scenarios.pgbench(self.bindir, target, cfg)

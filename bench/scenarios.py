@@ -201,7 +201,7 @@ def big_order(server: Server, shop: Shop, quantity: int = config.BIG_ORDER) -> B
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         post_s = time.perf_counter() - started
-        if placed.status_code != 201:
+        if placed.status_code != 201 or placed.json()["status"] != "delivered":
             raise RuntimeError(f"the big order got {placed.status_code}: {placed.text[:500]}")
         started = time.perf_counter()
         fetched = client.get(placed.json()["codes_url"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +19,15 @@ import httpx
 from tests.pgcluster import PostgresCluster
 
 from bench import config
-from bench.procs import children_of, cli, cli_json, codeshelf_executable, free_port
+from bench.procs import (
+    background,
+    children_of,
+    cli,
+    cli_json,
+    codeshelf_executable,
+    free_port,
+    log_tail,
+)
 
 DATABASE = "codeshelf"
 SECRET = secrets.token_urlsafe(32)  # one per run: encrypts the codes of the throwaway databases
@@ -36,13 +43,21 @@ class Target:
     cluster: PostgresCluster | None = None
 
     def env(self) -> dict[str, str]:
-        """The environment of every codeshelf subprocess: no inherited CODESHELF_* settings."""
+        """The environment of every codeshelf subprocess: no inherited CODESHELF_* settings.
+
+        Webhook URLs on loopback over plain http are allowed: the webhook figures' receiver is
+        one (this only lifts a check made when an endpoint is registered and before each send).
+        The big order is not "unusual" (manual review for orders over 10 times the partner's
+        median): after thousands of 1-code orders it would otherwise wait for an operator.
+        """
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("CODESHELF_")}
         return {
             **inherited,
             "CODESHELF_DATABASE_URL": self.url,
             "CODESHELF_SECRET_KEY": SECRET,
             "CODESHELF_RATE_LIMIT_PER_MINUTE": str(config.RATE_LIMIT),
+            "CODESHELF_WEBHOOK_ALLOW_PRIVATE": "true",
+            "CODESHELF_REVIEW_UNUSUAL_FLOOR": str(config.BIG_ORDER),
         }
 
     def backend_pids(self) -> list[int]:
@@ -107,25 +122,15 @@ class Server:
 def serve(target: Target, shop: Shop) -> Iterator[Server]:
     """``codeshelf serve`` in its own session (Ctrl-C is ours to handle), stopped on exit."""
     port = free_port()
-    log_path = target.workdir / f"serve-{port}.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [codeshelf_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=target.env(),
-        cwd=target.workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Server(f"http://127.0.0.1:{port}", proc.pid)
-    try:
+    log = target.workdir / f"serve-{port}.log"
+    argv = [codeshelf_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with background(argv, env=target.env(), cwd=target.workdir, log=log) as proc:
+        server = Server(f"http://127.0.0.1:{port}", proc.pid)
         if not _ready(server, shop, proc):
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"codeshelf serve did not come up (exit {proc.poll()}):\n{tail}")
+            raise RuntimeError(
+                f"codeshelf serve did not come up (exit {proc.poll()}):\n{log_tail(log)}"
+            )
         yield server
-    finally:
-        _stop(proc)
-        log.close()
 
 
 def _ready(server: Server, shop: Shop, proc: subprocess.Popen[bytes]) -> bool:
@@ -140,14 +145,3 @@ def _ready(server: Server, shop: Shop, proc: subprocess.Popen[bytes]) -> bool:
             pass
         time.sleep(0.1)
     return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

@@ -286,6 +286,42 @@ def test_a_worker_killed_mid_delivery_is_taken_over_after_the_lock(
     assert row.state == "succeeded" and row.attempts == 1
 
 
+def test_a_hold_is_renewed_before_each_send_so_no_second_worker_sends_it_at_once(
+    hook_client: httpx.Client,
+    db: Database,
+    vault: CodeVault,
+    shop: factories.Shop,
+    sender: httpx.Client,
+) -> None:
+    # A worker reaches a batch's delivery 59 s after claiming it (slow receivers before it).
+    # While that send is in flight, its first hold runs out; another worker must not take it.
+    taken_by_other: list[list[tuple[int, str]]] = []
+    t0 = utcnow()
+
+    def answer(_got: Received) -> tuple[int, dict[str, str]]:
+        taken_by_other.append(delivery.claim_due(db, t0 + timedelta(seconds=61), 10))
+        return 200, {}
+
+    with Receiver(answer) as receiver:
+        register(hook_client, shop.a.headers, receiver.url, ["order.fulfilled"])
+        order(hook_client, shop.a.headers)
+        t0 = utcnow()
+        [(delivery_id, token)] = delivery.claim_due(db, t0, 10)
+        sent = delivery.attempt(
+            db,
+            vault,
+            sender,
+            delivery_id,
+            token,
+            allow_private=True,
+            now=t0 + timedelta(seconds=59),
+        )
+        assert sent is not None and sent.delivered
+    assert taken_by_other == [[]]
+    assert len(receiver.received) == 1
+    assert only_delivery(db).state == "succeeded"
+
+
 def test_a_lost_hold_records_nothing_even_mid_send(
     hook_client: httpx.Client,
     db: Database,

@@ -117,6 +117,10 @@ def get_product(session: Session, sku: str) -> Product:
 
 
 def set_partner_price(session: Session, partner: Partner, sku: str, price: str) -> Money:
+    if partner.is_sandbox:
+        raise InvalidInputError(
+            f"{partner.public_id} is a sandbox partner; it uses its live twin's prices"
+        )
     product = get_product(session, sku)
     money = _money(price, product.price_currency, "price")
     row = session.scalar(

@@ -50,7 +50,16 @@ def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
     now = utcnow()  # the codes' delivery time and the order's: the same day for reconciliation
     try:
         with session.begin_nested():
-            service.allocate_items(session, partner, order, products, first_in_line=True, now=now)
+            service.allocate_items(
+                session,
+                partner,
+                order,
+                products,
+                # A backorder being filled in turn may take what is promised to it; an order
+                # just approved after review queues behind the backorders like a new order.
+                first_in_line=order.hold_reason == STOCK,
+                now=now,
+            )
     except InsufficientStockError:
         return False
     if order.hold_reason == STOCK:

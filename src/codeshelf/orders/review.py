@@ -45,7 +45,7 @@ class ReviewLimits:
         return quantity > self.unusual_floor
 
 
-def reasons(quantity: int, total: Money, limits: ReviewLimits, usual: int | None) -> list[str]:
+def reasons(quantity: int, total: Money, limits: ReviewLimits, usual: float | None) -> list[str]:
     """Why an order of ``quantity`` codes costing ``total`` needs review (empty: it does not)."""
     found = []
     if limits.quantity_over is not None and quantity > limits.quantity_over:
@@ -60,12 +60,12 @@ def reasons(quantity: int, total: Money, limits: ReviewLimits, usual: int | None
     ):
         found.append(
             f"{quantity} codes is more than {limits.unusual_factor} times the usual order "
-            f"of {usual}"
+            f"of {usual:g}"
         )
     return found
 
 
-def usual_quantity(session: Session, partner_id: int) -> int | None:
+def usual_quantity(session: Session, partner_id: int) -> float | None:
     """The median size of the partner's latest delivered orders, if it has enough of them."""
     latest = (
         select(Order.id)
@@ -83,4 +83,4 @@ def usual_quantity(session: Session, partner_id: int) -> int | None:
     )
     if len(sizes) < MIN_HISTORY:
         return None
-    return int(statistics.median(sizes))
+    return float(statistics.median(sizes))  # an even history's median may end in .5

@@ -260,9 +260,13 @@ def place_order(
         notify(session, order, ORDER_CREATED)
         fail(session, partner, order, "sandbox_forced_failure")
     elif why:
+        if backorder_until is None:  # refuse now what approval could not deliver either
+            _check_stock(session, partner, order, products)
         _insert_order(session, order, partner.id)
         hold(session, partner, order, REVIEW, products, why)
     elif forced == magic.BACKORDER:
+        order.allow_backorder = True
+        order.backorder_until = backorder_until or utcnow() + DEFAULT_SANDBOX_BACKORDER
         _insert_order(session, order, partner.id)
         hold(session, partner, order, STOCK, products)
     elif backorder_until is None:
@@ -306,6 +310,23 @@ def _new_order(
         for line in items
     ]
     return order
+
+
+def _check_stock(
+    session: Session, partner: Partner, order: Order, products: dict[int, Product]
+) -> None:
+    if partner.is_sandbox:
+        return
+    for item in order.items:
+        free = (
+            stock.available_count(session, item.product_id) - products[item.product_id].backordered
+        )
+        if free < item.quantity:
+            raise stock.InsufficientStockError(
+                f"{item.quantity} requested, {max(free, 0)} available",
+                requested=item.quantity,
+                available=max(free, 0),
+            )
 
 
 def _review_reasons(
@@ -390,8 +411,6 @@ def hold(
 ) -> None:
     """Keep an inserted order pending for ``reason`` (review or stock), its total held."""
     wallet.hold_for_order(session, partner, order.id, total_of(order))
-    if order.backorder_until is None and reason == STOCK:
-        order.backorder_until = utcnow() + DEFAULT_SANDBOX_BACKORDER
     _set_hold(session, order, reason, "; ".join(review_reasons or []) or None)
     if reason == STOCK:
         reserve_stock(session, partner, order, +1)

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -115,14 +116,20 @@ def sandbox_twin(session: Session, partner: Partner) -> Partner:
     twin = session.scalar(select(Partner).where(Partner.sandbox_of_id == partner.id))
     if twin is not None:
         return twin
-    twin = Partner(
-        public_id=public_id("ptr"),
-        name=f"{partner.name[:190]} (sandbox)",
-        rate_limit_per_minute=partner.rate_limit_per_minute,
-        sandbox_of_id=partner.id,
-    )
-    session.add(twin)
-    session.flush()
+    try:
+        with session.begin_nested():
+            twin = Partner(
+                public_id=public_id("ptr"),
+                name=f"{partner.name[:190]} (sandbox)",
+                rate_limit_per_minute=partner.rate_limit_per_minute,
+                sandbox_of_id=partner.id,
+                review_quantity_over=partner.review_quantity_over,
+                review_amount_over_minor=partner.review_amount_over_minor,
+                review_amount_currency=partner.review_amount_currency,
+            )
+            session.add(twin)
+    except IntegrityError:  # created at this very moment by another request: that one counts
+        return session.scalars(select(Partner).where(Partner.sandbox_of_id == partner.id)).one()
     audit.record(
         session,
         actor=audit.OPERATOR_CLI,
@@ -141,14 +148,23 @@ def _own_and_sandbox_ids(session: Session, partner: Partner) -> list[int]:
 def set_review_limits(
     session: Session, partner: Partner, quantity_over: int | None, amount_over: Money | None
 ) -> None:
-    """Orders above these go to manual review (None: the operator-wide default applies)."""
+    """Orders above these go to manual review (None: the operator-wide default applies).
+
+    The partner's sandbox gets the same limits, so review can be rehearsed as it will happen.
+    """
+    if partner.is_sandbox:
+        raise InvalidInputError(f"{partner.public_id} is a sandbox partner; name its live twin")
     if quantity_over is not None and quantity_over < 1:
         raise InvalidInputError("the quantity limit must be at least 1")
     if amount_over is not None and amount_over.minor <= 0:
         raise InvalidInputError("the amount limit must be positive")
-    partner.review_quantity_over = quantity_over
-    partner.review_amount_over_minor = None if amount_over is None else amount_over.minor
-    partner.review_amount_currency = None if amount_over is None else amount_over.currency
+    twin = session.scalar(select(Partner).where(Partner.sandbox_of_id == partner.id))
+    for target in (partner, twin):
+        if target is None:
+            continue
+        target.review_quantity_over = quantity_over
+        target.review_amount_over_minor = None if amount_over is None else amount_over.minor
+        target.review_amount_currency = None if amount_over is None else amount_over.currency
     audit.record(
         session,
         actor=audit.OPERATOR_CLI,

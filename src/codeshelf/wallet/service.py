@@ -305,6 +305,7 @@ def hold_for_order(session: Session, partner: Partner, order_id: int, total: Mon
 
 def capture_hold(session: Session, partner: Partner, order_id: int, total: Money) -> None:
     """Pay a pending order from its hold (held -> sales) once it is delivered."""
+    _check_held_for(session, order_id, total)
     _transfer(
         session,
         ORDER,
@@ -317,6 +318,7 @@ def capture_hold(session: Session, partner: Partner, order_id: int, total: Money
 
 def release_hold(session: Session, partner: Partner, order_id: int, total: Money) -> None:
     """Give a failed pending order's hold back to the wallet (held -> wallet)."""
+    _check_held_for(session, order_id, total)
     _transfer(
         session,
         RELEASE,
@@ -329,6 +331,23 @@ def release_hold(session: Session, partner: Partner, order_id: int, total: Money
 
 class _OverdrawnError(Exception):
     pass
+
+
+class HoldMismatchError(RuntimeError):
+    """A bug: an order's hold was to be paid out or released, but it does not hold that."""
+
+
+def _check_held_for(session: Session, order_id: int, total: Money) -> None:
+    """The partner's held account is shared by its pending orders: only this order's own
+    hold may leave it, and only once."""
+    held = session.scalar(
+        select(func.coalesce(func.sum(Posting.amount_minor), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(LedgerTransaction.order_id == order_id, Account.kind == HELD)
+    )
+    if held != total.minor:
+        raise HoldMismatchError(f"order {order_id} holds {held}, not {total.minor}")
 
 
 def _transfer(
@@ -396,9 +415,14 @@ def set_low_balance_alert(
     """Emit balance.low whenever the wallet falls below ``below`` (None turns the alert off)."""
     if below is not None and below.minor <= 0:
         raise InvalidInputError("the alert threshold must be positive", pointer="#/below")
-    account(session, WALLET, currency, partner).low_balance_minor = (
-        None if below is None else below.minor
-    )
+    if below is None:  # never create a wallet just to clear its alert
+        session.execute(
+            update(Account)
+            .where(Account.code == _account_code(WALLET, currency, partner))
+            .values(low_balance_minor=None)
+        )
+        return
+    account(session, WALLET, currency, partner).low_balance_minor = below.minor
 
 
 def low_balance_alerts(session: Session, partner_id: int) -> list[Money]:

@@ -171,10 +171,21 @@ def attempt(
 ) -> Outcome | None:
     """Send one held delivery and record the result. None if the hold was lost meanwhile."""
     now = now or utcnow()
-    with db.read_session() as session:
-        delivery = session.get_one(Delivery, delivery_id)
-        if delivery.lock_token != token or delivery.state != PENDING:
+    with db.session() as session:
+        # Renew the hold just before sending: a batch's later deliveries may have waited behind
+        # slow receivers past their first hold, and another worker may have taken them over.
+        renewed = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.lock_token == token,
+                Delivery.state == PENDING,
+            )
+            .values(locked_until=now + LOCK)
+        )
+        if renewed.rowcount != 1:  # type: ignore[attr-defined]
             return None
+        delivery = session.get_one(Delivery, delivery_id)
         message = _message(session, vault, delivery, now)
     outcome = send(client, message, now, allow_private)
     with db.session() as session:
