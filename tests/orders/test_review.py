@@ -589,6 +589,22 @@ def test_an_approved_order_without_stock_or_backorder_fails_out_of_stock(
     assert_consistent(db)
 
 
+def test_an_order_over_the_limit_that_stock_cannot_fill_is_refused_at_once(
+    client: httpx.Client, db: Database, database_url: str, shop: Shop
+) -> None:
+    # Holding it for review would only fail it at approval: without allow_backorder, say so now.
+    set_limits(database_url, shop.a.id, "--quantity-over", "5")
+    refused = order(client, shop.a.headers, {"product_id": "psn-us-50", "quantity": 21})
+    assert_problem(refused, 409, "insufficient-stock")
+    assert balance(client, shop.a.headers) == "1000.00"
+    assert held(client, shop.a.headers) == "0.00"
+    assert order_count(db) == 0
+    # With allow_backorder it is accepted, for review first.
+    waiting = buy(client, shop.a, 21, allow_backorder=True)
+    assert_held_for_review(waiting)
+    assert_consistent(db)
+
+
 def test_an_approved_order_does_not_take_stock_promised_to_an_earlier_backorder(
     client: httpx.Client,
     db: Database,
