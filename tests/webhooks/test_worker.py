@@ -322,6 +322,36 @@ def test_a_hold_is_renewed_before_each_send_so_no_second_worker_sends_it_at_once
     assert only_delivery(db).state == "succeeded"
 
 
+def test_a_slow_receiver_does_not_hold_up_another_partners_webhooks(
+    hook_client: httpx.Client,
+    db: Database,
+    vault: CodeVault,
+    shop: factories.Shop,
+    sender: httpx.Client,
+) -> None:
+    # A's receiver answers only once B's has received its webhook (or gives up after 20 s):
+    # a worker sending one endpoint after the other would make B wait behind A.
+    b_received = threading.Event()
+    b_was_served_meanwhile: list[bool] = []
+
+    def slow(_got: Received) -> tuple[int, dict[str, str]]:
+        b_was_served_meanwhile.append(b_received.wait(timeout=20))
+        return 200, {}
+
+    def fast(_got: Received) -> tuple[int, dict[str, str]]:
+        b_received.set()
+        return 200, {}
+
+    with Receiver(slow) as receiver_a, Receiver(fast) as receiver_b:
+        register(hook_client, shop.a.headers, receiver_a.url, ["order.fulfilled"])
+        register(hook_client, shop.b.headers, receiver_b.url, ["order.fulfilled"])
+        order(hook_client, shop.a.headers)
+        order(hook_client, shop.b.headers)
+        assert run(db, vault, sender, utcnow() + timedelta(seconds=1)) == 2
+    assert b_was_served_meanwhile == [True]
+    assert len(receiver_b.received) == 1
+
+
 def test_a_lost_hold_records_nothing_even_mid_send(
     hook_client: httpx.Client,
     db: Database,

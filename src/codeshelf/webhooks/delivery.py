@@ -12,6 +12,7 @@ import logging
 import random
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -54,6 +55,7 @@ LOCK = timedelta(seconds=60)  # longer than the request time-out
 TIMEOUT = 15.0
 MAX_RETRY_AFTER = timedelta(hours=24)
 EXCERPT = 500
+PARALLEL_ENDPOINTS = 8  # endpoints a worker sends to at once
 
 
 @dataclass(frozen=True)
@@ -252,8 +254,39 @@ def run_once(
     batch: int = 50,
     now: datetime | None = None,
 ) -> int:
-    """Send every delivery due now (up to ``batch``); returns how many were attempted."""
+    """Send every delivery due now (up to ``batch``); returns how many were attempted.
+
+    Each endpoint's deliveries go one after another (a 410 stops the rest of its queue), and
+    endpoints in parallel, so one slow receiver delays only its own webhooks.
+    """
     held = claim_due(db, now or utcnow(), batch)
-    for delivery_id, token in held:
-        attempt(db, vault, client, delivery_id, token, allow_private=allow_private, now=now)
+    if not held:
+        return 0
+    queues = _by_endpoint(db, held)
+
+    def send_queue(queue: list[tuple[int, str]]) -> None:
+        for delivery_id, token in queue:
+            attempt(db, vault, client, delivery_id, token, allow_private=allow_private, now=now)
+
+    if len(queues) == 1:
+        send_queue(queues[0])
+    else:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_ENDPOINTS, len(queues))) as pool:
+            for finished in [pool.submit(send_queue, queue) for queue in queues]:
+                finished.result()
     return len(held)
+
+
+def _by_endpoint(db: Database, held: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    with db.read_session() as session:
+        endpoint_of = dict(
+            session.execute(
+                select(Delivery.id, Delivery.endpoint_id).where(
+                    Delivery.id.in_([delivery_id for delivery_id, _ in held])
+                )
+            ).all()
+        )
+    queues: dict[int, list[tuple[int, str]]] = {}
+    for delivery_id, token in held:  # claim order: oldest due first within each endpoint
+        queues.setdefault(endpoint_of[delivery_id], []).append((delivery_id, token))
+    return list(queues.values())
