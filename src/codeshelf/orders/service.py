@@ -353,7 +353,8 @@ def _place_now(
     order.delivered_at = order.created_at
     _insert_order(session, order, partner.id)
     allocate_items(session, partner, order, products)
-    wallet.debit_for_order(session, partner, order.id, total_of(order))  # last: locks the wallet
+    # Last: it locks the wallet. At the order's time: paid the moment it is delivered.
+    wallet.debit_for_order(session, partner, order.id, total_of(order), order.created_at)
     notify_fulfilled(session, order)
 
 
@@ -368,7 +369,7 @@ def _place_or_backorder(
     except stock.InsufficientStockError:
         hold(session, partner, order, STOCK, products)
         return
-    wallet.debit_for_order(session, partner, order.id, total_of(order))
+    wallet.debit_for_order(session, partner, order.id, total_of(order), order.created_at)
     mark_delivered(session, order, order.created_at)
     notify_fulfilled(session, order)
 

@@ -87,6 +87,8 @@ class DailyReport:
 
 def bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=UTC)
+    if day == date.max:  # no next midnight to stop before
+        return start, datetime.max.replace(tzinfo=UTC)
     return start, start + timedelta(days=1)
 
 
@@ -315,6 +317,22 @@ def _codes_against_orders(session: Session, start: datetime, end: datetime) -> l
     )
     if strays:
         problems.append(f"{strays} codes were delivered that day to no order")
+    misplaced = session.execute(
+        select(Order.public_id, Order.status, func.count(Code.id))
+        .select_from(Code)
+        .join(OrderItem, OrderItem.id == Code.order_item_id)
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(
+            Code.delivered_at >= start,
+            Code.delivered_at < end,
+            or_(Order.status != DELIVERED, Order.delivered_at < start, Order.delivered_at >= end),
+        )
+        .group_by(Order.public_id, Order.status)
+    )
+    problems += [
+        f"{codes} codes were delivered that day to order {order_id}, which is {status}"
+        for order_id, status, codes in misplaced
+    ]
     return problems
 
 

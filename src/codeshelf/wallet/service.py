@@ -95,7 +95,11 @@ def _account_by_code(
 
 
 def _post(
-    session: Session, txn: LedgerTransaction, acct: Account, amount: int, balance_after: int | None
+    session: Session,
+    txn: LedgerTransaction,
+    acct: Account,
+    amount: int,
+    balance_after: int | None,
 ) -> None:
     session.add(
         Posting(
@@ -103,6 +107,7 @@ def _post(
             account_id=acct.id,
             amount_minor=amount,
             balance_after_minor=balance_after,
+            created_at=txn.created_at,  # one time per transaction: the same day for reconciliation
         )
     )
 
@@ -173,7 +178,11 @@ def deposit(
     if existing is not None:
         return _replayed_deposit(session, existing, wallet, money)
     txn = LedgerTransaction(
-        public_id=public_id("txn"), kind=DEPOSIT, currency=money.currency, reference=reference
+        public_id=public_id("txn"),
+        kind=DEPOSIT,
+        currency=money.currency,
+        reference=reference,
+        created_at=utcnow(),
     )
     try:
         with session.begin_nested():
@@ -226,13 +235,15 @@ _INSERT_ORDER_TRANSACTION = insert(table_of(LedgerTransaction)).returning(
 _INSERT_POSTINGS = insert(table_of(Posting))
 
 
-def debit_for_order(session: Session, partner: Partner, order_id: int, total: Money) -> None:
+def debit_for_order(
+    session: Session, partner: Partner, order_id: int, total: Money, now: datetime | None = None
+) -> None:
     """Move an order's total from the wallet to sales, or raise InsufficientFundsError.
 
     The wallet row is locked from its UPDATE to the commit, so the caller should debit last.
     """
     sales_id = system_account(session, SALES, total.currency, partner).id
-    now = utcnow()
+    now = now or utcnow()
     transaction_id = session.execute(
         _INSERT_ORDER_TRANSACTION,
         {
@@ -371,6 +382,7 @@ def _transfer(
         currency=money.currency,
         reference=reference,
         order_id=order_id,
+        created_at=utcnow(),
     )
     session.add(txn)
     session.flush()
