@@ -227,6 +227,7 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
         "/api/v1/events",
         "/api/v1/balance/alerts",
         "/api/v1/balance/alerts/{currency}",
+        "/api/v1/reconciliation",
         # The sandbox's rehearsal tools answer 403 sandbox-only to a live key.
         "/api/v1/sandbox/deposits",
         "/api/v1/sandbox/restock",

@@ -105,10 +105,11 @@ def test_demo_loads_a_ready_to_use_shop_and_loading_it_again_changes_nothing(
         assert second == first
         assert first["api_key"].startswith("cs_live_")
         assert first["operator_key"].startswith("cs_op_")
+        assert first["sandbox_key"].startswith("cs_test_")
         assert first["products"] == ["psn-us-50", "psn-tr-250"]
         assert {model: count(db, model) for model in counts} == counts
         assert counts[Product] == 2
-        assert counts[Partner] == 1
+        assert counts[Partner] == 2  # the demo partner and its sandbox twin
         assert counts[Code] == 200
         assert counts[LedgerTransaction] == 1  # the deposit, credited once
         with db.read_session() as session:
@@ -117,6 +118,9 @@ def test_demo_loads_a_ready_to_use_shop_and_loading_it_again_changes_nothing(
             partner, _ = found
             assert partner.public_id == first["partner_id"]
             assert [str(money) for money in wallet.balances(session, partner.id)] == ["1000.00 USD"]
+            sandbox = partners.authenticate(session, first["sandbox_key"])
+            assert sandbox is not None and sandbox[0].sandbox_of_id == partner.id
+            assert sandbox[1].mode == "test"
     finally:
         db.dispose()
     assert ok(run_cli(empty_database_url, "ledger", "check", "--json"))["ok"] is True
