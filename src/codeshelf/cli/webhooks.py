@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from codeshelf.api import idempotency
 from codeshelf.cli import context
@@ -22,6 +23,7 @@ from codeshelf.partners.models import Partner
 from codeshelf.webhooks import delivery, service
 from codeshelf.webhooks.models import WebhookEndpoint
 
+log = logging.getLogger("codeshelf.worker")
 webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook deliveries: the log, replays.")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -30,9 +32,17 @@ PURGE_EVERY = timedelta(hours=1)
 
 
 def _orders_pass(db: Database) -> None:
-    """Fail backorders past their deadline, then fill what the stock allows."""
-    with db.session() as session:
-        expired, filled = fulfilment.tick(session, utcnow())
+    """Fail backorders past their deadline, then fill what the stock allows.
+
+    A database error here (a deadlock, a lost connection) is logged and the next pass tries
+    again: it must not stop webhook delivery.
+    """
+    try:
+        with db.session() as session:
+            expired, filled = fulfilment.tick(session, utcnow())
+    except SQLAlchemyError:
+        log.exception("backorder pass failed; retrying on the next pass")
+        return
     if expired:
         say(f"backorders expired: {', '.join(expired)}", console=err)
     if filled:

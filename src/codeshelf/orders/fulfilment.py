@@ -48,8 +48,12 @@ def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
     """Deliver a held order whole from stock and pay it from its hold; False if stock is short."""
     products = service.products_by_id(session, {item.product_id for item in order.items})
     now = utcnow()  # the codes' delivery time and the order's: the same day for reconciliation
+    waited_for_stock = order.hold_reason == STOCK
     try:
         with session.begin_nested():
+            # Products first, then codes, then money: the order every path locks them in.
+            if waited_for_stock:
+                service.reserve_stock(session, partner, order, -1)
             service.allocate_items(
                 session,
                 partner,
@@ -57,13 +61,11 @@ def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
                 products,
                 # A backorder being filled in turn may take what is promised to it; an order
                 # just approved after review queues behind the backorders like a new order.
-                first_in_line=order.hold_reason == STOCK,
+                first_in_line=waited_for_stock,
                 now=now,
             )
     except InsufficientStockError:
         return False
-    if order.hold_reason == STOCK:
-        service.reserve_stock(session, partner, order, -1)
     wallet.capture_hold(session, partner, order.id, service.total_of(order))
     service.mark_delivered(session, order, now)
     service.notify_fulfilled(session, order, created=False)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -116,6 +116,10 @@ def create_order(
 
 def _backorder_deadline(payload: OrderCreate, max_hours: int) -> datetime | None:
     if not payload.allow_backorder:
+        if payload.backorder_until is not None:
+            raise InvalidInputError(
+                "backorder_until needs allow_backorder: true", pointer="#/backorder_until"
+            )
         return None
     now = utcnow()
     latest = now + timedelta(hours=max_hours)
@@ -128,7 +132,7 @@ def _backorder_deadline(payload: OrderCreate, max_hours: int) -> datetime | None
             f"a backorder may wait at most {max_hours} hours (until {latest.isoformat()})",
             pointer="#/backorder_until",
         )
-    return payload.backorder_until
+    return payload.backorder_until.astimezone(UTC)
 
 
 def _order_id(body: str) -> str:

@@ -85,8 +85,6 @@ class OrderCreate(BaseModel):
             raise ValueError("send either items, or product_id and quantity, not both")
         if self.items is None and (self.product_id is None or self.quantity is None):
             raise ValueError("send items, or product_id and quantity")
-        if self.backorder_until is not None and not self.allow_backorder:
-            raise ValueError("backorder_until needs allow_backorder: true")
         return self
 
     def item_requests(self) -> list[ItemRequest]:

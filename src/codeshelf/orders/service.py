@@ -391,7 +391,7 @@ def allocate_items(
     """
     if partner.is_sandbox:
         return
-    for item in order.items:
+    for item in sorted(order.items, key=lambda item: item.product_id):  # one lock order
         stock.allocate(
             session,
             product_id=item.product_id,
@@ -411,10 +411,11 @@ def hold(
     review_reasons: list[str] | None = None,
 ) -> None:
     """Keep an inserted order pending for ``reason`` (review or stock), its total held."""
-    wallet.hold_for_order(session, partner, order.id, total_of(order))
-    _set_hold(session, order, reason, "; ".join(review_reasons or []) or None)
+    # Products before money, as a fill locks them, so the two cannot deadlock.
     if reason == STOCK:
         reserve_stock(session, partner, order, +1)
+    wallet.hold_for_order(session, partner, order.id, total_of(order))
+    _set_hold(session, order, reason, "; ".join(review_reasons or []) or None)
     notify(session, order, ORDER_CREATED)
     if reason == REVIEW:
         notify(session, order, "order.review_required")
@@ -447,7 +448,7 @@ def reserve_stock(session: Session, partner: Partner, order: Order, sign: int) -
     """Promise (+1) or stop promising (-1) stock to a waiting backorder."""
     if partner.is_sandbox:
         return
-    for item in order.items:
+    for item in sorted(order.items, key=lambda item: item.product_id):  # one lock order
         session.execute(
             update(Product)
             .where(Product.id == item.product_id)

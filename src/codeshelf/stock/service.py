@@ -453,6 +453,14 @@ def allocate(
     The caller must roll back on refusal so nothing stays claimed.
     """
     if reserved > 0:
+        # The caller's count may be stale: re-read it with the product locked, so two orders
+        # cannot both take the last free code and eat into what a backorder was promised.
+        reserved = int(
+            session.scalar(
+                select(Product.backordered).where(Product.id == product_id).with_for_update()
+            )
+            or 0
+        )
         available = available_count(session, product_id)
         if available - reserved < quantity:
             free = max(0, available - reserved)

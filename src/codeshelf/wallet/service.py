@@ -386,7 +386,9 @@ def _transfer(
     )
     session.add(txn)
     session.flush()
-    for acct, amount in ((source, -money.minor), (target, money.minor)):
+    # Accounts in id order: a hold and a release between the same two cannot deadlock.
+    moves = sorted(((source, -money.minor), (target, money.minor)), key=lambda move: move[0].id)
+    for acct, amount in moves:
         balance_after = None
         if acct.partner_id is not None:
             moved = _move_wallet(session, acct.code, amount)
