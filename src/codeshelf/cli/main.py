@@ -22,6 +22,7 @@ from codeshelf.cli.orders import orders_app
 from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
 from codeshelf.cli.reconcile import reconcile
 from codeshelf.cli.webhooks import webhooks_app, worker
+from codeshelf.db import utcnow
 from codeshelf.errors import DomainError
 from codeshelf.money import InvalidMoneyError, Money
 from codeshelf.orders import fulfilment
@@ -376,7 +377,9 @@ def _serve_waiting(db: Any) -> None:
     if resolved:
         say(f"replacement codes sent for claim(s) {', '.join(resolved)}", console=err)
     with db.session() as session:
-        filled = fulfilment.fill_backorders(session)
+        expired, filled = fulfilment.tick(session, utcnow())  # a late backorder is not filled
+    if expired:
+        say(f"backorders expired: {', '.join(expired)}", console=err)
     if filled:
         say(f"backorders delivered: {', '.join(filled)}", console=err)
 

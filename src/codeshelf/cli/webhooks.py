@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import httpx
 import typer
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from codeshelf.api import idempotency
 from codeshelf.cli import context
@@ -34,13 +33,13 @@ PURGE_EVERY = timedelta(hours=1)
 def _orders_pass(db: Database) -> None:
     """Fail backorders past their deadline, then fill what the stock allows.
 
-    A database error here (a deadlock, a lost connection) is logged and the next pass tries
-    again: it must not stop webhook delivery.
+    An error here (a deadlock, a lost connection, one order's bug) is logged and the next pass
+    tries again: it must not stop webhook delivery.
     """
     try:
         with db.session() as session:
             expired, filled = fulfilment.tick(session, utcnow())
-    except SQLAlchemyError:
+    except Exception:
         log.exception("backorder pass failed; retrying on the next pass")
         return
     if expired:
@@ -51,9 +50,13 @@ def _orders_pass(db: Database) -> None:
 
 def _purge(db: Database, now: datetime, retention: timedelta) -> None:
     """Idempotency keys past their 24-hour retention; events and their deliveries past theirs."""
-    with db.session() as session:
-        idempotency.purge_expired(session, now)
-        purged = service.purge_before(session, now - retention)
+    try:
+        with db.session() as session:
+            idempotency.purge_expired(session, now)
+            purged = service.purge_before(session, now - retention)
+    except Exception:
+        log.exception("purge failed; retrying in an hour")
+        return
     if purged:
         say(f"purged {purged} events older than {retention.days} days", console=err)
 

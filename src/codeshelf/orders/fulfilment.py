@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
+from codeshelf.catalog.models import Product
 from codeshelf.db import utcnow
 from codeshelf.errors import ConflictError
 from codeshelf.orders import service
@@ -30,12 +31,37 @@ class NotUnderReviewError(ConflictError):
     slug = "order-not-under-review"
 
 
-def _waiting(session: Session, *, partner_id: int | None = None) -> list[Order]:
-    """Backorders waiting for stock, oldest first, locked for this transaction."""
-    query = select(Order).where(Order.hold_reason == STOCK).order_by(Order.id).with_for_update()
+def _waiting(
+    session: Session, reasons: tuple[str, ...], *, partner_id: int | None, sandbox: bool
+) -> list[Order]:
+    """Orders held for ``reasons``, first come first served, locked for this transaction,
+    with every product they need locked too (in id order, before any money is touched, as
+    every other path locks them): one pass over many orders cannot deadlock a new order."""
+    query = (
+        select(Order)
+        .join(Partner, Partner.id == Order.partner_id)
+        .where(Order.hold_reason.in_(reasons))
+        .order_by(Order.waiting_since, Order.id)
+        .with_for_update(of=Order)
+    )
     if partner_id is not None:
         query = query.where(Order.partner_id == partner_id)
-    return list(session.scalars(query))
+    elif not sandbox:
+        query = query.where(Partner.sandbox_of_id.is_(None))
+    orders = list(session.scalars(query))
+    product_ids = sorted({item.product_id for order in orders for item in order.items})
+    if product_ids:
+        session.execute(
+            select(Product.id)
+            .where(Product.id.in_(product_ids))
+            .order_by(Product.id)
+            .with_for_update(key_share=True)  # as UPDATE takes it: no wait on foreign-key locks
+        )
+    return orders
+
+
+def _past_deadline(order: Order, now: datetime) -> bool:
+    return order.backorder_until is not None and order.backorder_until <= now
 
 
 def _partner(session: Session, order: Order) -> Partner:
@@ -66,29 +92,33 @@ def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
             )
     except InsufficientStockError:
         return False
-    wallet.capture_hold(session, partner, order.id, service.total_of(order))
+    wallet.capture_hold(session, partner, order.id, service.total_of(order), now)
     service.mark_delivered(session, order, now)
     service.notify_fulfilled(session, order, created=False)
     return True
 
 
-def fill_backorders(session: Session, *, sandbox_partner_id: int | None = None) -> list[str]:
+def fill_backorders(
+    session: Session, now: datetime | None = None, *, sandbox_partner_id: int | None = None
+) -> list[str]:
     """Deliver waiting backorders, oldest first, as far as stock allows; their public ids.
 
     First come, first served: once an order cannot be filled, no later order takes the
-    products it waits for. Live backorders only, unless ``sandbox_partner_id`` names the
-    sandbox partner whose (synthetic) backorders to fill.
+    products it waits for. Orders past their deadline are left for ``expire_backorders``.
+    Live backorders only, unless ``sandbox_partner_id`` names the sandbox partner whose
+    (synthetic) backorders to fill.
     """
+    now = now or utcnow()
     delivered = []
     blocked: set[int] = set()
-    for order in _waiting(session, partner_id=sandbox_partner_id):
-        partner = _partner(session, order)
-        if partner.is_sandbox != (sandbox_partner_id is not None):
+    waiting = _waiting(session, (STOCK,), partner_id=sandbox_partner_id, sandbox=False)
+    for order in waiting:
+        if _past_deadline(order, now):
             continue
         wanted = {item.product_id for item in order.items}
         if wanted & blocked:
             continue
-        if _try_deliver(session, partner, order):
+        if _try_deliver(session, _partner(session, order), order):
             delivered.append(order.public_id)
         else:
             blocked |= wanted
@@ -96,10 +126,11 @@ def fill_backorders(session: Session, *, sandbox_partner_id: int | None = None) 
 
 
 def expire_backorders(session: Session, now: datetime) -> list[str]:
-    """Fail the backorders whose deadline has passed (their holds go back); their ids."""
+    """Fail the backorders whose deadline has passed, waiting for stock or still under review
+    (their holds go back); their ids."""
     expired = []
-    for order in _waiting(session):
-        if order.backorder_until is not None and order.backorder_until <= now:
+    for order in _waiting(session, (STOCK, REVIEW), partner_id=None, sandbox=True):
+        if order.allow_backorder and _past_deadline(order, now):
             service.fail(session, _partner(session, order), order, BACKORDER_EXPIRED)
             expired.append(order.public_id)
     return expired
@@ -108,7 +139,7 @@ def expire_backorders(session: Session, now: datetime) -> list[str]:
 def tick(session: Session, now: datetime) -> tuple[list[str], list[str]]:
     """The worker's periodic pass: expire late backorders, then fill what stock allows."""
     expired = expire_backorders(session, now)
-    return expired, fill_backorders(session)
+    return expired, fill_backorders(session, now)
 
 
 def review_queue(session: Session) -> list[Order]:
@@ -162,9 +193,11 @@ def decide_review(
     )
     if not approve:
         service.fail(session, partner, order, REVIEW_REJECTED)
+    elif order.allow_backorder and _past_deadline(order, now):
+        service.fail(session, partner, order, BACKORDER_EXPIRED)  # the partner stopped waiting
     elif _try_deliver(session, partner, order):
         pass
-    elif order.allow_backorder and (order.backorder_until is None or order.backorder_until > now):
+    elif order.allow_backorder:
         service.start_waiting(session, partner, order)
     else:
         service.fail(session, partner, order, OUT_OF_STOCK)

@@ -54,6 +54,8 @@ class Order(Base):
     # The partner's deadline for a backorder (capped by CODESHELF_BACKORDER_MAX_HOURS).
     backorder_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_reason: Mapped[str | None] = mapped_column(String(16), index=True)
+    # Since when a backorder waits for stock: its place in the first-come-first-served line.
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     review_reasons: Mapped[str | None] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(String(32))
 

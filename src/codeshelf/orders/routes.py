@@ -80,10 +80,12 @@ def create_order(
     _check_quantities(items, services.settings.max_order_quantity)
     partner = principal.partner
 
-    backorder_until = _backorder_deadline(payload, services.settings.backorder_max_hours)
     limits = ReviewLimits.for_partner(partner, services.settings)
 
     def work(session: Session) -> tuple[int, str]:
+        # Judged here, after the key's claim: a retry of a stored order replays it, even once
+        # its deadline has passed.
+        backorder_until = _backorder_deadline(payload, services.settings.backorder_max_hours)
         priced = service.price_items(session, partner, items)
         order = service.place_order(
             session,

@@ -300,6 +300,7 @@ def _new_order(
         hold_reason=None,
         review_reasons=None,
         failure_reason=None,
+        waiting_since=None,
     )
     order.items = [
         OrderItem(
@@ -432,6 +433,8 @@ def _set_hold(session: Session, order: Order, reason: str | None, why: str | Non
     if why is not None:
         order.review_reasons = why
     order.updated_at = utcnow()
+    if reason == STOCK:
+        order.waiting_since = order.updated_at
     session.execute(
         update(Order)
         .where(Order.id == order.id)
@@ -439,6 +442,7 @@ def _set_hold(session: Session, order: Order, reason: str | None, why: str | Non
             hold_reason=reason,
             review_reasons=order.review_reasons,
             backorder_until=order.backorder_until,
+            waiting_since=order.waiting_since,
             updated_at=order.updated_at,
         )
     )

@@ -47,7 +47,7 @@ def top_up(session: Session, partner: Partner, money: Money) -> wallet.DepositRe
 def restock(session: Session, partner: Partner) -> list[str]:
     """Deliver the partner's waiting sandbox backorders, as new stock would."""
     require_sandbox(partner)
-    return fulfilment.fill_backorders(session, sandbox_partner_id=partner.id)
+    return fulfilment.fill_backorders(session, utcnow(), sandbox_partner_id=partner.id)
 
 
 def decide_review(session: Session, partner: Partner, order_id: str, approve: bool) -> Order:

@@ -457,7 +457,11 @@ def allocate(
         # cannot both take the last free code and eat into what a backorder was promised.
         reserved = int(
             session.scalar(
-                select(Product.backordered).where(Product.id == product_id).with_for_update()
+                select(Product.backordered)
+                .where(Product.id == product_id)
+                # NO KEY: order items' foreign keys hold KEY SHARE locks on the product row, and
+                # a plain FOR UPDATE would wait on them (two orders: a deadlock).
+                .with_for_update(key_share=True)
             )
             or 0
         )
@@ -465,7 +469,7 @@ def allocate(
         if available - reserved < quantity:
             free = max(0, available - reserved)
             raise InsufficientStockError(
-                f"{quantity} requested, {free} available ({reserved} promised to backorders)",
+                f"{quantity} requested, {free} available",
                 requested=quantity,
                 available=free,
             )

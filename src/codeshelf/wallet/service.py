@@ -314,8 +314,10 @@ def hold_for_order(session: Session, partner: Partner, order_id: int, total: Mon
         raise _insufficient(session, partner, total) from None
 
 
-def capture_hold(session: Session, partner: Partner, order_id: int, total: Money) -> None:
-    """Pay a pending order from its hold (held -> sales) once it is delivered."""
+def capture_hold(
+    session: Session, partner: Partner, order_id: int, total: Money, now: datetime | None = None
+) -> None:
+    """Pay a pending order from its hold (held -> sales) once it is delivered (at ``now``)."""
     _check_held_for(session, order_id, total)
     _transfer(
         session,
@@ -324,6 +326,7 @@ def capture_hold(session: Session, partner: Partner, order_id: int, total: Money
         total,
         source=account(session, HELD, total.currency, partner),
         target=system_account(session, SALES, total.currency, partner),
+        now=now,
     )
 
 
@@ -370,6 +373,7 @@ def _transfer(
     source: Account,
     target: Account,
     reference: str | None = None,
+    now: datetime | None = None,
 ) -> LedgerTransaction:
     """One balanced ledger transaction moving ``money`` from ``source`` to ``target``.
 
@@ -382,7 +386,7 @@ def _transfer(
         currency=money.currency,
         reference=reference,
         order_id=order_id,
-        created_at=utcnow(),
+        created_at=now or utcnow(),
     )
     session.add(txn)
     session.flush()

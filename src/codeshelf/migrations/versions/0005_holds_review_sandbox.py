@@ -52,6 +52,9 @@ def upgrade() -> None:
             sa.Column("backorder_until", codeshelf.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("hold_reason", sa.String(length=16), nullable=True))
+        batch_op.add_column(
+            sa.Column("waiting_since", codeshelf.db.UTCDateTime(timezone=True), nullable=True)
+        )
         batch_op.add_column(sa.Column("review_reasons", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("failure_reason", sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f("ix_orders_hold_reason"), ["hold_reason"], unique=False)
@@ -80,6 +83,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    held = op.get_bind().execute(
+        sa.text("SELECT count(*) FROM ledger_transactions WHERE kind IN ('hold', 'release')")
+    )
+    if held.scalar():
+        raise RuntimeError(
+            "0005 cannot be downgraded once orders have held money: the ledger's holds and "
+            "releases have no place in the 0004 schema"
+        )
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_products_backordered_not_negative"), type_="check")
         batch_op.drop_column("backordered")
@@ -99,6 +110,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_orders_hold_reason"))
         batch_op.drop_column("failure_reason")
         batch_op.drop_column("review_reasons")
+        batch_op.drop_column("waiting_since")
         batch_op.drop_column("hold_reason")
         batch_op.drop_column("backorder_until")
         batch_op.drop_column("allow_backorder")
