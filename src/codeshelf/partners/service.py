@@ -113,7 +113,7 @@ def create_key(session: Session, partner_public_id: str, mode: str = LIVE) -> Is
 
 def sandbox_twin(session: Session, partner: Partner) -> Partner:
     """The partner's sandbox: a partner of its own, so no live row is ever in its reach."""
-    twin = session.scalar(select(Partner).where(Partner.sandbox_of_id == partner.id))
+    twin = _twin_of(session, partner)
     if twin is not None:
         return twin
     try:
@@ -129,7 +129,9 @@ def sandbox_twin(session: Session, partner: Partner) -> Partner:
             )
             session.add(twin)
     except IntegrityError:  # created at this very moment by another request: that one counts
-        return session.scalars(select(Partner).where(Partner.sandbox_of_id == partner.id)).one()
+        found = _twin_of(session, partner)
+        assert found is not None  # the insert just collided with it
+        return found
     audit.record(
         session,
         actor=audit.OPERATOR_CLI,
@@ -140,9 +142,13 @@ def sandbox_twin(session: Session, partner: Partner) -> Partner:
     return twin
 
 
+def _twin_of(session: Session, partner: Partner) -> Partner | None:
+    return session.scalar(select(Partner).where(Partner.sandbox_of_id == partner.id))
+
+
 def _own_and_sandbox_ids(session: Session, partner: Partner) -> list[int]:
-    twin = session.scalar(select(Partner.id).where(Partner.sandbox_of_id == partner.id))
-    return [partner.id] if twin is None else [partner.id, twin]
+    twin = _twin_of(session, partner)
+    return [partner.id] if twin is None else [partner.id, twin.id]
 
 
 def set_review_limits(
@@ -158,8 +164,7 @@ def set_review_limits(
         raise InvalidInputError("the quantity limit must be at least 1")
     if amount_over is not None and amount_over.minor <= 0:
         raise InvalidInputError("the amount limit must be positive")
-    twin = session.scalar(select(Partner).where(Partner.sandbox_of_id == partner.id))
-    for target in (partner, twin):
+    for target in (partner, _twin_of(session, partner)):
         if target is None:
             continue
         target.review_quantity_over = quantity_over
