@@ -229,6 +229,7 @@ def _replayed_deposit(
     return DepositResult(existing, False, Money(wallet.balance_minor, wallet.currency))
 
 
+_ACCOUNT_ID = select(Account.id).where(Account.code == bindparam("b_code"))
 _INSERT_ORDER_TRANSACTION = insert(table_of(LedgerTransaction)).returning(
     table_of(LedgerTransaction).c.id
 )
@@ -242,7 +243,10 @@ def debit_for_order(
 
     The wallet row is locked from its UPDATE to the commit, so the caller should debit last.
     """
-    sales_id = system_account(session, SALES, total.currency, partner).id
+    sales_code = _system_code(SALES, total.currency, partner)
+    sales_id = session.execute(_ACCOUNT_ID, {"b_code": sales_code}).scalar()
+    if sales_id is None:  # the first order in this currency
+        sales_id = system_account(session, SALES, total.currency, partner).id
     now = now or utcnow()
     transaction_id = session.execute(
         _INSERT_ORDER_TRANSACTION,
