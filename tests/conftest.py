@@ -17,11 +17,11 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from codeshelf import migrate
-from codeshelf.app import create_app
-from codeshelf.db import Database
-from codeshelf.settings import Settings, get_settings
-from codeshelf.stock.vault import CodeVault
+from codeshelf.api.app import create_app
+from codeshelf.kit import migrate
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings, get_settings
+from codeshelf.kit.vault import Vault
 from tests import factories
 from tests.pgcluster import PostgresCluster, find_bindir
 
@@ -127,8 +127,8 @@ def db(settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture
-def vault() -> CodeVault:
-    return CodeVault(SECRET)
+def vault() -> Vault:
+    return Vault(SECRET)
 
 
 class LiveServer:
@@ -172,7 +172,7 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def shop(db: Database, vault: CodeVault) -> factories.Shop:
+def shop(db: Database, vault: Vault) -> factories.Shop:
     return factories.make_shop(db, vault)
 
 

@@ -14,12 +14,12 @@ from typer.testing import CliRunner, Result
 
 from codeshelf.catalog import service as catalog
 from codeshelf.cli.main import app as cli_app
-from codeshelf.db import Database
-from codeshelf.money import Money
+from codeshelf.kit.db import Database
+from codeshelf.kit.money import Money
+from codeshelf.kit.settings import get_settings
+from codeshelf.kit.vault import Vault
 from codeshelf.partners import service as partners
-from codeshelf.settings import get_settings
 from codeshelf.stock import service as stock
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 
 ALPHABET = string.ascii_uppercase + string.digits
@@ -80,7 +80,7 @@ def deposit(db: Database, partner_id: str, amount: str, currency: str = "USD") -
         )
 
 
-def load_codes(db: Database, vault: CodeVault, sku: str, count: int) -> list[str]:
+def load_codes(db: Database, vault: Vault, sku: str, count: int) -> list[str]:
     codes = [random_code() for _ in range(count)]
     with db.session() as session:
         stock.import_codes(
@@ -104,7 +104,7 @@ class Shop:
     sku: str = "psn-us-50"
 
 
-def make_shop(db: Database, vault: CodeVault, stock_count: int = 20) -> Shop:
+def make_shop(db: Database, vault: Vault, stock_count: int = 20) -> Shop:
     sku = add_product(db)
     a = add_partner(db, "Acme Games")
     b = add_partner(db, "Bolt Keys")

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.orders.models import Order
 from codeshelf.stock.models import AVAILABLE, Code
 

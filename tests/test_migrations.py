@@ -7,10 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-import codeshelf.models  # noqa: F401  (registers every table)
-from codeshelf import migrate
-from codeshelf.db import Base
-from codeshelf.migrate import alembic_config
+import codeshelf.migrations.tables  # noqa: F401  (registers every table)
+from codeshelf.kit import migrate
+from codeshelf.kit.db import Base
+from codeshelf.kit.migrate import alembic_config
 
 
 def test_migrated_schema_matches_the_models(database_url: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.kit.money import InvalidMoneyError, Money
 
 
 @pytest.mark.parametrize(

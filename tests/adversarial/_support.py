@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy import func, select
 
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import IdempotencyRecord
 from codeshelf.stock import service as stock

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from codeshelf.api import idempotency
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
 from codeshelf.orders.models import PROCESSING, IdempotencyRecord
 from codeshelf.stock import service as stock_service
 from codeshelf.wallet import service as wallet_service

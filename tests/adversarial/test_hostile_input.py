@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from tests.adversarial._support import (
     ONE,
     ORDERS,

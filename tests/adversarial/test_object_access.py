@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from codeshelf.audit.models import AuditEvent
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.orders import service as orders_service
 from codeshelf.orders.models import IdempotencyRecord
 from codeshelf.partners.models import ApiKey

@@ -22,15 +22,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.api import idempotency
-from codeshelf.db import Database
-from codeshelf.money import Money
+from codeshelf.kit.db import Database
+from codeshelf.kit.money import Money
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.orders.models import IdempotencyRecord
 from codeshelf.orders.schemas import OrderCreate
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
-from codeshelf.settings import Settings
 from codeshelf.stock import service as stock
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import SALES, Account
 from tests import factories
@@ -112,7 +112,7 @@ def test_first_deposits_of_two_partners_in_a_new_currency_both_land(
 
 
 @pytest.fixture
-def euro_shop(shop: Shop, db: Database, vault: CodeVault) -> Shop:
+def euro_shop(shop: Shop, db: Database, vault: Vault) -> Shop:
     """The shop, plus psn-de-50 priced in EUR with 10 codes, and 500.00 EUR for partner A only."""
     factories.add_product(db, "psn-de-50", region="DE", face="50", currency="EUR", price="45.00")
     factories.load_codes(db, vault, "psn-de-50", 10)
@@ -248,7 +248,7 @@ def test_an_order_doomed_for_money_does_not_make_others_fail_for_stock(
 
 
 def test_overlapping_imports_at_once_store_each_code_once_and_report_the_rest(
-    shop: Shop, db: Database, vault: CodeVault
+    shop: Shop, db: Database, vault: Vault
 ) -> None:
     fresh = [factories.random_code() for _ in range(4)]
     shared = fresh[:2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from tests import factories
 from tests.adversarial._support import (
     ONE,

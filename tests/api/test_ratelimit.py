@@ -7,8 +7,8 @@ import re
 import httpx
 
 from codeshelf.api.problems import QUOTA_EXCEEDED
-from codeshelf.db import Database
-from codeshelf.settings import Settings
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
 from tests import factories
 from tests.conftest import LiveServer
 from tests.factories import Shop

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
-from codeshelf.db import Database
-from codeshelf.settings import Settings
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
 from tests import factories
 from tests.conftest import LiveServer
 

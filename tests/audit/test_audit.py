@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from codeshelf.audit.models import AuditEvent
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from tests.factories import Shop
 from tests.helpers import order
 

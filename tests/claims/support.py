@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from codeshelf.audit.models import AuditEvent
 from codeshelf.claims.models import Claim, ClaimCode
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.operators import service as operators
 from codeshelf.orders.models import Order
 from codeshelf.stock.models import Code

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from codeshelf.claims.models import Claim
 from codeshelf.claims.policy import V1_1
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import Batch, Code
-from codeshelf.stock.vault import CodeVault
 from tests import factories
 from tests.helpers import assert_problem, balance
 
@@ -561,7 +561,7 @@ def test_illegal_transitions_change_nothing(
 
 
 def _waiting_replacement(
-    client: httpx.Client, db: Database, vault: CodeVault
+    client: httpx.Client, db: Database, vault: Vault
 ) -> tuple[factories.Shop, OperatorKeyHandle, str, str, list[str]]:
     """A shop of exactly two codes, both bought; a replacement claim on one, approved."""
     shop = factories.make_shop(db, vault, stock_count=2)
@@ -587,7 +587,7 @@ def _waiting_replacement(
 
 
 def test_waiting_replacement_switched_to_a_refund(
-    client: httpx.Client, db: Database, vault: CodeVault, database_url: str
+    client: httpx.Client, db: Database, vault: Vault, database_url: str
 ) -> None:
     shop, alice, claim_id, _, _ = _waiting_replacement(client, db, vault)
     assert balance(client, shop.a.headers) == "907.00"
@@ -622,7 +622,7 @@ def test_waiting_replacement_switched_to_a_refund(
 
 
 def test_stock_import_resolves_a_waiting_replacement(
-    client: httpx.Client, db: Database, vault: CodeVault, database_url: str, tmp_path: Path
+    client: httpx.Client, db: Database, vault: Vault, database_url: str, tmp_path: Path
 ) -> None:
     shop, alice, claim_id, _, codes = _waiting_replacement(client, db, vault)
     fresh = [factories.random_code() for _ in range(3)]
@@ -648,7 +648,7 @@ def test_stock_import_resolves_a_waiting_replacement(
 
 
 def test_resolve_once_stock_is_in(
-    client: httpx.Client, db: Database, vault: CodeVault, database_url: str
+    client: httpx.Client, db: Database, vault: Vault, database_url: str
 ) -> None:
     shop, alice, claim_id, _, _ = _waiting_replacement(client, db, vault)
     fresh = factories.load_codes(db, vault, "psn-us-50", 1)  # no automatic fulfilment here

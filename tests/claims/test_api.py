@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import update
 
 from codeshelf.claims.policy import V1_1
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from codeshelf.orders.models import Order
-from codeshelf.stock.vault import CodeVault
 from tests import factories
 from tests.helpers import assert_problem, balance
 
@@ -734,7 +734,7 @@ def test_remedy_changed_before_approval_pays_a_refund(
 
 
 def test_replacement_waiting_for_stock_can_switch_to_a_refund(
-    client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     sku = factories.add_product(db, sku="psn-us-10", face="10", price="9.30")
     factories.load_codes(db, vault, sku, 1)

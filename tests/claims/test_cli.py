@@ -18,12 +18,12 @@ from typer.testing import Result
 
 from codeshelf.audit.models import AuditEvent
 from codeshelf.claims.models import Remedy
-from codeshelf.db import Database
-from codeshelf.money import Money
+from codeshelf.kit.db import Database
+from codeshelf.kit.money import Money
+from codeshelf.kit.vault import Vault
 from codeshelf.orders.models import Order
 from codeshelf.partners import service as partners
 from codeshelf.stock.models import Batch, Code
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from tests import factories
 from tests.helpers import assert_problem, balance, order
@@ -474,7 +474,7 @@ def test_stock_batches_counts_what_happened(
 def test_stock_quarantine_pulls_the_available_codes(
     client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     database_url: str,
 ) -> None:
@@ -613,7 +613,7 @@ def test_claims_list_refuses_an_unknown_status(
 
 
 def test_waiting_replacements_are_served_oldest_first_as_stock_allows(
-    client: httpx.Client, db: Database, vault: CodeVault, database_url: str, tmp_path: Path
+    client: httpx.Client, db: Database, vault: Vault, database_url: str, tmp_path: Path
 ) -> None:
     shop = factories.make_shop(db, vault, stock_count=2)
     order_id, codes = place(client, shop.a.headers, quantity=2)

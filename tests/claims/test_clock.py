@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codeshelf.claims.clock import add_business_days, is_business_day, parse_holidays
+from codeshelf.kit.clock import add_business_days, is_business_day, parse_holidays
 
 NO_HOLIDAYS: frozenset[date] = frozenset()
 

@@ -19,8 +19,8 @@ from PIL import Image, PngImagePlugin
 from sqlalchemy import LargeBinary, func, inspect, select
 
 from codeshelf.claims.models import ClaimEvidence
-from codeshelf.db import Database
-from codeshelf.settings import Settings
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
 from tests import factories
 from tests.conftest import LiveServer
 from tests.helpers import assert_problem, balance

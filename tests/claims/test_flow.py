@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from codeshelf.db import Database
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from tests import factories
 from tests.helpers import balance, order
 
@@ -29,7 +29,7 @@ def _claim_body(order_id: str, code: str, **extra: object) -> dict[str, object]:
 
 
 def test_refund_claim_end_to_end(
-    client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop, database_url: str
+    client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop, database_url: str
 ) -> None:
     placed = order(client, shop.a.headers).json()
     code = reveal(client, shop.a.headers, placed["id"])[0]
@@ -55,7 +55,7 @@ def test_refund_claim_end_to_end(
 
 
 def test_replacement_claim_delivers_a_new_code(
-    client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop, database_url: str
+    client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop, database_url: str
 ) -> None:
     placed = order(client, shop.a.headers).json()
     code = reveal(client, shop.a.headers, placed["id"])[0]

@@ -38,14 +38,14 @@ from codeshelf.claims.models import (
     ClaimCode,
     Remedy,
 )
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import REPLACEMENT as REPLACEMENT_ORDER
 from codeshelf.orders.models import Order, OrderItem
 from codeshelf.partners import service as partners
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import AVAILABLE, DELIVERED, VOIDED, Code
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import REFUND as REFUND_TRANSACTION
 from codeshelf.wallet.models import LedgerTransaction
@@ -571,7 +571,7 @@ def test_replacements_racing_orders_for_the_last_codes(
     live_server: LiveServer,
     shop: Shop,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     database_url: str,
 ) -> None:
     # A holds CLAIMS codes, each in a replacement claim; B buys most of the rest, leaving 4.
@@ -757,7 +757,7 @@ def test_a_crash_after_the_replacement_is_allocated_keeps_the_codes_in_stock(
 
 
 def test_an_approval_short_of_stock_waits_until_fulfil_waiting_after_an_import(
-    client: httpx.Client, shop: Shop, db: Database, vault: CodeVault, database_url: str
+    client: httpx.Client, shop: Shop, db: Database, vault: Vault, database_url: str
 ) -> None:
     placed = _place(client, db, shop.a.headers, 2)
     _place(client, db, shop.b.headers, 18)  # the shop is sold out
@@ -811,7 +811,7 @@ def test_stock_arriving_while_the_partner_switches_a_waiting_claim_to_refund(
     live_server: LiveServer,
     shop: Shop,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     database_url: str,
 ) -> None:
     # A waiting replacement, stock arrives, and at once the operator resolves while the

@@ -59,8 +59,10 @@ from codeshelf.claims.models import (
     ClaimCode,
     Remedy,
 )
-from codeshelf.db import Database, utcnow
-from codeshelf.errors import DomainError
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.errors import DomainError
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import PURCHASE, Order, OrderItem
 from codeshelf.orders.models import REPLACEMENT as REPLACEMENT_ORDER
@@ -68,7 +70,6 @@ from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import AVAILABLE, CODE_STATES, DELIVERED, QUARANTINED, VOIDED, Code
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import REFUND as REFUND_TRANSACTION
 from codeshelf.wallet.models import WALLET, Account, LedgerTransaction, Posting
@@ -143,7 +144,7 @@ class OwnedCode:
 class ClaimsMachine(RuleBasedStateMachine):
     claim_ids: Bundle[str] = Bundle("claims")
 
-    def __init__(self, new_database: Callable[[], Database], vault: CodeVault, root: Path) -> None:
+    def __init__(self, new_database: Callable[[], Database], vault: Vault, root: Path) -> None:
         super().__init__()
         self.db = new_database()
         self.vault = vault
@@ -631,7 +632,7 @@ def new_database(
 
 
 def test_random_claim_histories_keep_every_invariant(
-    new_database: Callable[[], Database], vault: CodeVault, tmp_path: Path
+    new_database: Callable[[], Database], vault: Vault, tmp_path: Path
 ) -> None:
     run_state_machine_as_test(  # type: ignore[no-untyped-call]
         lambda: ClaimsMachine(new_database, vault, tmp_path / "evidence"),

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from codeshelf.db import Database
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from tests import factories
 from tests.conftest import LiveServer
 
@@ -226,7 +226,7 @@ def test_filing_starts_the_24_hour_triage_clock(
 
 
 def test_approval_starts_the_48_hour_remedy_clock(
-    client: httpx.Client, db: Database, vault: CodeVault
+    client: httpx.Client, db: Database, vault: Vault
 ) -> None:
     shop = factories.make_shop(db, vault, stock_count=1)
     alice = issue_operator_key(db)

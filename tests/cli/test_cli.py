@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from typer.testing import Result
 
 from codeshelf.catalog.models import Product
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock.models import Code

@@ -15,11 +15,11 @@ from sqlalchemy import select, text
 from typer.testing import Result
 
 from codeshelf.catalog.models import Product
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.stock import service as stock
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from tests import factories
 from tests.helpers import order
@@ -150,7 +150,7 @@ def promised(db: Database, sku: str) -> int:
     return value
 
 
-def restock(db: Database, vault: CodeVault, sku: str, count: int) -> tuple[list[str], list[str]]:
+def restock(db: Database, vault: Vault, sku: str, count: int) -> tuple[list[str], list[str]]:
     """Import ``count`` codes, then serve the waiting backorders in a transaction of its own, as
     `codeshelf stock import` does. Returns the codes and the ids of the orders delivered."""
     codes = factories.load_codes(db, vault, sku, count)

@@ -10,9 +10,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
-from codeshelf.stock.vault import CodeVault
 from tests import factories
 from tests.claims.support import operator_headers
 from tests.factories import Shop
@@ -63,7 +64,7 @@ def test_a_retry_after_the_deadline_replays_the_order(client: httpx.Client, empt
 
 
 def test_a_late_backorder_is_expired_not_delivered_by_an_import(
-    client: httpx.Client, db: Database, vault: CodeVault, empty: Shop
+    client: httpx.Client, db: Database, vault: Vault, empty: Shop
 ) -> None:
     waiting = placed(backorder(client, empty.a.headers, 2), "pending")
     with db.session() as session:  # the worker lagged: the deadline passed, nobody expired it
@@ -94,7 +95,7 @@ def test_an_order_under_review_expires_at_its_backorder_deadline(
 
 
 def test_approving_after_the_partners_deadline_fails_the_order(
-    client: httpx.Client, db: Database, vault: CodeVault, database_url: str, empty: Shop
+    client: httpx.Client, db: Database, vault: Vault, database_url: str, empty: Shop
 ) -> None:
     _set_review_limit(database_url, empty.a.id, 1)
     deadline = (utcnow() + timedelta(seconds=2)).isoformat()
@@ -115,7 +116,7 @@ def test_approving_after_the_partners_deadline_fails_the_order(
 
 
 def test_an_order_approved_after_review_queues_behind_backorders_already_waiting(
-    client: httpx.Client, db: Database, vault: CodeVault, database_url: str, empty: Shop
+    client: httpx.Client, db: Database, vault: Vault, database_url: str, empty: Shop
 ) -> None:
     factories.deposit(db, empty.b.id, "1000.00")
     _set_review_limit(database_url, empty.a.id, 1)

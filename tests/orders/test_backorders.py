@@ -18,13 +18,14 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import Order
 from codeshelf.partners import service as partners
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
 from tests import factories
 from tests.conftest import LiveServer
 from tests.factories import Shop
@@ -245,7 +246,7 @@ def test_without_allow_backorder_short_stock_is_still_refused(
 
 
 def test_a_hold_the_wallet_cannot_cover_is_402_and_leaves_nothing(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     poor = factories.add_partner(db, "Poor Co")
     factories.deposit(db, poor.id, "40.00")
@@ -272,7 +273,7 @@ def test_a_hold_the_wallet_cannot_cover_is_402_and_leaves_nothing(
 
 
 def test_a_backorder_larger_than_the_stock_takes_none_of_it(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     first_batch = factories.load_codes(db, vault, CHEAP, 3)
     body = placed(backorder(client, empty.a.headers, 5), "pending")
@@ -295,7 +296,7 @@ def test_a_backorder_larger_than_the_stock_takes_none_of_it(
 
 
 def test_a_multi_item_backorder_waits_whole(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     factories.load_codes(db, vault, OTHER, 1)
     body = {
@@ -354,7 +355,7 @@ def test_the_stock_import_command_delivers_a_waiting_backorder(
 
 
 def test_backorders_are_filled_oldest_first_and_a_blocked_product_blocks_only_itself(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     oldest = placed(backorder(client, empty.a.headers, 5), "pending")["id"]
     younger = placed(backorder(client, empty.b.headers, 2), "pending")["id"]
@@ -385,7 +386,7 @@ def test_backorders_are_filled_oldest_first_and_a_blocked_product_blocks_only_it
 
 
 def test_the_youngest_waits_when_stock_runs_out_before_it(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     first = placed(backorder(client, empty.a.headers, 3), "pending")["id"]
     second = placed(backorder(client, empty.b.headers, 3), "pending")["id"]
@@ -427,7 +428,7 @@ def test_a_partial_import_through_the_cli_leaves_everything_pending(
 
 
 def test_codes_promised_to_a_backorder_are_not_sold_to_others(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     waiting = placed(backorder(client, empty.a.headers, 5), "pending")["id"]
     # Six codes arrive, but nothing has filled the backorder yet (imported without the CLI).
@@ -462,7 +463,7 @@ def test_codes_promised_to_a_backorder_are_not_sold_to_others(
 
 
 def test_an_expired_backorder_fails_and_its_hold_comes_back(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     body = placed(backorder(client, empty.a.headers, 5), "pending")
     until = parse_time(body["backorder_until"])
@@ -504,7 +505,7 @@ def test_an_expired_backorder_fails_and_its_hold_comes_back(
 
 
 def test_an_expired_head_of_the_line_unblocks_the_next_in_the_same_tick(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     soon = (utcnow() + timedelta(hours=1)).isoformat()
     head = placed(backorder(client, empty.a.headers, 5, backorder_until=soon), "pending")
@@ -522,7 +523,7 @@ def test_an_expired_head_of_the_line_unblocks_the_next_in_the_same_tick(
 
 
 def test_the_worker_fails_backorders_past_their_deadline_and_fills_the_rest(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault, database_url: str
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault, database_url: str
 ) -> None:
     late = placed(backorder(client, empty.a.headers, 5), "pending")["id"]
     on_time = placed(backorder(client, empty.b.headers, 1), "pending")["id"]
@@ -559,7 +560,7 @@ def test_the_worker_fails_backorders_past_their_deadline_and_fills_the_rest(
 # --- concurrency ---------------------------------------------------------------------------
 
 
-def _waiting_and_restocked(client: httpx.Client, shop: Shop, db: Database, vault: CodeVault) -> str:
+def _waiting_and_restocked(client: httpx.Client, shop: Shop, db: Database, vault: Vault) -> str:
     """A backorder of 5 CHEAP codes, and 6 codes imported but not yet given to it."""
     waiting: str = placed(backorder(client, shop.a.headers, 5), "pending")["id"]
     factories.load_codes(db, vault, CHEAP, 6)
@@ -567,7 +568,7 @@ def _waiting_and_restocked(client: httpx.Client, shop: Shop, db: Database, vault
 
 
 def test_an_order_racing_a_fill_takes_only_the_free_code(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     waiting = _waiting_and_restocked(client, empty, db, vault)
     filled: list[str] = []
@@ -588,7 +589,7 @@ def test_an_order_racing_a_fill_takes_only_the_free_code(
 
 
 def test_a_backorder_placed_during_a_fill_waits_for_the_next(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     waiting = _waiting_and_restocked(client, empty, db, vault)
     filled: list[str] = []
@@ -608,7 +609,7 @@ def test_a_backorder_placed_during_a_fill_waits_for_the_next(
 
 
 def test_two_fillers_at_once_deliver_each_backorder_once(
-    client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     waiting = _waiting_and_restocked(client, empty, db, vault)
 
@@ -634,7 +635,7 @@ def postgres_only(database_url: str) -> None:
 
 
 def test_two_orders_racing_for_the_last_free_code_leave_the_promise_intact(
-    postgres_only: None, client: httpx.Client, empty: Shop, db: Database, vault: CodeVault
+    postgres_only: None, client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
     waiting = _waiting_and_restocked(client, empty, db, vault)  # 6 in stock, 5 promised
     with db.read_session() as session:
@@ -662,7 +663,7 @@ def test_a_new_backorder_and_the_fill_of_an_older_one_do_not_deadlock(
     client: httpx.Client,
     empty: Shop,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     first = placed(backorder(client, empty.b.headers, 2), "pending")["id"]
@@ -745,7 +746,7 @@ ROUNDS = 5  # imports of 4 codes each, each followed by a fill, during it
 
 
 def test_backorders_placed_while_stock_arrives_are_filled_whole_and_in_order(
-    live_server: LiveServer, empty: Shop, db: Database, vault: CodeVault
+    live_server: LiveServer, empty: Shop, db: Database, vault: Vault
 ) -> None:
     """20 codes arrive for 24 wanted: the 4 orders placed before the race get theirs first,
     then 4 of the 6 placed during it; each whole, each code once, the books balanced."""

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import func, select
 
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.orders import service as orders
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import DELIVERED, Code

@@ -11,11 +11,12 @@ from sqlalchemy import select, update
 
 from codeshelf.api import idempotency
 from codeshelf.api.problems import HTTPProblemError
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.orders.models import IdempotencyRecord
 from codeshelf.partners import service as partners
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
 from tests import factories
 from tests.factories import Shop
 from tests.helpers import assert_problem, available_codes, balance, order, order_count
@@ -106,7 +107,7 @@ def test_malformed_keys_are_400(client: httpx.Client, shop: Shop, key: str) -> N
 
 
 def test_business_refusals_are_stored_and_replayed(
-    client: httpx.Client, shop: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, shop: Shop, db: Database, vault: Vault
 ) -> None:
     big = {"product_id": "psn-us-50", "quantity": 25}
     first = order(client, shop.a.headers, big, key="too-many")
@@ -120,7 +121,7 @@ def test_business_refusals_are_stored_and_replayed(
 
 
 def test_validation_refusals_are_not_stored(
-    client: httpx.Client, shop: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, shop: Shop, db: Database, vault: Vault
 ) -> None:
     body = {"product_id": "psn-us-100", "quantity": 1}
     assert_problem(order(client, shop.a.headers, body, key="early"), 422, "unknown-product")

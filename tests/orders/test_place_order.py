@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from codeshelf.db import Database
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from tests import factories
 from tests.factories import Shop
 from tests.helpers import assert_problem, available_codes, balance, order, order_count
@@ -67,7 +67,7 @@ def test_not_enough_stock_is_409_and_changes_nothing(
 
 
 def test_not_enough_money_is_402_and_changes_nothing(
-    client: httpx.Client, db: Database, vault: CodeVault
+    client: httpx.Client, db: Database, vault: Vault
 ) -> None:
     factories.add_product(db)
     poor = factories.add_partner(db, "Poor Co")
@@ -91,7 +91,7 @@ def test_stock_is_checked_before_money(client: httpx.Client, db: Database) -> No
 
 
 def test_a_multi_item_order_is_all_or_nothing(
-    client: httpx.Client, shop: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, shop: Shop, db: Database, vault: Vault
 ) -> None:
     factories.add_product(db, "psn-us-100", face="100", price="93.00")
     factories.load_codes(db, vault, "psn-us-100", 1)
@@ -155,7 +155,7 @@ def test_quantity_is_capped_by_the_setting(client: httpx.Client, shop: Shop) -> 
 
 
 def test_an_order_in_two_currencies_is_refused(
-    client: httpx.Client, shop: Shop, db: Database, vault: CodeVault
+    client: httpx.Client, shop: Shop, db: Database, vault: Vault
 ) -> None:
     factories.add_product(db, "psn-tr-250", region="TR", face="250", currency="TRY", price="300")
     factories.load_codes(db, vault, "psn-tr-250", 2)

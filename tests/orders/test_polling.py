@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select, update
 
 from codeshelf.api import idempotency
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.orders.models import IdempotencyRecord, Order
 from tests import factories
 from tests.helpers import order

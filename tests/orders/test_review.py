@@ -16,13 +16,14 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import Order
 from codeshelf.partners import service as partners
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import LedgerTransaction
 from codeshelf.webhooks.models import Event
@@ -243,7 +244,7 @@ def test_an_order_above_the_partners_quantity_limit_waits_for_review(
 
 
 def test_the_quantity_limit_counts_every_line_of_an_order(
-    client: httpx.Client, db: Database, database_url: str, shop: Shop, vault: CodeVault
+    client: httpx.Client, db: Database, database_url: str, shop: Shop, vault: Vault
 ) -> None:
     factories.add_product(db, "psn-us-10", face="10", price="9.30")
     factories.load_codes(db, vault, "psn-us-10", 10)
@@ -306,7 +307,7 @@ def test_the_operator_wide_default_applies_unless_a_partner_has_its_own(
 # --- unusually large orders -------------------------------------------------------------------
 
 
-def cheap_shop(db: Database, vault: CodeVault, codes: int) -> tuple[PartnerHandle, PartnerHandle]:
+def cheap_shop(db: Database, vault: Vault, codes: int) -> tuple[PartnerHandle, PartnerHandle]:
     """psn-us-1 at 1.00 USD with ``codes`` in stock, and two partners with 1000.00 USD."""
     factories.add_product(db, "psn-us-1", face="1", price="1.00")
     factories.load_codes(db, vault, "psn-us-1", codes)
@@ -318,7 +319,7 @@ def cheap_shop(db: Database, vault: CodeVault, codes: int) -> tuple[PartnerHandl
 
 
 def test_an_order_far_above_the_usual_size_and_the_floor_is_held(
-    client: httpx.Client, db: Database, vault: CodeVault
+    client: httpx.Client, db: Database, vault: Vault
 ) -> None:
     usual, newcomer = cheap_shop(db, vault, 215)
     for _ in range(5):
@@ -341,7 +342,7 @@ def test_an_order_far_above_the_usual_size_and_the_floor_is_held(
 
 
 def test_the_usual_size_is_the_median_of_the_latest_orders(
-    settings: Settings, db: Database, vault: CodeVault
+    settings: Settings, db: Database, vault: Vault
 ) -> None:
     usual, _ = cheap_shop(db, vault, 60)
     with serve(settings, review_unusual_floor=10) as client:
@@ -355,7 +356,7 @@ def test_the_usual_size_is_the_median_of_the_latest_orders(
 
 
 def test_an_even_history_has_a_median_between_its_middle_sizes(
-    settings: Settings, db: Database, vault: CodeVault
+    settings: Settings, db: Database, vault: Vault
 ) -> None:
     usual, _ = cheap_shop(db, vault, 40)
     with serve(settings, review_unusual_floor=10) as client:
@@ -705,7 +706,7 @@ def test_the_cli_refuses_unknown_and_decided_orders_cleanly(
 
 
 def test_an_order_the_wallet_cannot_hold_is_refused_and_leaves_nothing(
-    client: httpx.Client, db: Database, database_url: str, vault: CodeVault
+    client: httpx.Client, db: Database, database_url: str, vault: Vault
 ) -> None:
     factories.add_product(db)
     factories.load_codes(db, vault, "psn-us-50", 5)

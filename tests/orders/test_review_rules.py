@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codeshelf.money import Money
+from codeshelf.kit.money import Money
+from codeshelf.kit.settings import Settings
 from codeshelf.orders.review import ReviewLimits, reasons
 from codeshelf.partners.models import Partner
-from codeshelf.settings import Settings
 
 CURRENCIES = ["USD", "EUR", "GBP", "JPY"]
 

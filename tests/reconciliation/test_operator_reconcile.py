@@ -16,15 +16,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from typer.testing import Result
 
-from codeshelf.db import Database
-from codeshelf.money import Money
+from codeshelf.kit.db import Database
+from codeshelf.kit.money import Money
+from codeshelf.kit.vault import Vault
 from codeshelf.orders.fulfilment import expire_backorders
 from codeshelf.orders.models import Order, OrderItem
 from codeshelf.partners.models import Partner
 from codeshelf.stock.models import AVAILABLE, Batch, Code
 from codeshelf.stock.models import DELIVERED as CODE_DELIVERED
 from codeshelf.stock.models import VOIDED as CODE_VOIDED
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import DEPOSIT, ORDER, RELEASE, LedgerTransaction, Posting
 from tests import factories
@@ -61,7 +61,7 @@ def reconciled(database_url: str, *args: str, exit_code: int = 0) -> dict[str, A
 def check_a_clean_day(
     client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     database_url: str,
     tmp_path: Path,
@@ -339,7 +339,7 @@ def _delivered_at(b: Books) -> Change:
 def test_a_clean_day_is_ok_and_each_kind_of_damage_is_a_mismatch_with_exit_1(
     client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     database_url: str,
     tmp_path: Path,
@@ -420,7 +420,7 @@ def test_the_last_representable_day_does_not_crash(database_url: str) -> None:
 
 
 def test_a_code_delivered_to_a_failed_order_is_a_mismatch(
-    client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop, database_url: str
+    client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop, database_url: str
 ) -> None:
     today = utc_today().isoformat()
     factories.add_product(db, OTHER, face="20", price="18.60")

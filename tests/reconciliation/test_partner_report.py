@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from codeshelf.db import Database
-from codeshelf.money import Money
+from codeshelf.kit.db import Database
+from codeshelf.kit.money import Money
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
 from codeshelf.orders.models import Order
 from codeshelf.partners import service as partners
 from codeshelf.stock.models import Batch, Code
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet.models import LedgerTransaction, Posting
 from tests import factories
 from tests.claims.support import approve, claim_body, file_claim, operator_headers, reveal
@@ -254,7 +254,7 @@ class BusyDay:
 def build_busy_day(
     client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     database_url: str,
     directory: Path,
@@ -328,7 +328,7 @@ def build_busy_day(
 def test_a_busy_day_matches_independently_computed_sums(
     client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     database_url: str,
     tmp_path: Path,
@@ -531,7 +531,7 @@ def test_partners_and_their_sandboxes_see_only_their_own_money_and_orders(
 
 
 def test_csv_is_one_table_matching_the_json_with_formulas_neutralised(
-    client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     today = utc_today()
     factories.add_product(db, EURO, region="DE", face="25", currency="EUR", price="23.75")

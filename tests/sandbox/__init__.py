@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import select
 
 from codeshelf.catalog.models import Product
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.orders import service as orders
 from codeshelf.partners import service as partners
 from codeshelf.stock import service as stock

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
 from codeshelf.partners.models import Partner
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet.models import Account, LedgerTransaction, Posting
 from tests import factories
 from tests.claims.support import claim_body, file_claim, reveal
@@ -285,7 +285,7 @@ def test_the_sandbox_cannot_decide_live_reviews_nor_restock_live_backorders(
     api: httpx.Client,
     database_url: str,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: Shop,
     sandbox: PartnerHandle,
 ) -> None:

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 from typer.testing import Result
 
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
 from codeshelf.webhooks import delivery
 from tests import factories
 from tests.claims.support import issue_operator_key
@@ -562,7 +563,7 @@ def hook_client(settings: Settings) -> Iterator[httpx.Client]:
 
 
 def test_a_triggered_sample_event_reaches_the_sandbox_endpoint_only(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: Shop
 ) -> None:
     sandbox = issue_sandbox_key(db, shop.a.id)
     with Receiver() as test_receiver, Receiver() as live_receiver:
@@ -640,7 +641,7 @@ def test_a_triggered_sample_event_reaches_the_sandbox_endpoint_only(
 
 
 def test_a_sandbox_order_announces_itself_to_the_sandbox_endpoint(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: Shop
 ) -> None:
     sandbox = issue_sandbox_key(db, shop.a.id)
     with Receiver() as receiver:

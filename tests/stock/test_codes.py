@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from codeshelf.stock.codes import MalformedCodeError, format_for, mask, mask_raw
+from codeshelf.catalog.codes import MalformedCodeError, format_for, mask, mask_raw
 
 PSN = format_for("psn")
 CANONICAL = re.compile(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}")

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from typer.testing import Result
 
 from codeshelf.audit.models import AuditEvent
-from codeshelf.db import Base, Database
+from codeshelf.kit.db import Base, Database
+from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import AVAILABLE, Batch, Code
-from codeshelf.stock.vault import CodeVault
 from tests import factories
 from tests.conftest import SECRET
 
@@ -63,7 +63,7 @@ def issue_lines(report: dict[str, Any], kind: str) -> list[int]:
     return [issue["line"] for issue in report[kind]["lines"]]
 
 
-def stored_codes(db: Database, vault: CodeVault) -> list[str]:
+def stored_codes(db: Database, vault: Vault) -> list[str]:
     """Every code in stock, decrypted, in import order."""
     with db.read_session() as session:
         rows = session.execute(select(Code.sealed, Code.fingerprint, Code.key_id).order_by(Code.id))
@@ -100,7 +100,7 @@ def assert_no_plaintext(result: Result, codes: Iterable[str]) -> None:
 
 
 def test_valid_lines_are_imported_and_every_bad_line_is_reported_masked(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     [in_stock] = factories.load_codes(db, vault, SKU, 1)
     lines = [
@@ -150,7 +150,7 @@ def test_valid_lines_are_imported_and_every_bad_line_is_reported_masked(
 
 
 def test_the_human_readable_report_names_lines_and_masks_codes(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     [in_stock] = factories.load_codes(db, vault, SKU, 1)
     lines = ["ABCD-EFGH-IJKL", "ABCDEFGHIJKL", in_stock, "QRST-UVWX-YZ2", "MNOP-QRST-UVWX"]
@@ -182,7 +182,7 @@ FILE_FORMATS = [
 
 
 def test_csv_and_text_files_are_read(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     for index, (name, template) in enumerate(FILE_FORMATS):
         a, b = f"FMT{index:02d}AAAAAAA", f"FMT{index:02d}BBBBBBB"
@@ -198,7 +198,7 @@ def test_csv_and_text_files_are_read(
 
 
 def test_a_csv_row_without_the_code_column_is_malformed(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "codes.csv"
     path.write_text("serial,code\n1,ABCD-EFGH-IJKL\n2\n3,MNOP-QRST-UVWX\n")
@@ -210,7 +210,7 @@ def test_a_csv_row_without_the_code_column_is_malformed(
 
 
 def test_undecodable_lines_are_reported_and_the_rest_imported(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "codes.txt"
     path.write_bytes(b"ABCD-EFGH-IJKL\n\xff\xfe\x00garbage\nMNOP-QRST-UVWX\n")
@@ -223,7 +223,7 @@ def test_undecodable_lines_are_reported_and_the_rest_imported(
 
 
 def test_case_spaces_and_hyphens_do_not_make_a_new_code(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     first = write_lines(tmp_path / "a.txt", ["abcd efgh ijkl", "ABCD-EFGH-IJKL", "AbCdEfGhIjKl"])
     report = json_report(import_file(database_url, first, "b-1", "--json"))
@@ -239,7 +239,7 @@ def test_case_spaces_and_hyphens_do_not_make_a_new_code(
 
 
 def test_codes_are_stored_canonical_encrypted_and_fingerprinted(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     path = write_lines(tmp_path / "codes.txt", ["abcd efgh ijkl"])
     json_report(import_file(database_url, path, "b-1", "--json"))
@@ -314,7 +314,7 @@ def test_a_missing_file_is_an_error(database_url: str, product: str, tmp_path: P
 
 
 def test_importing_a_batch_reference_again_is_refused(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     first = write_lines(tmp_path / "a.txt", GOOD[:2])
     json_report(import_file(database_url, first, "b-1", "--json"))
@@ -335,7 +335,7 @@ def test_importing_a_batch_reference_again_is_refused(
     ids=["malformed", "duplicate-in-file", "duplicate-in-stock"],
 )
 def test_strict_refuses_the_whole_file_for_one_bad_line(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path, bad_line: str
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path, bad_line: str
 ) -> None:
     if bad_line == "2345-ABCD-6789":
         old = write_lines(tmp_path / "old.txt", GOOD[2:])
@@ -375,7 +375,7 @@ def test_a_strict_refusal_reports_nothing_imported(
 
 
 def test_strict_imports_a_clean_file(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     path = write_lines(tmp_path / "codes.txt", GOOD)
 
@@ -405,29 +405,29 @@ def test_strict_refusal_at_the_end_of_a_large_file_leaves_nothing_behind(
 def test_a_crash_halfway_through_an_import_leaves_nothing_behind(
     database_url: str,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     product: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = write_lines(tmp_path / "codes.txt", numbered_codes(8_000))
-    real_seal = CodeVault.seal
+    real_seal = Vault.seal
     sealed = 0
 
-    def failing_seal(self: CodeVault, canonical_code: str, fingerprint: bytes) -> bytes:
+    def failing_seal(self: Vault, canonical_code: str, fingerprint: bytes) -> bytes:
         nonlocal sealed
         sealed += 1
         if sealed > 6_000:  # the first chunk of 5,000 codes is already inserted
             raise OSError("the disk is on fire")
         return real_seal(self, canonical_code, fingerprint)
 
-    monkeypatch.setattr(CodeVault, "seal", failing_seal)
+    monkeypatch.setattr(Vault, "seal", failing_seal)
     result = import_file(database_url, path, "big-1")
     assert result.exit_code != 0
     assert isinstance(result.exception, OSError)
     assert_nothing_imported(db, "big-1")
 
-    monkeypatch.setattr(CodeVault, "seal", real_seal)
+    monkeypatch.setattr(Vault, "seal", real_seal)
     report = json_report(import_file(database_url, path, "big-1", "--strict", "--json"))
     assert report["imported"] == 8_000
 
@@ -478,7 +478,7 @@ def test_after_a_secret_rotation_codes_in_stock_are_still_duplicates(
 
 
 def test_a_malformed_line_that_looks_like_markup_is_reported(
-    database_url: str, db: Database, vault: CodeVault, product: str, tmp_path: Path
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
 ) -> None:
     path = write_lines(tmp_path / "codes.txt", ["ABCD-EFGH-IJKL", "AAAA[/b]"])
 

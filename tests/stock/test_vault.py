@@ -7,59 +7,59 @@ import hashlib
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from codeshelf.stock.vault import CodeVault, UnknownKeyError
+from codeshelf.kit.vault import UnknownKeyError, Vault
 
 CODE = "ABCD-EFGH-IJ12"
 OLD_SECRET = "the-secret-before-rotation"
 NEW_SECRET = "the-secret-after-rotation"
 
 
-def sealed_row(vault: CodeVault, code: str = CODE) -> tuple[bytes, bytes, str]:
+def sealed_row(vault: Vault, code: str = CODE) -> tuple[bytes, bytes, str]:
     """What the codes table stores for one code: sealed bytes, fingerprint, key id."""
     fingerprint = vault.fingerprint(code)
     return vault.seal(code, fingerprint), fingerprint, vault.key_id
 
 
 def test_a_sealed_code_opens_to_the_same_code() -> None:
-    vault = CodeVault(NEW_SECRET)
+    vault = Vault(NEW_SECRET)
     sealed, fingerprint, key_id = sealed_row(vault)
     assert vault.open(sealed, fingerprint, key_id) == CODE
 
 
 def test_a_vault_built_again_from_the_same_secret_opens_earlier_rows() -> None:
-    sealed, fingerprint, key_id = sealed_row(CodeVault(NEW_SECRET))
-    assert CodeVault(NEW_SECRET).open(sealed, fingerprint, key_id) == CODE
+    sealed, fingerprint, key_id = sealed_row(Vault(NEW_SECRET))
+    assert Vault(NEW_SECRET).open(sealed, fingerprint, key_id) == CODE
 
 
 def test_the_sealed_bytes_hold_no_plaintext() -> None:
-    sealed, _, _ = sealed_row(CodeVault(NEW_SECRET))
+    sealed, _, _ = sealed_row(Vault(NEW_SECRET))
     for form in (CODE, CODE.replace("-", ""), CODE.lower()):
         assert form.encode() not in sealed
     assert b"IJ12" not in sealed
 
 
 def test_sealing_the_same_code_twice_gives_different_ciphertexts() -> None:
-    vault = CodeVault(NEW_SECRET)
+    vault = Vault(NEW_SECRET)
     fingerprint = vault.fingerprint(CODE)
     assert vault.seal(CODE, fingerprint) != vault.seal(CODE, fingerprint)
 
 
 def test_an_unknown_key_id_is_refused() -> None:
-    vault = CodeVault(NEW_SECRET)
+    vault = Vault(NEW_SECRET)
     sealed, fingerprint, _ = sealed_row(vault)
     with pytest.raises(UnknownKeyError):
         vault.open(sealed, fingerprint, "000000000000")
 
 
 def test_rows_sealed_under_another_secret_do_not_open() -> None:
-    sealed, fingerprint, key_id = sealed_row(CodeVault(OLD_SECRET))
+    sealed, fingerprint, key_id = sealed_row(Vault(OLD_SECRET))
     with pytest.raises(UnknownKeyError):
-        CodeVault(NEW_SECRET).open(sealed, fingerprint, key_id)
+        Vault(NEW_SECRET).open(sealed, fingerprint, key_id)
 
 
 @pytest.mark.parametrize("position", [0, 12, 20, -1])  # nonce, ciphertext, ..., GCM tag
 def test_tampered_ciphertext_is_refused(position: int) -> None:
-    vault = CodeVault(NEW_SECRET)
+    vault = Vault(NEW_SECRET)
     sealed, fingerprint, key_id = sealed_row(vault)
     tampered = bytearray(sealed)
     tampered[position] ^= 0x01
@@ -68,7 +68,7 @@ def test_tampered_ciphertext_is_refused(position: int) -> None:
 
 
 def test_truncated_ciphertext_is_refused() -> None:
-    vault = CodeVault(NEW_SECRET)
+    vault = Vault(NEW_SECRET)
     sealed, fingerprint, key_id = sealed_row(vault)
     with pytest.raises(InvalidTag):
         vault.open(sealed[:-1], fingerprint, key_id)
@@ -76,7 +76,7 @@ def test_truncated_ciphertext_is_refused() -> None:
 
 def test_a_sealed_code_does_not_open_under_another_rows_fingerprint() -> None:
     """The fingerprint is bound as associated data: two rows cannot swap their ciphertexts."""
-    vault = CodeVault(NEW_SECRET)
+    vault = Vault(NEW_SECRET)
     sealed_a, fingerprint_a, key_id = sealed_row(vault, "AAAA-AAAA-AAAA")
     sealed_b, fingerprint_b, _ = sealed_row(vault, "BBBB-BBBB-BBBB")
     with pytest.raises(InvalidTag):
@@ -86,9 +86,9 @@ def test_a_sealed_code_does_not_open_under_another_rows_fingerprint() -> None:
 
 
 def test_after_rotation_rows_sealed_under_the_previous_secret_still_open() -> None:
-    old = CodeVault(OLD_SECRET)
+    old = Vault(OLD_SECRET)
     old_row = sealed_row(old, "OLDO-LDOL-DOLD")
-    rotated = CodeVault(NEW_SECRET, previous_secrets=[OLD_SECRET])
+    rotated = Vault(NEW_SECRET, previous_secrets=[OLD_SECRET])
     new_row = sealed_row(rotated, "NEWN-EWNE-WNEW")
     assert rotated.key_id != old.key_id
     assert new_row[2] == rotated.key_id  # new rows are sealed with the new secret
@@ -99,22 +99,20 @@ def test_after_rotation_rows_sealed_under_the_previous_secret_still_open() -> No
 
 
 def test_the_key_id_names_the_secret_without_revealing_it() -> None:
-    assert CodeVault(NEW_SECRET).key_id == CodeVault(NEW_SECRET).key_id
-    assert CodeVault(NEW_SECRET).key_id != CodeVault(OLD_SECRET).key_id
-    assert NEW_SECRET[:8] not in CodeVault(NEW_SECRET).key_id
+    assert Vault(NEW_SECRET).key_id == Vault(NEW_SECRET).key_id
+    assert Vault(NEW_SECRET).key_id != Vault(OLD_SECRET).key_id
+    assert NEW_SECRET[:8] not in Vault(NEW_SECRET).key_id
 
 
 def test_fingerprints_are_stable_for_one_secret() -> None:
-    assert CodeVault(NEW_SECRET).fingerprint(CODE) == CodeVault(NEW_SECRET).fingerprint(CODE)
-    assert CodeVault(NEW_SECRET).fingerprint(CODE) != CodeVault(NEW_SECRET).fingerprint(
-        "ABCD-EFGH-IJ13"
-    )
+    assert Vault(NEW_SECRET).fingerprint(CODE) == Vault(NEW_SECRET).fingerprint(CODE)
+    assert Vault(NEW_SECRET).fingerprint(CODE) != Vault(NEW_SECRET).fingerprint("ABCD-EFGH-IJ13")
 
 
 def test_fingerprints_are_keyed_by_the_secret() -> None:
     """Without the secret, nobody can confirm a guessed code against the fingerprint column."""
-    fingerprint = CodeVault(NEW_SECRET).fingerprint(CODE)
-    assert fingerprint != CodeVault(OLD_SECRET).fingerprint(CODE)
+    fingerprint = Vault(NEW_SECRET).fingerprint(CODE)
+    assert fingerprint != Vault(OLD_SECRET).fingerprint(CODE)
     assert CODE.encode() not in fingerprint
     assert fingerprint != hashlib.sha256(CODE.encode()).digest()
     assert fingerprint != hashlib.sha256(CODE.replace("-", "").encode()).digest()

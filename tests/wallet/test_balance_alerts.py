@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
 from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.orders.review import ReviewLimits

@@ -32,9 +32,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.catalog.models import Product
-from codeshelf.db import Database, utcnow
-from codeshelf.errors import DomainError
-from codeshelf.money import Money
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.errors import DomainError
+from codeshelf.kit.money import Money
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import Order
@@ -42,7 +44,6 @@ from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import AVAILABLE, Code
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import (
     DEPOSIT,
@@ -239,7 +240,7 @@ def backordered(db: Database, sku: str = "psn-us-50") -> int:
 
 
 def test_a_backorder_holds_its_total_and_delivery_pays_from_the_hold(
-    db: Database, vault: CodeVault, shop: Shop
+    db: Database, vault: Vault, shop: Shop
 ) -> None:
     # 21 codes wanted, 20 in stock: the order waits, its 976.50 set aside.
     placed = place(db, shop.a.id, 21, backorder_hours=24)
@@ -424,7 +425,7 @@ def _balances(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def test_the_ledger_and_the_balance_show_holds_and_releases(
-    client: httpx.Client, db: Database, vault: CodeVault, shop: Shop
+    client: httpx.Client, db: Database, vault: Vault, shop: Shop
 ) -> None:
     body = {"product_id": shop.sku, "quantity": 21, "allow_backorder": True}
     waiting = order(client, shop.a.headers, body)
@@ -526,7 +527,7 @@ class HoldsMachine(RuleBasedStateMachine):
     """
 
     db: ClassVar[Database]
-    vault: ClassVar[CodeVault]
+    vault: ClassVar[Vault]
 
     def __init__(self) -> None:
         super().__init__()
@@ -682,7 +683,7 @@ class HoldsMachine(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def machine(db: Database, vault: CodeVault) -> Iterator[type[HoldsMachine]]:
+def machine(db: Database, vault: Vault) -> Iterator[type[HoldsMachine]]:
     bound = type("BoundHoldsMachine", (HoldsMachine,), {"db": db, "vault": vault})
     yield bound
 

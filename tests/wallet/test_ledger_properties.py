@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from codeshelf.catalog.models import Product
-from codeshelf.db import Database
-from codeshelf.errors import DomainError
-from codeshelf.money import Money
+from codeshelf.kit.db import Database
+from codeshelf.kit.errors import DomainError
+from codeshelf.kit.money import Money
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
 from codeshelf.partners import service as partners
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import AVAILABLE, Code
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import Account, Posting
 from tests import factories
@@ -104,7 +104,7 @@ def _assert_conserved(db: Database) -> None:
 )
 @given(steps=operations)
 def test_random_deposits_and_orders_conserve_money(
-    db: Database, vault: CodeVault, steps: list[Deposit | Buy | Restock]
+    db: Database, vault: Vault, steps: list[Deposit | Buy | Restock]
 ) -> None:
     with db.read_session() as session:
         has_product = session.scalar(select(func.count()).select_from(Product))

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from codeshelf.db import Database
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from tests import factories
 from tests.conftest import LiveServer
@@ -32,7 +32,7 @@ def hook_client(hook_settings: Settings) -> Iterator[httpx.Client]:
 
 
 def test_an_order_is_announced_by_signed_webhooks(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     with Receiver() as receiver:
         created = hook_client.post(

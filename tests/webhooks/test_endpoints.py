@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import select, text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from codeshelf.db import Database, utcnow
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery, signing
 from codeshelf.webhooks.models import EVENT_TYPES, WebhookEndpoint
 from tests import factories
@@ -91,7 +92,7 @@ def test_create_list_get_rotate_delete(hook_client: httpx.Client, shop: factorie
 
 
 def test_deleting_an_endpoint_stops_its_pending_deliveries(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     with Receiver() as receiver:
         endpoint = register(hook_client, shop.a.headers, receiver.url)
@@ -104,7 +105,7 @@ def test_deleting_an_endpoint_stops_its_pending_deliveries(
 
 
 def test_event_types_filter(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     unknown = hook_client.post(
         HOOKS,
@@ -194,7 +195,7 @@ def test_allow_private_accepts_loopback_http_but_never_credentials(
 # Signing and rotation
 
 
-def _deliver_one(db: Database, vault: CodeVault, receiver: Receiver, **kwargs: Any) -> Any:
+def _deliver_one(db: Database, vault: Vault, receiver: Receiver, **kwargs: Any) -> Any:
     before = len(receiver.received)
     with httpx.Client() as sender:
         assert delivery.run_once(db, vault, sender, allow_private=True, **kwargs) == 1
@@ -203,7 +204,7 @@ def _deliver_one(db: Database, vault: CodeVault, receiver: Receiver, **kwargs: A
 
 
 def test_rotation_signs_with_both_secrets_for_24_hours(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     with Receiver() as receiver:
         endpoint = register(hook_client, shop.a.headers, receiver.url, ["order.fulfilled"])
@@ -253,7 +254,7 @@ def test_rotation_signs_with_both_secrets_for_24_hours(
 
 
 def test_tampered_or_stale_webhooks_are_rejected(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     with Receiver() as receiver:
         endpoint = register(hook_client, shop.a.headers, receiver.url, ["order.fulfilled"])

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from codeshelf.claims import service as claims
-from codeshelf.db import Database
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import Delivery, Event
 from tests import factories
@@ -60,7 +60,7 @@ def claim_updates(client: httpx.Client, headers: dict[str, str]) -> list[dict[st
 
 
 def test_refused_orders_emit_nothing(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     register(hook_client, shop.a.headers, "http://127.0.0.1:9/a")
     too_many = order(hook_client, shop.a.headers, {"product_id": shop.sku, "quantity": 21})
@@ -79,7 +79,7 @@ def test_refused_orders_emit_nothing(
 
 
 def test_an_order_emits_created_paid_fulfilled(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     with Receiver() as receiver:
         register(hook_client, shop.a.headers, receiver.url)

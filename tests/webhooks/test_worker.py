@@ -16,9 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from codeshelf.db import Database, utcnow
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import Delivery, DeliveryAttempt, Event
 from tests import factories
@@ -79,16 +80,14 @@ def attempts_in_db(db: Database) -> int:
         return session.scalar(select(func.count()).select_from(DeliveryAttempt)) or 0
 
 
-def run(
-    db: Database, vault: CodeVault, client: httpx.Client, now: datetime, batch: int = 50
-) -> int:
+def run(db: Database, vault: Vault, client: httpx.Client, now: datetime, batch: int = 50) -> int:
     return delivery.run_once(db, vault, client, allow_private=True, batch=batch, now=now)
 
 
 def test_a_failing_receiver_gets_it_on_the_third_attempt(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -120,7 +119,7 @@ def test_a_failing_receiver_gets_it_on_the_third_attempt(
 
 
 def test_non_2xx_and_timeouts_are_failures(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     slow = threading.Event()
 
@@ -149,7 +148,7 @@ def test_non_2xx_and_timeouts_are_failures(
 def test_retry_after_is_honoured(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -170,7 +169,7 @@ def test_retry_after_is_honoured(
 def test_410_fails_the_delivery_at_once_and_disables_the_endpoint(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -197,7 +196,7 @@ def test_410_fails_the_delivery_at_once_and_disables_the_endpoint(
 def test_after_410_the_rest_of_the_queue_is_not_sent(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -217,7 +216,7 @@ def test_after_410_the_rest_of_the_queue_is_not_sent(
 def test_exhausting_the_schedule_fails_it_and_disables_the_endpoint(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -255,7 +254,7 @@ def test_exhausting_the_schedule_fails_it_and_disables_the_endpoint(
 def test_a_worker_killed_mid_delivery_is_taken_over_after_the_lock(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -289,7 +288,7 @@ def test_a_worker_killed_mid_delivery_is_taken_over_after_the_lock(
 def test_a_hold_is_renewed_before_each_send_so_no_second_worker_sends_it_at_once(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -325,7 +324,7 @@ def test_a_hold_is_renewed_before_each_send_so_no_second_worker_sends_it_at_once
 def test_a_slow_receiver_does_not_hold_up_another_partners_webhooks(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -355,7 +354,7 @@ def test_a_slow_receiver_does_not_hold_up_another_partners_webhooks(
 def test_a_lost_hold_records_nothing_even_mid_send(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
 ) -> None:
@@ -384,7 +383,7 @@ def test_a_lost_hold_records_nothing_even_mid_send(
 
 
 def test_concurrent_workers_deliver_each_event_exactly_once(
-    hook_client: httpx.Client, db: Database, vault: CodeVault, shop: factories.Shop
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     with Receiver() as receiver:
         register(hook_client, shop.a.headers, receiver.url)
@@ -425,7 +424,7 @@ def test_concurrent_workers_deliver_each_event_exactly_once(
 def test_replay_log_and_unknown_ids(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     sender: httpx.Client,
     database_url: str,
@@ -512,7 +511,7 @@ def test_worker_refuses_a_private_address_without_the_setting(
 def test_a_disabled_endpoint_can_be_enabled_and_sent_a_replay(
     hook_client: httpx.Client,
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     shop: factories.Shop,
     database_url: str,
 ) -> None:

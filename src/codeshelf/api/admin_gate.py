@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from codeshelf.api.middleware import send_problem
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
 from codeshelf.operators import service as operators
 
 

@@ -11,20 +11,20 @@ from codeshelf.api.middleware import RATE_LIMIT_HEADERS
 from codeshelf.api.problems import HTTPProblemError
 from codeshelf.api.ratelimit import RateLimiter
 from codeshelf.claims.evidence import EvidenceStore
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.operators import service as operators
 from codeshelf.operators.models import OperatorKey
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import ApiKey, Partner
-from codeshelf.settings import Settings
-from codeshelf.stock.vault import CodeVault
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     db: Database
-    vault: CodeVault
+    vault: Vault
     limiter: RateLimiter
     evidence: EvidenceStore
 

@@ -25,10 +25,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from codeshelf.api.problems import HTTPProblemError, error_body
-from codeshelf.db import Database, table_of, utcnow
-from codeshelf.errors import DomainError
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database, table_of
+from codeshelf.kit.errors import DomainError
+from codeshelf.kit.settings import Settings
 from codeshelf.orders.models import COMPLETED, PROCESSING, IdempotencyRecord
-from codeshelf.settings import Settings
 
 MAX_KEY_LENGTH = 255
 log = logging.getLogger("codeshelf.idempotency")

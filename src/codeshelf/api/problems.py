@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from codeshelf.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
+from codeshelf.kit.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://codeshelf.dev/problems/"

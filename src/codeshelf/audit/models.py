@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from codeshelf.db import Base, UTCDateTime, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Base, UTCDateTime
 
 
 class AuditEvent(Base):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from codeshelf.catalog.service import InventoryLine, face_value
-from codeshelf.schemas import MoneyOut
+from codeshelf.kit.schemas import MoneyOut
 
 
 class InventoryItem(BaseModel):

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
+from codeshelf.catalog.codes import PLATFORMS
 from codeshelf.catalog.models import PartnerPrice, Product
-from codeshelf.errors import ConflictError, InvalidInputError, NotFoundError
-from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from codeshelf.kit.money import InvalidMoneyError, Money
 from codeshelf.partners.models import Partner
-from codeshelf.stock.codes import PLATFORMS
 from codeshelf.stock.models import AVAILABLE, Code
 
 SKU_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")

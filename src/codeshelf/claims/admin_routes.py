@@ -16,12 +16,7 @@ from codeshelf.claims import service
 from codeshelf.claims.evidence import EvidenceCorruptedError
 from codeshelf.claims.models import Claim, ClaimEvidence
 from codeshelf.claims.routes import PROBLEMS, respond
-from codeshelf.claims.schemas import (
-    AdminClaimOut,
-    AdminClaimPage,
-    Decision,
-    HistoryOut,
-)
+from codeshelf.claims.schemas import AdminClaimOut, AdminClaimPage, Decision, HistoryOut
 from codeshelf.operators.models import OperatorKey
 from codeshelf.operators.service import actor_name
 from codeshelf.partners.models import Partner

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from codeshelf.errors import DomainError, InvalidInputError
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.errors import DomainError, InvalidInputError
+from codeshelf.kit.vault import Vault
 
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 MAX_PIXELS = 16_000_000  # a 12-megapixel phone photo of a screen fits; more is a bomb
@@ -85,7 +85,7 @@ class StoredFile:
 class EvidenceStore:
     """Encrypted files under one directory, named by random keys (never by user input)."""
 
-    def __init__(self, root: Path, vault: CodeVault) -> None:
+    def __init__(self, root: Path, vault: Vault) -> None:
         self.root = root
         self.vault = vault
 

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from codeshelf.db import Base, UTCDateTime, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Base, UTCDateTime
 
 SUBMITTED = "submitted"
 TRIAGED = "triaged"

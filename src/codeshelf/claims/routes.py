@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from codeshelf.api.deps import PrincipalDep, Services, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON, HTTPProblemError
+from codeshelf.catalog.codes import mask
 from codeshelf.claims import evidence, service
 from codeshelf.claims.models import Claim
 from codeshelf.claims.schemas import (
@@ -27,9 +28,8 @@ from codeshelf.claims.schemas import (
     RemedyChange,
     claim_out,
 )
-from codeshelf.db import utcnow
-from codeshelf.errors import InvalidInputError
-from codeshelf.stock.codes import mask
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import InvalidInputError
 
 router = APIRouter(tags=["claims"])
 

@@ -9,8 +9,8 @@ from codeshelf.claims import policy as rules
 from codeshelf.claims import service
 from codeshelf.claims.evidence import Screenshot
 from codeshelf.claims.models import CLAIM_STATUSES, REMEDIES, Claim, ClaimCode
-from codeshelf.money import Money
-from codeshelf.schemas import PRINTABLE, MoneyOut, Page
+from codeshelf.kit.money import Money
+from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
 
 Problem = Literal[
     "invalid",

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.audit.models import AuditEvent
+from codeshelf.catalog.codes import MalformedCodeError, format_for, mask
 from codeshelf.catalog.models import Product
 from codeshelf.claims import policy as rules
-from codeshelf.claims.clock import add_business_days
 from codeshelf.claims.evidence import EvidenceStore, Screenshot
 from codeshelf.claims.models import (
     API,
@@ -50,24 +50,24 @@ from codeshelf.claims.models import (
     ClaimEvidence,
     Remedy,
 )
-from codeshelf.db import public_id, utcnow
-from codeshelf.errors import (
+from codeshelf.kit.clock import add_business_days, utcnow
+from codeshelf.kit.errors import (
     ConflictError,
     DomainError,
     InvalidCursorError,
     InvalidInputError,
     NotFoundError,
 )
-from codeshelf.money import Money
+from codeshelf.kit.ids import public_id
+from codeshelf.kit.money import Money
+from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import DELIVERED, Order, OrderItem
 from codeshelf.orders.models import REPLACEMENT as REPLACEMENT_ORDER
 from codeshelf.partners.models import Partner
-from codeshelf.stock.codes import MalformedCodeError, format_for, mask
 from codeshelf.stock.models import DELIVERED as CODE_DELIVERED
 from codeshelf.stock.models import QUARANTINED, VOIDED, Batch, Code
 from codeshelf.stock.service import InsufficientStockError
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import REFUND as REFUND_TRANSACTION
 from codeshelf.wallet.models import WALLET, Account, LedgerTransaction, Posting
@@ -199,7 +199,7 @@ def _check_problem(problem: str, pointer: str) -> str:
 
 
 def _find_code(
-    session: Session, vault: CodeVault, order: Order, request: CodeClaimInput, platform: str
+    session: Session, vault: Vault, order: Order, request: CodeClaimInput, platform: str
 ) -> Code:
     """The code of this order the partner names, or CodeNotOnOrderError.
 
@@ -225,7 +225,7 @@ def _find_code(
 
 def evaluate(
     session: Session,
-    vault: CodeVault,
+    vault: Vault,
     partner_id: int,
     data: ClaimInput,
     now: datetime,
@@ -303,7 +303,7 @@ def _pointer_of(field_name: str) -> str:
 
 def file_claim(
     session: Session,
-    vault: CodeVault,
+    vault: Vault,
     store: EvidenceStore,
     partner: Partner,
     data: ClaimInput,
@@ -509,7 +509,7 @@ class EvidenceInput:
 
 def add_evidence(
     session: Session,
-    vault: CodeVault,
+    vault: Vault,
     store: EvidenceStore,
     partner: Partner,
     claim_public_id: str,
@@ -598,7 +598,7 @@ def _evidence_details(data: EvidenceInput) -> dict[str, Any]:
 
 
 def _apply_code_evidence(
-    session: Session, vault: CodeVault, claim: Claim, additions: Sequence[CodeClaimInput]
+    session: Session, vault: Vault, claim: Claim, additions: Sequence[CodeClaimInput]
 ) -> None:
     if not additions:
         return

@@ -15,7 +15,7 @@ from codeshelf.claims import evidence, service
 from codeshelf.claims.models import OPERATOR, REPLACEMENT, Claim
 from codeshelf.cli import context
 from codeshelf.cli.output import domain_errors, emit, fail, say, table
-from codeshelf.errors import InvalidInputError
+from codeshelf.kit.errors import InvalidInputError
 from codeshelf.operators import service as operators
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner

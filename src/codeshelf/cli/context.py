@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from codeshelf import migrate
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.cli.output import fail
-from codeshelf.db import Database
-from codeshelf.settings import MissingSecretKeyError, Settings, get_settings
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit import migrate
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import MissingSecretKeyError, Settings, get_settings
+from codeshelf.kit.vault import Vault
 
 
 def settings() -> Settings:
@@ -32,9 +32,9 @@ def database(*, migrate_if_behind: bool = False) -> Database:
     return Database(url)
 
 
-def vault() -> CodeVault:
+def vault() -> Vault:
     try:
-        return CodeVault(settings().require_secret(), settings().previous_secrets())
+        return Vault(settings().require_secret(), settings().previous_secrets())
     except MissingSecretKeyError as exc:
         fail(str(exc))
 

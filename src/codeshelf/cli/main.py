@@ -11,24 +11,24 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from codeshelf import demo, migrate
 from codeshelf.audit import service as audit
 from codeshelf.catalog import service as catalog
 from codeshelf.catalog.service import face_value
 from codeshelf.claims import service as claims
-from codeshelf.cli import context
+from codeshelf.cli import context, demo
 from codeshelf.cli.claims import claims_app, operator_app
 from codeshelf.cli.orders import orders_app
 from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
 from codeshelf.cli.reconcile import reconcile
 from codeshelf.cli.webhooks import webhooks_app, worker
-from codeshelf.db import utcnow
-from codeshelf.errors import DomainError
-from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.kit import migrate
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import DomainError
+from codeshelf.kit.money import InvalidMoneyError, Money
+from codeshelf.kit.settings import MissingSecretKeyError
 from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.partners import service as partners
-from codeshelf.settings import MissingSecretKeyError
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import CODE_STATES
 from codeshelf.wallet import service as wallet
@@ -83,7 +83,7 @@ def serve(
     except MissingSecretKeyError as exc:
         fail(str(exc))
     migrate.ensure_current(settings.database_url)
-    uvicorn.run("codeshelf.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("codeshelf.api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 @app.command("demo")

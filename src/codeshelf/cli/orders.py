@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from codeshelf.cli import context
 from codeshelf.cli.claims import JsonOption, OperatorOption, operator_actor
 from codeshelf.cli.output import domain_errors, emit, say, table
-from codeshelf.db import utcnow
+from codeshelf.kit.clock import utcnow
 from codeshelf.orders import fulfilment, service
 from codeshelf.orders.models import Order
 from codeshelf.partners.models import Partner

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from codeshelf.errors import DomainError
+from codeshelf.kit.errors import DomainError
 
 out = Console()
 err = Console(stderr=True)

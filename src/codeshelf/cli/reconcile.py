@@ -9,7 +9,7 @@ import typer
 
 from codeshelf.cli import context
 from codeshelf.cli.output import emit, err, say, table
-from codeshelf.db import utcnow
+from codeshelf.kit.clock import utcnow
 from codeshelf.reconciliation import service
 
 

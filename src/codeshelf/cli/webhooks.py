@@ -16,7 +16,8 @@ from sqlalchemy import select
 from codeshelf.api import idempotency
 from codeshelf.cli import context
 from codeshelf.cli.output import domain_errors, emit, err, say, table
-from codeshelf.db import Database, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
 from codeshelf.orders import fulfilment
 from codeshelf.partners.models import Partner
 from codeshelf.webhooks import delivery, service

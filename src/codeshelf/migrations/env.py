@@ -3,8 +3,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import codeshelf.models  # noqa: F401  (registers every table)
-from codeshelf.db import Base
+import codeshelf.migrations.tables  # noqa: F401  (registers every table)
+from codeshelf.kit.db import Base
 
 config = context.config
 target_metadata = Base.metadata

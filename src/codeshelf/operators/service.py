@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -10,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
-from codeshelf.db import public_id, utcnow
-from codeshelf.errors import InvalidInputError, NotFoundError
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import InvalidInputError, NotFoundError
+from codeshelf.kit.ids import public_id
+from codeshelf.kit.tokens import hash_key, same_hash
 from codeshelf.operators.models import OperatorKey
-from codeshelf.partners.service import hash_key
 
 KEY_PREFIX = "cs_op_"
 # The audit log's actor is "operator:<name>", at most 64 characters.
@@ -89,7 +89,7 @@ def authenticate(session: Session, presented: str) -> OperatorKey | None:
     key = session.scalar(
         select(OperatorKey).where(OperatorKey.key_hash == digest, OperatorKey.revoked_at.is_(None))
     )
-    if key is None or not hmac.compare_digest(key.key_hash, digest):
+    if key is None or not same_hash(key.key_hash, digest):
         return None
     return key
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from codeshelf.api.deps import OperatorDep, ServicesDep
-from codeshelf.db import utcnow
+from codeshelf.kit.clock import utcnow
 from codeshelf.operators.service import actor_name
 from codeshelf.orders import fulfilment, service
 from codeshelf.orders.models import Order

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.catalog.models import Product
-from codeshelf.db import utcnow
-from codeshelf.errors import ConflictError
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import ConflictError
 from codeshelf.orders import service
 from codeshelf.orders.models import PENDING, REVIEW, STOCK, Order
 from codeshelf.partners.models import Partner

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from codeshelf.db import Base, UTCDateTime, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Base, UTCDateTime
 
 PENDING = "pending"
 PAID = "paid"

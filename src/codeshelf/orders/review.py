@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from codeshelf.money import Money
+from codeshelf.kit.money import Money
+from codeshelf.kit.settings import Settings
 from codeshelf.orders.models import DELIVERED, PURCHASE, Order, OrderItem
 from codeshelf.partners.models import Partner
-from codeshelf.settings import Settings
 
 HISTORY = 20  # the usual size is the median of this many latest delivered orders...
 MIN_HISTORY = 5  # ...once the partner has this many

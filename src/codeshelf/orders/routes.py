@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 from codeshelf.api import idempotency
 from codeshelf.api.deps import PrincipalDep, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON
-from codeshelf.db import utcnow
-from codeshelf.errors import InvalidInputError
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import InvalidInputError
+from codeshelf.kit.schemas import PRINTABLE
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
 from codeshelf.orders.review import ReviewLimits
 from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut, OrderPage
-from codeshelf.schemas import PRINTABLE
 
 router = APIRouter(tags=["orders"])
 

@@ -16,11 +16,11 @@ from pydantic import (
 
 from codeshelf.catalog.models import Product
 from codeshelf.catalog.service import face_value
-from codeshelf.money import Money
+from codeshelf.kit.money import Money
+from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
 from codeshelf.orders import service
 from codeshelf.orders.models import DELIVERED, FAILED, ORDER_STATUSES, REVIEW, STOCK, Order
 from codeshelf.orders.service import ItemRequest
-from codeshelf.schemas import PRINTABLE, MoneyOut, Page
 
 Quantity = Annotated[
     StrictInt,

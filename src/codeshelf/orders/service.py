@@ -19,10 +19,13 @@ from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.catalog.models import PartnerPrice, Product
-from codeshelf.db import Base, public_id, table_of, utcnow
-from codeshelf.errors import ConflictError, InvalidCursorError, InvalidInputError, NotFoundError
-from codeshelf.money import InvalidMoneyError, Money
-from codeshelf.orders import review
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Base, table_of
+from codeshelf.kit.errors import ConflictError, InvalidCursorError, InvalidInputError, NotFoundError
+from codeshelf.kit.ids import public_id
+from codeshelf.kit.money import InvalidMoneyError, Money
+from codeshelf.kit.vault import Vault
+from codeshelf.orders import magic, review
 from codeshelf.orders.models import (
     DELIVERED,
     FAILED,
@@ -37,10 +40,8 @@ from codeshelf.orders.models import (
 )
 from codeshelf.orders.review import ReviewLimits
 from codeshelf.partners.models import ApiKey, Partner
-from codeshelf.sandbox import magic
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Code
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import (
     HELD,
@@ -669,7 +670,7 @@ class RevealedCode:
 
 
 def reveal_codes(
-    session: Session, vault: CodeVault, partner: Partner, api_key: ApiKey, order_public_id: str
+    session: Session, vault: Vault, partner: Partner, api_key: ApiKey, order_public_id: str
 ) -> tuple[Order, list[RevealedCode]]:
     """Decrypt an order's codes for its partner; every reveal is written to the audit log."""
     order = get_order(session, partner.id, order_public_id)

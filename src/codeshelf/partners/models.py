@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from codeshelf.db import Base, UTCDateTime, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Base, UTCDateTime
 
 
 class Partner(Base):

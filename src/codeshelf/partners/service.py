@@ -1,14 +1,11 @@
 """Partner accounts and their API keys.
 
-Keys are 256-bit random tokens (``cs_live_…``) shown once. Only their SHA-256 hash is stored: a
-slow password hash buys nothing for keys with this much entropy, and a fast one keeps every
-request cheap. The lookup is by hash, and the final comparison is constant-time.
+Keys are 256-bit random tokens (``cs_live_…``) shown once; only their hash is stored
+(``kit.tokens``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -17,9 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
-from codeshelf.db import public_id, utcnow
-from codeshelf.errors import InvalidInputError, NotFoundError
-from codeshelf.money import Money
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import InvalidInputError, NotFoundError
+from codeshelf.kit.ids import public_id
+from codeshelf.kit.money import Money
+from codeshelf.kit.tokens import hash_key, same_hash
 from codeshelf.partners.models import ApiKey, Partner
 
 LIVE = "live"
@@ -40,10 +39,6 @@ class IssuedKey:
     partner: Partner
     api_key: ApiKey
     secret: str  # the plaintext key; never stored, shown once
-
-
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def create_partner(session: Session, name: str, rate_limit_per_minute: int | None) -> IssuedKey:
@@ -220,6 +215,6 @@ def authenticate(session: Session, presented: str) -> tuple[Partner, ApiKey] | N
         .join(ApiKey, ApiKey.partner_id == Partner.id)
         .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
     ).first()
-    if row is None or not hmac.compare_digest(row.ApiKey.key_hash, digest):
+    if row is None or not same_hash(row.ApiKey.key_hash, digest):
         return None
     return row.Partner, row.ApiKey

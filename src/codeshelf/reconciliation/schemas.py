@@ -4,8 +4,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from codeshelf.kit.schemas import MoneyOut
 from codeshelf.reconciliation.service import CurrencyFigures, DailyReport
-from codeshelf.schemas import MoneyOut
 
 
 class CurrencyFiguresOut(BaseModel):

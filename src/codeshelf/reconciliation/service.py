@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from codeshelf.money import Money
+from codeshelf.kit.money import Money
 from codeshelf.orders.models import DELIVERED, FAILED, PENDING, Order, OrderItem
 from codeshelf.partners.models import Partner
 from codeshelf.stock.models import Batch, Code

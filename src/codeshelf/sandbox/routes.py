@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from codeshelf.api.deps import PrincipalDep, ServicesDep
-from codeshelf.errors import InvalidInputError
-from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.kit.errors import InvalidInputError
+from codeshelf.kit.money import InvalidMoneyError, Money
+from codeshelf.kit.schemas import MoneyOut
 from codeshelf.orders.schemas import OrderOut
 from codeshelf.orders.service import products_by_id
 from codeshelf.sandbox import service
@@ -18,7 +19,6 @@ from codeshelf.sandbox.schemas import (
     TriggerIn,
     TriggerOut,
 )
-from codeshelf.schemas import MoneyOut
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from codeshelf.schemas import MoneyOut
+from codeshelf.kit.schemas import MoneyOut
 
 
 class TopUpIn(BaseModel):

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from codeshelf.db import public_id, utcnow
-from codeshelf.errors import DomainError, InvalidInputError
-from codeshelf.money import Money
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import DomainError, InvalidInputError
+from codeshelf.kit.ids import public_id
+from codeshelf.kit.money import Money
 from codeshelf.orders import fulfilment
 from codeshelf.orders.models import Order
 from codeshelf.partners.models import Partner

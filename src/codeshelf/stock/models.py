@@ -14,7 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from codeshelf.db import Base, UTCDateTime, utcnow
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Base, UTCDateTime
 
 AVAILABLE = "available"
 RESERVED = "reserved"

@@ -15,15 +15,15 @@ from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
+from codeshelf.catalog.codes import CodeFormat, MalformedCodeError, format_for, mask, mask_raw
 from codeshelf.catalog.models import Product
 from codeshelf.catalog.service import get_product
-from codeshelf.db import UTCDateTime
-from codeshelf.errors import ConflictError, InvalidInputError, NotFoundError
-from codeshelf.money import InvalidMoneyError, Money
+from codeshelf.kit.db import UTCDateTime
+from codeshelf.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from codeshelf.kit.money import InvalidMoneyError, Money
+from codeshelf.kit.vault import Vault
 from codeshelf.orders.models import OrderItem
-from codeshelf.stock.codes import CodeFormat, MalformedCodeError, format_for, mask, mask_raw
 from codeshelf.stock.models import AVAILABLE, CODE_STATES, Batch, Code
-from codeshelf.stock.vault import CodeVault
 
 CHUNK = 10_000  # codes per bulk insert (SQLite allows 32,766 parameters per statement)
 ANALYZE_AFTER = 10_000  # imports at least this big refresh the planner's statistics
@@ -147,7 +147,7 @@ class _Chunk:
 
 def _prepare(
     lines: Iterable[tuple[int, str]],
-    vault: CodeVault,
+    vault: Vault,
     code_format: CodeFormat,
     product_id: int,
     batch_id: int,
@@ -228,7 +228,7 @@ class _Importer:
     within the file).
     """
 
-    def __init__(self, session: Session, vault: CodeVault, product: Product, batch: Batch) -> None:
+    def __init__(self, session: Session, vault: Vault, product: Product, batch: Batch) -> None:
         self.session = session
         self.vault = vault
         self.batch_id = batch.id
@@ -337,7 +337,7 @@ def _insert_new_codes_postgresql(session: Session, rows: list[tuple[Any, ...]]) 
 
 def import_codes(
     session: Session,
-    vault: CodeVault,
+    vault: Vault,
     *,
     sku: str,
     batch_reference: str,
@@ -388,7 +388,7 @@ def import_codes(
 
 def import_file(
     session: Session,
-    vault: CodeVault,
+    vault: Vault,
     path: Path,
     *,
     sku: str,
@@ -511,7 +511,7 @@ class DeliveredCode:
     state: str  # delivered; voided once a claim replaced or refunded it; quarantined in dispute
 
 
-def reveal(session: Session, vault: CodeVault, order_item_ids: list[int]) -> list[DeliveredCode]:
+def reveal(session: Session, vault: Vault, order_item_ids: list[int]) -> list[DeliveredCode]:
     rows = session.execute(
         select(Code.order_item_id, Code.sealed, Code.fingerprint, Code.key_id, Code.state)
         .where(Code.order_item_id.in_(order_item_ids))

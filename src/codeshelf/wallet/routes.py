@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from codeshelf.api.deps import PrincipalDep, ServicesDep
-from codeshelf.errors import InvalidInputError
-from codeshelf.money import InvalidMoneyError, Money, normalize_currency
-from codeshelf.schemas import MoneyOut
+from codeshelf.kit.errors import InvalidInputError
+from codeshelf.kit.money import InvalidMoneyError, Money, normalize_currency
+from codeshelf.kit.schemas import MoneyOut
 from codeshelf.wallet import service
 from codeshelf.wallet.models import HELD
 from codeshelf.wallet.schemas import (

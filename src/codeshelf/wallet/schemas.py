@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from codeshelf.schemas import MoneyOut, Page
+from codeshelf.kit.schemas import MoneyOut, Page
 
 
 class Balance(BaseModel):

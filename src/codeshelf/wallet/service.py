@@ -20,9 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
-from codeshelf.db import public_id, table_of, utcnow
-from codeshelf.errors import ConflictError, DomainError, InvalidCursorError, InvalidInputError
-from codeshelf.money import Money
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import table_of
+from codeshelf.kit.errors import ConflictError, DomainError, InvalidCursorError, InvalidInputError
+from codeshelf.kit.ids import public_id
+from codeshelf.kit.money import Money
 from codeshelf.orders.models import Order
 from codeshelf.partners.models import Partner
 from codeshelf.wallet.models import (

@@ -21,8 +21,9 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from codeshelf.db import Database, utcnow
-from codeshelf.stock.vault import CodeVault
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import service, signing, urls
 from codeshelf.webhooks.models import (
     ACTIVE,
@@ -116,7 +117,7 @@ class Message:
     headers: dict[str, str]
 
 
-def _message(session: Session, vault: CodeVault, delivery: Delivery, now: datetime) -> Message:
+def _message(session: Session, vault: Vault, delivery: Delivery, now: datetime) -> Message:
     event = session.get_one(Event, delivery.event_id)
     endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
     body = json.dumps(event.payload, separators=(",", ":")).encode()
@@ -163,7 +164,7 @@ def send(client: httpx.Client, message: Message, now: datetime, allow_private: b
 
 def attempt(
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     client: httpx.Client,
     delivery_id: int,
     token: str,
@@ -247,7 +248,7 @@ def _settle(session: Session, delivery: Delivery, outcome: Outcome, now: datetim
 
 def run_once(
     db: Database,
-    vault: CodeVault,
+    vault: Vault,
     client: httpx.Client,
     *,
     allow_private: bool,

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from codeshelf.schemas import PRINTABLE, Page
+from codeshelf.kit.schemas import PRINTABLE, Page
 from codeshelf.webhooks.models import EVENT_TYPES, DeliveryAttempt, Event, WebhookEndpoint
 
 EventType = Literal[

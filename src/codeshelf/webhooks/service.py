@@ -15,10 +15,12 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
-from codeshelf.db import public_id, table_of, utcnow
-from codeshelf.errors import InvalidCursorError, InvalidInputError, NotFoundError
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import table_of
+from codeshelf.kit.errors import InvalidCursorError, InvalidInputError, NotFoundError
+from codeshelf.kit.ids import public_id
+from codeshelf.kit.vault import Vault
 from codeshelf.partners.models import Partner
-from codeshelf.stock.vault import CodeVault
 from codeshelf.webhooks import signing, urls
 from codeshelf.webhooks.models import (
     ACTIVE,
@@ -50,7 +52,7 @@ def _secret_aad(endpoint_public_id: str) -> bytes:
 
 def create_endpoint(
     session: Session,
-    vault: CodeVault,
+    vault: Vault,
     partner: Partner,
     url: str,
     event_types: Sequence[str],
@@ -146,7 +148,7 @@ def delete_endpoint(session: Session, partner: Partner, endpoint_public_id: str)
 
 
 def rotate_secret(
-    session: Session, vault: CodeVault, partner: Partner, endpoint_public_id: str
+    session: Session, vault: Vault, partner: Partner, endpoint_public_id: str
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret (shown once); the old one keeps signing for 24 hours beside it."""
     endpoint = get_endpoint(session, partner.id, endpoint_public_id)
@@ -181,7 +183,7 @@ def enable_endpoint(session: Session, partner: Partner, endpoint_public_id: str)
     return endpoint
 
 
-def signing_secrets(vault: CodeVault, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+def signing_secrets(vault: Vault, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     """The secrets to sign with now: the current one, and the previous during its overlap."""
     aad = _secret_aad(endpoint.public_id)
     found = [vault.open_bytes(endpoint.secret_sealed, aad, endpoint.secret_key_id).decode()]

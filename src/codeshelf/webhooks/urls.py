@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from codeshelf.errors import InvalidInputError
+from codeshelf.kit.errors import InvalidInputError
 
 
 class UnsafeUrlError(InvalidInputError):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import codeshelf.db
+import codeshelf.kit.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("occurred_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("partner_public_id", sa.String(length=32), nullable=True),
@@ -51,7 +51,7 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=True,
         ),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_partners")),
         sa.UniqueConstraint("public_id", name=op.f("uq_partners_public_id")),
     )
@@ -69,7 +69,7 @@ def upgrade() -> None:
             "price_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("price_currency", sa.String(length=3), nullable=False),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("face_value_minor > 0", name=op.f("ck_products_face_value_positive")),
         sa.CheckConstraint("price_minor > 0", name=op.f("ck_products_price_positive")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
@@ -92,8 +92,8 @@ def upgrade() -> None:
         sa.Column("mode", sa.String(length=8), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=24), nullable=False),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["partner_id"], ["partners.id"], name=op.f("fk_api_keys_partner_id_partners")
         ),
@@ -114,13 +114,13 @@ def upgrade() -> None:
         sa.Column("request_fingerprint", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("lock_token", sa.String(length=32), nullable=False),
-        sa.Column("locked_until", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "response_status", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("response_body", sa.Text(), nullable=True),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["partner_id"], ["partners.id"], name=op.f("fk_idempotency_keys_partner_id_partners")
         ),
@@ -149,7 +149,7 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=False,
         ),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind != 'wallet' OR balance_minor + credit_limit_minor >= 0",
             name=op.f("ck_ledger_accounts_wallet_not_negative"),
@@ -184,9 +184,9 @@ def upgrade() -> None:
         sa.Column(
             "total_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status IN ('pending', 'paid', 'delivered', 'failed')", name=op.f("ck_orders_status")
         ),
@@ -215,7 +215,7 @@ def upgrade() -> None:
         sa.Column(
             "price_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("updated_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("price_minor > 0", name=op.f("ck_partner_prices_price_positive")),
         sa.ForeignKeyConstraint(
             ["partner_id"], ["partners.id"], name=op.f("fk_partner_prices_partner_id_partners")
@@ -243,7 +243,7 @@ def upgrade() -> None:
         sa.Column(
             "code_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("imported_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("imported_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["product_id"], ["products.id"], name=op.f("fk_stock_batches_product_id_products")
         ),
@@ -259,7 +259,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("reference", sa.String(length=128), nullable=True),
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind != 'deposit' OR reference IS NOT NULL",
             name=op.f("ck_ledger_transactions_deposit_has_reference"),
@@ -321,7 +321,7 @@ def upgrade() -> None:
         sa.Column(
             "order_item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("delivered_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "(state = 'delivered') = (order_item_id IS NOT NULL)",
             name=op.f("ck_codes_delivered_iff_on_order"),
@@ -375,7 +375,7 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=True,
         ),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("amount_minor != 0", name=op.f("ck_ledger_postings_amount_not_zero")),
         sa.ForeignKeyConstraint(
             ["account_id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import codeshelf.db
+import codeshelf.kit.db
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -27,8 +27,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=24), nullable=False),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operator_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_operator_keys_key_hash")),
         sa.UniqueConstraint("public_id", name=op.f("uq_operator_keys_public_id")),
@@ -48,24 +48,24 @@ def upgrade() -> None:
         sa.Column("remedy", sa.String(length=16), nullable=False),
         sa.Column("problem", sa.String(length=32), nullable=False),
         sa.Column("account_region", sa.String(length=8), nullable=True),
-        sa.Column("attempted_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempted_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error_code", sa.String(length=32), nullable=True),
         sa.Column("exposed_publicly", sa.Boolean(), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("submitted_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("triage_due_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("triaged_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("escalated_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("upstream_due_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("decided_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("remedy_due_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("resolved_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("due_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("submitted_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("triage_due_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("triaged_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("upstream_due_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("remedy_due_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("due_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("info_request", sa.Text(), nullable=True),
         sa.Column("decision_rule", sa.String(length=64), nullable=True),
         sa.Column("decision_reason", sa.Text(), nullable=True),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("channel IN ('api', 'operator')", name=op.f("ck_claims_channel")),
         sa.CheckConstraint("remedy IN ('replacement', 'refund')", name=op.f("ck_claims_remedy")),
         sa.CheckConstraint(
@@ -99,7 +99,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("storage_key", sa.String(length=128), nullable=False),
-        sa.Column("uploaded_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("uploaded_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["claim_id"], ["claims.id"], name=op.f("fk_claim_evidence_claim_id_claims")
         ),
@@ -173,8 +173,8 @@ def upgrade() -> None:
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=True,
         ),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "kind IN ('replacement', 'refund')", name=op.f("ck_claim_remedies_kind")
         ),

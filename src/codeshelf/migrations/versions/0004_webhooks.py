@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import codeshelf.db
+import codeshelf.kit.db
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -28,7 +28,7 @@ def upgrade() -> None:
         ),
         sa.Column("type", sa.String(length=40), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["partner_id"], ["partners.id"], name=op.f("fk_events_partner_id_partners")
         ),
@@ -52,12 +52,12 @@ def upgrade() -> None:
         sa.Column("previous_secret_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("previous_secret_key_id", sa.String(length=16), nullable=True),
         sa.Column(
-            "previous_secret_expires_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True
+            "previous_secret_expires_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("disabled_reason", sa.Text(), nullable=True),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("deleted_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("deleted_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status IN ('active', 'disabled')", name=op.f("ck_webhook_endpoints_status")
         ),
@@ -81,11 +81,11 @@ def upgrade() -> None:
         ),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("next_attempt_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("locked_until", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lock_token", sa.String(length=32), nullable=True),
-        sa.Column("created_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", codeshelf.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "state IN ('pending', 'succeeded', 'failed')", name=op.f("ck_webhook_deliveries_state")
         ),
@@ -121,7 +121,7 @@ def upgrade() -> None:
             "delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("number", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("started_at", codeshelf.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "status_code", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import codeshelf.db
+import codeshelf.kit.db
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -49,11 +49,11 @@ def upgrade() -> None:
             sa.Column("allow_backorder", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(
-            sa.Column("backorder_until", codeshelf.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("backorder_until", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("hold_reason", sa.String(length=16), nullable=True))
         batch_op.add_column(
-            sa.Column("waiting_since", codeshelf.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("waiting_since", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("review_reasons", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("failure_reason", sa.String(length=32), nullable=True))

@@ -17,13 +17,13 @@ from codeshelf.catalog.routes import router as catalog_router
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
-from codeshelf.db import Database
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings, get_settings
+from codeshelf.kit.vault import Vault
 from codeshelf.orders.admin_routes import router as orders_admin_router
 from codeshelf.orders.routes import router as orders_router
 from codeshelf.reconciliation.routes import router as reconciliation_router
 from codeshelf.sandbox.routes import router as sandbox_router
-from codeshelf.settings import Settings, get_settings
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet.routes import router as wallet_router
 from codeshelf.webhooks.routes import router as webhooks_router
 
@@ -45,7 +45,7 @@ Wholesale API for digital gift codes. Authenticate with `Authorization: Bearer <
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    vault = CodeVault(settings.require_secret(), settings.previous_secrets())
+    vault = Vault(settings.require_secret(), settings.previous_secrets())
     app = FastAPI(
         title="codeshelf",
         version="1.0.0",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from codeshelf.money import Money
+from codeshelf.kit.money import Money
 
 # Printable text: no NUL or other control characters (PostgreSQL refuses NUL in text).
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"

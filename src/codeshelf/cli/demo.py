@@ -12,14 +12,15 @@ from sqlalchemy.orm import Session
 
 from codeshelf.catalog import service as catalog
 from codeshelf.catalog.models import Product
-from codeshelf.money import Money
+from codeshelf.kit.money import Money
+from codeshelf.kit.tokens import hash_key
+from codeshelf.kit.vault import Vault
 from codeshelf.operators import service as operators
 from codeshelf.operators.models import OperatorKey
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Batch
-from codeshelf.stock.vault import CodeVault
 from codeshelf.wallet import service as wallet
 
 DEMO_PARTNER = "Demo Reseller"
@@ -65,7 +66,7 @@ def demo_operator_key(secret: str) -> str:
 
 def _operator(session: Session, secret: str) -> None:
     key = demo_operator_key(secret)
-    digest = partners.hash_key(key)
+    digest = hash_key(key)
     if session.scalar(select(OperatorKey.id).where(OperatorKey.key_hash == digest)) is None:
         operators.add_key_with_secret(session, DEMO_OPERATOR, key)
 
@@ -83,20 +84,17 @@ def _partner(session: Session, secret: str) -> Partner:
     if partner is None:
         partner = partners.create_partner(session, DEMO_PARTNER, None).partner
     key = demo_api_key(secret)
-    digest = partners.hash_key(key)
+    digest = hash_key(key)
     if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)) is None:
         partners.add_key_with_secret(session, partner, key)
     sandbox_key = demo_sandbox_key(secret)
-    if (
-        session.scalar(select(ApiKey.id).where(ApiKey.key_hash == partners.hash_key(sandbox_key)))
-        is None
-    ):
+    if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(sandbox_key))) is None:
         twin = partners.sandbox_twin(session, partner)
         partners.add_key_with_secret(session, twin, sandbox_key, partners.TEST)
     return partner
 
 
-def load(session: Session, vault: CodeVault, secret: str) -> DemoResult:
+def load(session: Session, vault: Vault, secret: str) -> DemoResult:
     for sku, region, face, face_currency, price, price_currency in DEMO_PRODUCTS:
         if session.scalar(select(Product.id).where(Product.sku == sku)) is None:
             catalog.add_product(

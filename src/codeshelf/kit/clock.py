@@ -1,11 +1,16 @@
-"""SLA clocks: deadlines in hours, and in business days that skip weekends and holidays."""
+"""Time: timezone-aware UTC now, and business days that skip weekends and holidays (SLA clocks)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 SATURDAY = 5
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the only clock the platform reads."""
+    return datetime.now(UTC)
 
 
 def is_business_day(day: date, holidays: Collection[date]) -> bool:

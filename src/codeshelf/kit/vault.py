@@ -1,4 +1,4 @@
-"""Encryption at rest (AES-256-GCM) and keyed fingerprints for codes.
+"""Encryption at rest (AES-256-GCM) and keyed fingerprints: codes, webhook secrets, evidence.
 
 Keys are derived from ``CODESHELF_SECRET_KEY`` with HKDF. Each ciphertext row records the id of
 the key that sealed it, so the secret can rotate: earlier secrets listed in
@@ -33,7 +33,7 @@ class UnknownKeyError(LookupError):
     """A row was sealed with a key that is not configured any more."""
 
 
-class CodeVault:
+class Vault:
     def __init__(self, secret: str, previous_secrets: list[str] | None = None) -> None:
         current = _derive(secret, b"code-encryption v1")
         self.key_id = _key_id(current)

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from codeshelf.claims.clock import parse_holidays
+from codeshelf.kit.clock import parse_holidays
 
 # Used only when CODESHELF_DEMO is true and no secret was configured.
 DEMO_SECRET_KEY = "codeshelf-demo-secret-do-not-use-in-production"  # noqa: S105

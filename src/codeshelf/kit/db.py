@@ -8,7 +8,6 @@ lets run beside a writer.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -66,15 +65,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 def table_of(model: type[Base]) -> Table:
     """A model's Core table, for plain inserts and updates on hot paths."""
     return cast(Table, model.__table__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def public_id(prefix: str) -> str:
-    """Opaque, unguessable identifiers shown to users (``ord_…``, ``ptr_…``)."""
-    return f"{prefix}_{secrets.token_hex(10)}"
 
 
 def is_sqlite(url: str) -> bool:

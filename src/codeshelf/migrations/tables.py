@@ -3,7 +3,7 @@
 from codeshelf.audit.models import AuditEvent
 from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.claims.models import Claim, ClaimCode, ClaimEvidence, Remedy
-from codeshelf.db import Base
+from codeshelf.kit.db import Base
 from codeshelf.operators.models import OperatorKey
 from codeshelf.orders.models import IdempotencyRecord, Order, OrderItem
 from codeshelf.partners.models import ApiKey, Partner

@@ -1,0 +1,1 @@
+"""Infrastructure every domain shares; it imports no domain."""
