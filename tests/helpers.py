@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from codeshelf.kit.db import Database
 from codeshelf.orders.models import Order
-from codeshelf.stock.models import AVAILABLE, Code
+from codeshelf.stock.models import Code, CodeState
 
 
 def order(
@@ -40,7 +40,7 @@ def balance(client: httpx.Client, headers: dict[str, str], currency: str = "USD"
 
 def available_codes(db: Database) -> int:
     with db.read_session() as session:
-        return session.scalar(select(func.count()).where(Code.state == AVAILABLE)) or 0
+        return session.scalar(select(func.count()).where(Code.state == CodeState.AVAILABLE)) or 0
 
 
 def order_count(db: Database) -> int:

@@ -10,11 +10,9 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy import func, select
 
+from codeshelf.idempotency.models import IdempotencyRecord
+from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
-from codeshelf.orders import service as orders
-from codeshelf.orders.models import IdempotencyRecord
-from codeshelf.stock import service as stock
-from codeshelf.wallet import service as wallet
 
 T = TypeVar("T")
 # Plain HTTP to 127.0.0.1: no TLS, and building a default context per client costs ~20 ms.
@@ -68,7 +66,7 @@ def assert_clean_problem(response: httpx.Response, *statuses: int) -> dict[str, 
 
 def violations(db: Database) -> list[str]:
     with db.read_session() as session:
-        return wallet.check(session) + stock.check(session) + orders.check(session)
+        return check_all(session)
 
 
 def stored_keys(db: Database) -> int:

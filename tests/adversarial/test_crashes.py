@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from codeshelf.api import idempotency
+from codeshelf.idempotency import service as idempotency
+from codeshelf.idempotency.models import IdempotencyRecord, KeyState
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
-from codeshelf.orders.models import PROCESSING, IdempotencyRecord
 from codeshelf.stock import service as stock_service
 from codeshelf.wallet import service as wallet_service
 from tests.adversarial._support import (
@@ -108,7 +108,7 @@ def test_a_worker_killed_after_claiming_its_key_blocks_retries_briefly_then_buys
     assert_clean_problem(died, 500)
     with db.read_session() as session:
         record = session.scalars(select(IdempotencyRecord)).one()
-        assert record.state == PROCESSING and record.response_body is None
+        assert record.state == KeyState.PROCESSING and record.response_body is None
     _nothing_happened(live_server, shop, db)
 
     retry = post_order(live_server.url, shop.a.headers, BODY, key="killed")

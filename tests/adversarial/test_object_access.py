@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from codeshelf.audit.models import AuditEvent
+from codeshelf.idempotency.models import IdempotencyRecord
 from codeshelf.kit.db import Database
 from codeshelf.orders import service as orders_service
-from codeshelf.orders.models import IdempotencyRecord
 from codeshelf.partners.models import ApiKey
 from codeshelf.stock.models import Code
 from tests.adversarial._support import (

@@ -21,18 +21,19 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from codeshelf.api import idempotency
+from codeshelf.idempotency import service as idempotency
+from codeshelf.idempotency.models import IdempotencyRecord
+from codeshelf.invariants import stock_checks, wallet_checks
 from codeshelf.kit.db import Database
 from codeshelf.kit.money import Money
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from codeshelf.orders.models import IdempotencyRecord
 from codeshelf.orders.schemas import OrderCreate
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
 from codeshelf.stock import service as stock
 from codeshelf.wallet import service as wallet
-from codeshelf.wallet.models import SALES, Account
+from codeshelf.wallet.models import Account, AccountKind
 from tests import factories
 from tests.adversarial._support import (
     ONE,
@@ -80,7 +81,7 @@ def test_a_deposit_reference_in_flight_twice_credits_once_and_says_so(
         assert wallet.balances(session, _partner(session, shop.a.id).id) == [
             Money.parse("1250.00", "USD")
         ]
-        assert wallet.check(session) == []
+        assert wallet_checks(session) == []
 
 
 def test_first_deposits_of_two_partners_in_a_new_currency_both_land(
@@ -105,7 +106,7 @@ def test_first_deposits_of_two_partners_in_a_new_currency_both_land(
             assert Money.parse("80.00", "EUR") in balances
         funding = session.scalar(select(func.count()).where(Account.code == "funding:EUR"))
         assert funding == 1
-        assert wallet.check(session) == []
+        assert wallet_checks(session) == []
 
 
 # --- Accounts created by the first order ---------------------------------------------------------
@@ -130,7 +131,9 @@ def test_the_first_order_in_a_currency_while_its_sales_account_is_being_created(
         return post_order(live_server.url, euro_shop.a.headers, EURO)
 
     def first(session: Session) -> None:
-        wallet.account(session, SALES, "EUR")  # another order, creating sales:EUR right now
+        wallet.account(
+            session, AccountKind.SALES, "EUR"
+        )  # another order, creating sales:EUR right now
 
     placed = second_while_first_is_open(db, first, second)
     assert placed.status_code == 201, placed.text
@@ -270,7 +273,7 @@ def test_overlapping_imports_at_once_store_each_code_once_and_report_the_rest(
     assert report.duplicates_in_stock.count == 2
     assert available_codes(db) == 20 + 4
     with db.read_session() as session:
-        assert stock.check(session) == []
+        assert stock_checks(session) == []
 
 
 def test_a_retry_racing_the_release_of_its_key_is_not_a_server_error(

@@ -25,30 +25,16 @@ from sqlalchemy.orm import Session
 
 from codeshelf.audit.models import AuditEvent
 from codeshelf.claims import service as claims
-from codeshelf.claims.models import (
-    APPROVED,
-    CANCELLED,
-    DONE,
-    REFUND,
-    REPLACEMENT,
-    RESOLVED,
-    SUBMITTED,
-    WAITING,
-    Claim,
-    ClaimCode,
-    Remedy,
-)
+from codeshelf.claims.models import Claim, ClaimCode, ClaimStatus, Remedy, RemedyKind, RemedyState
+from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
-from codeshelf.orders.models import REPLACEMENT as REPLACEMENT_ORDER
-from codeshelf.orders.models import Order, OrderItem
+from codeshelf.orders.models import Order, OrderItem, OrderKind
 from codeshelf.partners import service as partners
-from codeshelf.stock import service as stock
-from codeshelf.stock.models import AVAILABLE, DELIVERED, VOIDED, Code
+from codeshelf.stock.models import Code, CodeState
 from codeshelf.wallet import service as wallet
-from codeshelf.wallet.models import REFUND as REFUND_TRANSACTION
-from codeshelf.wallet.models import LedgerTransaction
+from codeshelf.wallet.models import LedgerTransaction, TransactionKind
 from tests import factories
 from tests.conftest import LiveServer
 from tests.factories import Shop
@@ -177,7 +163,7 @@ def _refunds(db: Database) -> int:
         db,
         select(func.count())
         .select_from(LedgerTransaction)
-        .where(LedgerTransaction.kind == REFUND_TRANSACTION),
+        .where(LedgerTransaction.kind == TransactionKind.REFUND),
     )
 
 
@@ -187,14 +173,14 @@ def _replacement_orders(db: Database) -> list[tuple[str, int]]:
         rows = session.execute(
             select(Order.public_id, func.sum(OrderItem.quantity))
             .join(OrderItem, OrderItem.order_id == Order.id)
-            .where(Order.kind == REPLACEMENT_ORDER)
+            .where(Order.kind == OrderKind.REPLACEMENT)
             .group_by(Order.public_id)
         )
         return [(order_id, int(quantity)) for order_id, quantity in rows]
 
 
 def _available(db: Database) -> int:
-    return _count(db, select(func.count()).where(Code.state == AVAILABLE))
+    return _count(db, select(func.count()).where(Code.state == CodeState.AVAILABLE))
 
 
 def _audit_count(db: Database, subject: str, action: str) -> int:
@@ -209,12 +195,7 @@ def _audit_count(db: Database, subject: str, action: str) -> int:
 def _violations(db: Database) -> list[str]:
     """Everything `codeshelf ledger check` verifies, read directly."""
     with db.read_session() as session:
-        return (
-            wallet.check(session)
-            + stock.check(session)
-            + orders.check(session)
-            + claims.check(session)
-        )
+        return check_all(session)
 
 
 def _assert_ledger_check_passes(database_url: str) -> None:
@@ -238,7 +219,7 @@ def _wallet(db: Database, partner_id: str) -> int:
 APPROVERS = 8
 
 
-@pytest.mark.parametrize("remedy", [REFUND, REPLACEMENT])
+@pytest.mark.parametrize("remedy", [RemedyKind.REFUND, RemedyKind.REPLACEMENT])
 def test_concurrent_approvals_give_each_code_one_remedy(
     client: httpx.Client, live_server: LiveServer, shop: Shop, db: Database, database_url: str,
     remedy: str,
@@ -263,12 +244,14 @@ def test_concurrent_approvals_give_each_code_one_remedy(
         if response.status_code == 409:
             assert_problem(response, 409, "claim-state-conflict")
     [won] = [response.json() for response in responses if response.status_code == 200]
-    assert won["status"] == RESOLVED
-    assert _claim_status(db, claim_id) == RESOLVED
-    assert _remedies(db, placed.code_ids) == [(i, remedy, DONE) for i in placed.code_ids]
-    assert _states(db, placed.code_ids) == [VOIDED, VOIDED]
+    assert won["status"] == ClaimStatus.RESOLVED
+    assert _claim_status(db, claim_id) == ClaimStatus.RESOLVED
+    assert _remedies(db, placed.code_ids) == [
+        (i, remedy, RemedyState.DONE) for i in placed.code_ids
+    ]
+    assert _states(db, placed.code_ids) == [CodeState.VOIDED, CodeState.VOIDED]
     assert _audit_count(db, claim_id, "claim.approve") == 1
-    if remedy == REFUND:
+    if remedy == RemedyKind.REFUND:
         assert _refunds(db) == 2  # one per code, each posted once
         assert _replacement_orders(db) == []
         assert balance(client, shop.a.headers) == "1000.00"  # paid 93.00, refunded 93.00 once
@@ -303,7 +286,7 @@ def test_concurrent_filings_on_one_code_open_one_claim(
             live_server.url,
             "/api/v1/claims",
             shop.a.headers,
-            _claim_body(placed.order_id, codes, REFUND),
+            _claim_body(placed.order_id, codes, RemedyKind.REFUND),
         )
 
     responses = _together(FILERS, filer)
@@ -324,7 +307,7 @@ def test_concurrent_filings_on_one_code_open_one_claim(
     assert open_rows == expected  # the losers' own codes were not held
     # A loser's own code is free: it can be claimed on its own.
     loser = next(i for i in range(1, FILERS, 2) if i != winner[0])
-    _file(client, shop.a.headers, placed.order_id, [own[loser]], REFUND)
+    _file(client, shop.a.headers, placed.order_id, [own[loser]], RemedyKind.REFUND)
     assert _violations(db) == []
 
 
@@ -342,7 +325,7 @@ def test_concurrent_filings_naming_two_codes_in_opposite_orders(
             live_server.url,
             "/api/v1/claims",
             shop.a.headers,
-            _claim_body(placed.order_id, codes, REFUND),
+            _claim_body(placed.order_id, codes, RemedyKind.REFUND),
         )
 
     responses = _together(FILERS, filer)
@@ -365,7 +348,7 @@ def test_approve_racing_cancel_ends_one_way_or_the_other(
     operator = operator_headers(db)
     refunded = 0
     for round_ in range(ROUNDS):
-        remedy = REFUND if round_ % 2 else REPLACEMENT
+        remedy = RemedyKind.REFUND if round_ % 2 else RemedyKind.REPLACEMENT
         code, code_id = placed.codes[round_], placed.code_ids[round_]
         claim_id = _file(client, shop.a.headers, placed.order_id, [code], remedy)
         calls: list[tuple[str, dict[str, str], object]] = [
@@ -382,13 +365,13 @@ def test_approve_racing_cancel_ends_one_way_or_the_other(
         assert_problem(loser, 409, "claim-state-conflict")
         status = _claim_status(db, claim_id)
         if approve.status_code == 200:
-            assert status == RESOLVED
-            assert _states(db, [code_id]) == [VOIDED]
-            assert _remedies(db, [code_id]) == [(code_id, remedy, DONE)]
-            refunded += PRICE if remedy == REFUND else 0
+            assert status == ClaimStatus.RESOLVED
+            assert _states(db, [code_id]) == [CodeState.VOIDED]
+            assert _remedies(db, [code_id]) == [(code_id, remedy, RemedyState.DONE)]
+            refunded += PRICE if remedy == RemedyKind.REFUND else 0
         else:
-            assert status == CANCELLED
-            assert _states(db, [code_id]) == [DELIVERED]
+            assert status == ClaimStatus.CANCELLED
+            assert _states(db, [code_id]) == [CodeState.DELIVERED]
             assert _remedies(db, [code_id]) == []
         with db.read_session() as session:
             still_open = session.scalar(
@@ -406,14 +389,17 @@ def test_approve_and_cancel_in_either_order(
     # Deterministic orderings of the race above: the first decision is held uncommitted while
     # the second request arrives and waits for it.
     placed = _place(client, db, shop.a.headers, 1)
-    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REFUND)
+    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REFUND)
     operator = operator_headers(db)
     code_id = placed.code_ids[0]
 
     if first_acts == "operator":
 
         def approve_first(session: Session) -> None:
-            assert claims.approve(session, claim_id, OPERATOR, "verified").status == RESOLVED
+            assert (
+                claims.approve(session, claim_id, OPERATOR, "verified").status
+                == ClaimStatus.RESOLVED
+            )
 
         cancel = second_while_first_is_open(
             db,
@@ -421,15 +407,15 @@ def test_approve_and_cancel_in_either_order(
             lambda: _post(live_server.url, f"/api/v1/claims/{claim_id}/cancel", shop.a.headers),
         )
         assert_problem(cancel, 409, "claim-state-conflict")
-        assert _claim_status(db, claim_id) == RESOLVED
-        assert _states(db, [code_id]) == [VOIDED]
-        assert _remedies(db, [code_id]) == [(code_id, REFUND, DONE)]
+        assert _claim_status(db, claim_id) == ClaimStatus.RESOLVED
+        assert _states(db, [code_id]) == [CodeState.VOIDED]
+        assert _remedies(db, [code_id]) == [(code_id, RemedyKind.REFUND, RemedyState.DONE)]
         assert balance(client, shop.a.headers) == "1000.00"
     else:
 
         def cancel_first(session: Session) -> None:
             partner = partners.get_partner(session, shop.a.id)
-            assert claims.cancel(session, partner, claim_id).status == CANCELLED
+            assert claims.cancel(session, partner, claim_id).status == ClaimStatus.CANCELLED
 
         approve = second_while_first_is_open(
             db,
@@ -442,8 +428,8 @@ def test_approve_and_cancel_in_either_order(
             ),
         )
         assert_problem(approve, 409, "claim-state-conflict")
-        assert _claim_status(db, claim_id) == CANCELLED
-        assert _states(db, [code_id]) == [DELIVERED]
+        assert _claim_status(db, claim_id) == ClaimStatus.CANCELLED
+        assert _states(db, [code_id]) == [CodeState.DELIVERED]
         assert _remedies(db, [code_id]) == []
         assert balance(client, shop.a.headers) == "953.50"
     assert _violations(db) == []
@@ -456,13 +442,16 @@ def test_approve_and_remedy_switch_in_either_order(
     # The partner switches from replacement to refund while the operator approves: the code
     # gets the remedy chosen when the approval is made, exactly once.
     placed = _place(client, db, shop.a.headers, 1)
-    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REPLACEMENT)
+    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REPLACEMENT)
     code_id = placed.code_ids[0]
     switch = f"/api/v1/claims/{claim_id}/remedy"
     if first_acts == "operator":
 
         def approve_first(session: Session) -> None:
-            assert claims.approve(session, claim_id, OPERATOR, "verified").status == RESOLVED
+            assert (
+                claims.approve(session, claim_id, OPERATOR, "verified").status
+                == ClaimStatus.RESOLVED
+            )
 
         response = second_while_first_is_open(
             db,
@@ -470,7 +459,7 @@ def test_approve_and_remedy_switch_in_either_order(
             lambda: _post(live_server.url, switch, shop.a.headers, {"remedy": "refund"}),
         )
         assert_problem(response, 409, "claim-state-conflict")  # resolved: the remedy is fixed
-        assert _remedies(db, [code_id]) == [(code_id, REPLACEMENT, DONE)]
+        assert _remedies(db, [code_id]) == [(code_id, RemedyKind.REPLACEMENT, RemedyState.DONE)]
         assert balance(client, shop.a.headers) == "953.50"
         assert len(_replacement_orders(db)) == 1
     else:
@@ -478,7 +467,7 @@ def test_approve_and_remedy_switch_in_either_order(
 
         def switch_first(session: Session) -> None:
             partner = partners.get_partner(session, shop.a.id)
-            claims.change_remedy(session, partner, claim_id, REFUND)
+            claims.change_remedy(session, partner, claim_id, RemedyKind.REFUND)
 
         response = second_while_first_is_open(
             db,
@@ -491,10 +480,10 @@ def test_approve_and_remedy_switch_in_either_order(
             ),
         )
         assert response.status_code == 200, response.text
-        assert _remedies(db, [code_id]) == [(code_id, REFUND, DONE)]
+        assert _remedies(db, [code_id]) == [(code_id, RemedyKind.REFUND, RemedyState.DONE)]
         assert balance(client, shop.a.headers) == "1000.00"
         assert _replacement_orders(db) == []
-    assert _claim_status(db, claim_id) == RESOLVED
+    assert _claim_status(db, claim_id) == ClaimStatus.RESOLVED
     assert _violations(db) == []
 
 
@@ -512,7 +501,7 @@ def test_a_claim_filed_while_the_code_is_being_remedied_is_refused(
     # looked for open claims (none any more). The server would pause there, after its first read
     # of claim_remedies; the filing now locks the codes first and never gets there early.
     placed = _place(client, db, shop.a.headers, 1)
-    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REFUND)
+    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REFUND)
     looked = threading.Event()
     committed = threading.Event()
 
@@ -531,14 +520,17 @@ def test_a_claim_filed_while_the_code_is_being_remedied_is_refused(
     try:
         with ThreadPoolExecutor(1) as pool:
             with db.session() as session:
-                assert claims.approve(session, claim_id, OPERATOR, "verified").status == RESOLVED
+                assert (
+                    claims.approve(session, claim_id, OPERATOR, "verified").status
+                    == ClaimStatus.RESOLVED
+                )
                 session.flush()
                 future = pool.submit(
                     _post,
                     live_server.url,
                     "/api/v1/claims",
                     shop.a.headers,
-                    _claim_body(placed.order_id, placed.codes, REFUND),
+                    _claim_body(placed.order_id, placed.codes, RemedyKind.REFUND),
                 )
                 wait_until_blocked(db, future)
                 if filing_arrives == "between its checks" and not db.is_sqlite:
@@ -556,7 +548,9 @@ def test_a_claim_filed_while_the_code_is_being_remedied_is_refused(
     assert refiled.json()["type"].endswith(("claim-already-open", "code-already-remedied"))
     with db.read_session() as session:
         assert session.scalar(select(func.count()).select_from(Claim)) == 1
-    assert _remedies(db, placed.code_ids) == [(placed.code_ids[0], REFUND, DONE)]
+    assert _remedies(db, placed.code_ids) == [
+        (placed.code_ids[0], RemedyKind.REFUND, RemedyState.DONE)
+    ]
     assert _violations(db) == []
 
 
@@ -579,7 +573,7 @@ def test_replacements_racing_orders_for_the_last_codes(
     # want the last 4 codes.
     singles = [_place(client, db, shop.a.headers, 1) for _ in range(CLAIMS)]
     claim_ids = [
-        _file(client, shop.a.headers, placed.order_id, placed.codes, REPLACEMENT)
+        _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REPLACEMENT)
         for placed in singles
     ]
     bulk = _place(client, db, shop.b.headers, 20 - CLAIMS - 4)  # 10 codes
@@ -600,8 +594,8 @@ def test_replacements_racing_orders_for_the_last_codes(
     approvals, purchases = responses[:CLAIMS], responses[CLAIMS:]
     for response in approvals:
         assert response.status_code == 200, response.text
-    resolved = [r.json()["id"] for r in approvals if r.json()["status"] == RESOLVED]
-    waiting = [r.json()["id"] for r in approvals if r.json()["status"] == APPROVED]
+    resolved = [r.json()["id"] for r in approvals if r.json()["status"] == ClaimStatus.RESOLVED]
+    waiting = [r.json()["id"] for r in approvals if r.json()["status"] == ClaimStatus.APPROVED]
     assert len(resolved) + len(waiting) == CLAIMS
     bought = [r for r in purchases if r.status_code == 201]
     for response in purchases:
@@ -610,7 +604,7 @@ def test_replacements_racing_orders_for_the_last_codes(
     assert len(resolved) + len(bought) == 4 - _available(db)
     if waiting or len(bought) < BUYERS:
         assert _available(db) == 0  # someone went without only because stock ran out
-    assert _states(db, claimed_ids) == [VOIDED] * CLAIMS
+    assert _states(db, claimed_ids) == [CodeState.VOIDED] * CLAIMS
     assert _violations(db) == []
 
     # Stock arrives: every waiting replacement is made.
@@ -618,10 +612,12 @@ def test_replacements_racing_orders_for_the_last_codes(
     with db.session() as session:
         assert sorted(claims.fulfil_waiting(session, OPERATOR)) == sorted(waiting)
     for claim_id in claim_ids:
-        assert _claim_status(db, claim_id) == RESOLVED
+        assert _claim_status(db, claim_id) == ClaimStatus.RESOLVED
     with db.read_session() as session:
         remedies = session.execute(select(Remedy.code_id, Remedy.kind, Remedy.state)).all()
-    assert sorted(remedies) == [(code_id, REPLACEMENT, DONE) for code_id in sorted(claimed_ids)]
+    assert sorted(remedies) == [
+        (code_id, RemedyKind.REPLACEMENT, RemedyState.DONE) for code_id in sorted(claimed_ids)
+    ]
 
     # Every code went out at most once, and no replacement is a claimed code.
     own: dict[str, list[str]] = {
@@ -677,7 +673,7 @@ def _world(db: Database) -> tuple[Any, ...]:
         )
 
 
-@pytest.mark.parametrize("remedy", [REFUND, REPLACEMENT])
+@pytest.mark.parametrize("remedy", [RemedyKind.REFUND, RemedyKind.REPLACEMENT])
 def test_an_approval_rolled_back_after_it_returned_leaves_no_trace(
     client: httpx.Client, shop: Shop, db: Database, remedy: str
 ) -> None:
@@ -687,20 +683,24 @@ def test_an_approval_rolled_back_after_it_returned_leaves_no_trace(
 
     with pytest.raises(CrashError), db.session() as session:
         approved = claims.approve(session, claim_id, OPERATOR, "verified")
-        assert approved.status == RESOLVED  # done in the transaction, never committed
+        assert approved.status == ClaimStatus.RESOLVED  # done in the transaction, never committed
         raise CrashError
 
     assert _world(db) == before
-    assert _claim_status(db, claim_id) == SUBMITTED
-    assert _states(db, placed.code_ids) == [DELIVERED, DELIVERED]
+    assert _claim_status(db, claim_id) == ClaimStatus.SUBMITTED
+    assert _states(db, placed.code_ids) == [CodeState.DELIVERED, CodeState.DELIVERED]
     assert _remedies(db, placed.code_ids) == []
     assert _refunds(db) == 0 and _replacement_orders(db) == []
     assert balance(client, shop.a.headers) == "907.00"
     assert _violations(db) == []
     # Nothing is wedged: the approval can be made again, and then it holds.
     with db.session() as session:
-        assert claims.approve(session, claim_id, OPERATOR, "verified").status == RESOLVED
-    assert _remedies(db, placed.code_ids) == [(i, remedy, DONE) for i in placed.code_ids]
+        assert (
+            claims.approve(session, claim_id, OPERATOR, "verified").status == ClaimStatus.RESOLVED
+        )
+    assert _remedies(db, placed.code_ids) == [
+        (i, remedy, RemedyState.DONE) for i in placed.code_ids
+    ]
     assert _violations(db) == []
 
 
@@ -710,7 +710,7 @@ def test_a_crash_between_two_refunds_of_one_approval_posts_neither(
     # The first code's refund is posted, its code voided and remedy written; then the process
     # dies before the second code's refund.
     placed = _place(client, db, shop.a.headers, 2)
-    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REFUND)
+    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REFUND)
     before = _world(db)
     real_refund = wallet.refund
     posted: list[str] = []
@@ -738,7 +738,7 @@ def test_a_crash_after_the_replacement_is_allocated_keeps_the_codes_in_stock(
     client: httpx.Client, shop: Shop, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     placed = _place(client, db, shop.a.headers, 1)
-    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REPLACEMENT)
+    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REPLACEMENT)
     before = _world(db)
     real_place = orders.place_replacement
 
@@ -761,16 +761,21 @@ def test_an_approval_short_of_stock_waits_until_fulfil_waiting_after_an_import(
 ) -> None:
     placed = _place(client, db, shop.a.headers, 2)
     _place(client, db, shop.b.headers, 18)  # the shop is sold out
-    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REPLACEMENT)
+    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REPLACEMENT)
     operator = operator_headers(db)
 
     approved = client.post(
         f"/api/v1/admin/claims/{claim_id}/approve", json={"reason": "ok"}, headers=operator
     )
     assert approved.status_code == 200, approved.text
-    assert approved.json()["status"] == APPROVED
-    assert _states(db, placed.code_ids) == [VOIDED, VOIDED]  # out of the partner's hands now
-    assert _remedies(db, placed.code_ids) == [(i, REPLACEMENT, WAITING) for i in placed.code_ids]
+    assert approved.json()["status"] == ClaimStatus.APPROVED
+    assert _states(db, placed.code_ids) == [
+        CodeState.VOIDED,
+        CodeState.VOIDED,
+    ]  # out of the partner's hands now
+    assert _remedies(db, placed.code_ids) == [
+        (i, RemedyKind.REPLACEMENT, RemedyState.WAITING) for i in placed.code_ids
+    ]
     assert _replacement_orders(db) == []
     resolve = client.post(f"/api/v1/admin/claims/{claim_id}/resolve", headers=operator)
     assert_problem(resolve, 409, "replacement-waiting-for-stock")
@@ -780,7 +785,7 @@ def test_an_approval_short_of_stock_waits_until_fulfil_waiting_after_an_import(
     factories.load_codes(db, vault, shop.sku, 1)
     with db.session() as session:
         assert claims.fulfil_waiting(session, OPERATOR) == []
-    assert _available(db) == 1 and _claim_status(db, claim_id) == APPROVED
+    assert _available(db) == 1 and _claim_status(db, claim_id) == ClaimStatus.APPROVED
 
     # A second arrives; the fulfilment is made and then lost to a crash before its commit.
     factories.load_codes(db, vault, shop.sku, 1)
@@ -790,14 +795,16 @@ def test_an_approval_short_of_stock_waits_until_fulfil_waiting_after_an_import(
         raise CrashError
     assert _world(db) == before
     assert _available(db) == 2
-    assert _remedies(db, placed.code_ids) == [(i, REPLACEMENT, WAITING) for i in placed.code_ids]
+    assert _remedies(db, placed.code_ids) == [
+        (i, RemedyKind.REPLACEMENT, RemedyState.WAITING) for i in placed.code_ids
+    ]
 
     # And made for good.
     with db.session() as session:
         assert claims.fulfil_waiting(session, OPERATOR) == [claim_id]
-    assert _claim_status(db, claim_id) == RESOLVED
+    assert _claim_status(db, claim_id) == ClaimStatus.RESOLVED
     assert _available(db) == 0
-    assert _states(db, placed.code_ids) == [VOIDED, VOIDED]
+    assert _states(db, placed.code_ids) == [CodeState.VOIDED, CodeState.VOIDED]
     assert [quantity for _, quantity in _replacement_orders(db)] == [2]
     [(replacement_id, _)] = _replacement_orders(db)
     fresh = reveal(client, shop.a.headers, replacement_id)
@@ -818,13 +825,13 @@ def test_stock_arriving_while_the_partner_switches_a_waiting_claim_to_refund(
     # partner asks for a refund instead: the codes get one remedy or the other, never both.
     placed = _place(client, db, shop.a.headers, 2)
     _place(client, db, shop.b.headers, 18)
-    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, REPLACEMENT)
+    claim_id = _file(client, shop.a.headers, placed.order_id, placed.codes, RemedyKind.REPLACEMENT)
     operator = operator_headers(db)
     assert (
         client.post(
             f"/api/v1/admin/claims/{claim_id}/approve", json={"reason": "ok"}, headers=operator
         ).json()["status"]
-        == APPROVED
+        == ClaimStatus.APPROVED
     )
     factories.load_codes(db, vault, shop.sku, 2)
     calls: list[tuple[str, dict[str, str], object]] = [
@@ -839,15 +846,15 @@ def test_stock_arriving_while_the_partner_switches_a_waiting_claim_to_refund(
         switch.text,
     )
     assert_problem(resolve if resolve.status_code == 409 else switch, 409, "claim-state-conflict")
-    assert _claim_status(db, claim_id) == RESOLVED
+    assert _claim_status(db, claim_id) == ClaimStatus.RESOLVED
     kinds = {kind for _, kind, _ in _remedies(db, placed.code_ids)}
     assert len(_remedies(db, placed.code_ids)) == 2
     if resolve.status_code == 200:
-        assert kinds == {REPLACEMENT}
+        assert kinds == {RemedyKind.REPLACEMENT}
         assert _available(db) == 0 and _refunds(db) == 0
         assert balance(client, shop.a.headers) == "907.00"
     else:
-        assert kinds == {REFUND}
+        assert kinds == {RemedyKind.REFUND}
         assert _available(db) == 2 and _replacement_orders(db) == []
         assert balance(client, shop.a.headers) == "1000.00"
     _assert_ledger_check_passes(database_url)

@@ -40,39 +40,33 @@ from sqlalchemy.engine import make_url
 from codeshelf.claims import service as claims
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.models import (
-    APPROVED,
-    CANCELLED,
-    DONE,
-    ESCALATED,
-    NEEDS_INFO,
     OPEN_STATUSES,
-    REFUND,
-    REJECTED,
-    REMEDIES,
-    REPLACEMENT,
-    RESOLVED,
-    SUBMITTED,
     TRANSITIONS,
-    TRIAGED,
-    WAITING,
     Claim,
     ClaimCode,
+    ClaimStatus,
     Remedy,
+    RemedyKind,
+    RemedyState,
 )
+from codeshelf.invariants import check_all
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.errors import DomainError
 from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
-from codeshelf.orders.models import PURCHASE, Order, OrderItem
-from codeshelf.orders.models import REPLACEMENT as REPLACEMENT_ORDER
+from codeshelf.orders.models import Order, OrderItem, OrderKind
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
-from codeshelf.stock import service as stock
-from codeshelf.stock.models import AVAILABLE, CODE_STATES, DELIVERED, QUARANTINED, VOIDED, Code
+from codeshelf.stock.models import Code, CodeState
 from codeshelf.wallet import service as wallet
-from codeshelf.wallet.models import REFUND as REFUND_TRANSACTION
-from codeshelf.wallet.models import WALLET, Account, LedgerTransaction, Posting
+from codeshelf.wallet.models import (
+    Account,
+    AccountKind,
+    LedgerTransaction,
+    Posting,
+    TransactionKind,
+)
 from tests import factories
 from tests.conftest import Postgres
 
@@ -82,16 +76,18 @@ INITIAL_STOCK = 6
 OPERATOR = claims.Actor("operator:state-machine")
 NOT_COVERED_RULE = "not_covered.public_exposure"
 OPERATOR_ACTIONS = ("approve", "approve", "approve", "reject", "request_info", "escalate")
-PARTNER_ACTIONS = ("cancel", "evidence", REFUND, REPLACEMENT)
+PARTNER_ACTIONS = ("cancel", "evidence", RemedyKind.REFUND, RemedyKind.REPLACEMENT)
 PICKS = st.integers(0, 10_000)
-REMEDY = st.sampled_from(REMEDIES)
+REMEDY = st.sampled_from(tuple(RemedyKind))
 EXPOSED = st.booleans()
 
 
 def _decidable(status: str, target: str) -> bool:
     """Whether an operator's decision may move a claim from ``status`` to ``target``: the
     lifecycle's transitions, a submitted claim being triaged on the way."""
-    return target in TRANSITIONS[status] or (status == SUBMITTED and target in TRANSITIONS[TRIAGED])
+    return target in TRANSITIONS[status] or (
+        status == ClaimStatus.SUBMITTED and target in TRANSITIONS[ClaimStatus.TRIAGED]
+    )
 
 
 @dataclass
@@ -102,14 +98,14 @@ class ModelClaim:
     code_ids: tuple[int, ...]
     paid: int  # the unit price of each of its codes: PRICE, or 0 on a replacement order
     remedy: str
-    status: str = SUBMITTED
+    status: str = ClaimStatus.SUBMITTED
     escalated: bool = False
     approved_at: int | None = None  # the model's clock: the order approvals were made in
 
     @property
     def needs_stock(self) -> bool:
         """Its remedy is a replacement: asked for, or a refund of a free code (paid nothing)."""
-        return self.remedy == REPLACEMENT or self.paid == 0
+        return self.remedy == RemedyKind.REPLACEMENT or self.paid == 0
 
 
 @dataclass
@@ -183,13 +179,13 @@ class ClaimsMachine(RuleBasedStateMachine):
         count = len(claim.code_ids)
         if not claim.needs_stock:
             self.model.balances[self.shop.a.id] += claim.paid * count
-            claim.status = RESOLVED
+            claim.status = ClaimStatus.RESOLVED
         elif self.model.available >= count:
             self.model.available -= count
             self.model.undelivered += count
-            claim.status = RESOLVED
+            claim.status = ClaimStatus.RESOLVED
         else:
-            claim.status = APPROVED
+            claim.status = ClaimStatus.APPROVED
 
     # --- Orders and stock -------------------------------------------------------------------
 
@@ -232,12 +228,12 @@ class ClaimsMachine(RuleBasedStateMachine):
     def fulfil_waiting(self) -> None:
         expected = []
         waiting = sorted(
-            (c for c in self.model.claims.values() if c.status == APPROVED),
+            (c for c in self.model.claims.values() if c.status == ClaimStatus.APPROVED),
             key=lambda c: c.approved_at or 0,
         )
         for claim in waiting:
             self._remedy_now(claim)
-            if claim.status == RESOLVED:
+            if claim.status == ClaimStatus.RESOLVED:
                 expected.append(claim.public_id)
         outcome = self._run(lambda session, _: claims.fulfil_waiting(session, OPERATOR))
         assert outcome == expected
@@ -294,7 +290,7 @@ class ClaimsMachine(RuleBasedStateMachine):
             )
         )
         ids = {c.code_id for c in chosen}
-        if remedy == REFUND and chosen[0].unit_price == 0:
+        if remedy == RemedyKind.REFUND and chosen[0].unit_price == 0:
             # Codes sent as replacements are replaced again, never refunded: checked first.
             assert isinstance(outcome, DomainError), "a replacement code was offered a refund"
             assert outcome.slug == "validation-error", outcome.slug
@@ -319,8 +315,8 @@ class ClaimsMachine(RuleBasedStateMachine):
     def _cancel(self, claim_id: str) -> None:
         claim = self._claim(claim_id)
         outcome = self._run(lambda session, partner: claims.cancel(session, partner, claim_id))
-        if self._expect(outcome, CANCELLED in TRANSITIONS[claim.status], "cancel"):
-            claim.status = CANCELLED
+        if self._expect(outcome, ClaimStatus.CANCELLED in TRANSITIONS[claim.status], "cancel"):
+            claim.status = ClaimStatus.CANCELLED
 
     def _add_evidence(self, claim_id: str) -> None:
         claim = self._claim(claim_id)
@@ -330,21 +326,29 @@ class ClaimsMachine(RuleBasedStateMachine):
                 session, self.vault, self.store, partner, claim_id, data
             )
         )
-        allowed = claim.status in (SUBMITTED, TRIAGED, NEEDS_INFO)
-        if self._expect(outcome, allowed, "evidence") and claim.status == NEEDS_INFO:
-            claim.status = SUBMITTED
+        allowed = claim.status in (
+            ClaimStatus.SUBMITTED,
+            ClaimStatus.TRIAGED,
+            ClaimStatus.NEEDS_INFO,
+        )
+        if self._expect(outcome, allowed, "evidence") and claim.status == ClaimStatus.NEEDS_INFO:
+            claim.status = ClaimStatus.SUBMITTED
 
     def _switch_remedy(self, claim_id: str, remedy: str) -> None:
         claim = self._claim(claim_id)
         outcome = self._run(
             lambda session, partner: claims.change_remedy(session, partner, claim_id, remedy)
         )
-        allowed = claim.status in OPEN_STATUSES and (claim.status != APPROVED or remedy == REFUND)
-        allowed = allowed and not (remedy == REFUND and claim.paid == 0)
+        allowed = claim.status in OPEN_STATUSES and (
+            claim.status != ClaimStatus.APPROVED or remedy == RemedyKind.REFUND
+        )
+        allowed = allowed and not (remedy == RemedyKind.REFUND and claim.paid == 0)
         if not self._expect(outcome, allowed, "remedy switch"):
             return
         claim.remedy = remedy
-        if claim.status == APPROVED:  # a waiting replacement becomes a refund, paid at once
+        if (
+            claim.status == ClaimStatus.APPROVED
+        ):  # a waiting replacement becomes a refund, paid at once
             self._remedy_now(claim)
 
     # --- The operator's decisions -----------------------------------------------------------
@@ -356,12 +360,12 @@ class ClaimsMachine(RuleBasedStateMachine):
                 session, claim_id, OPERATOR, "verified", override=True
             )
         )
-        if not self._expect(outcome, _decidable(claim.status, APPROVED), "approve"):
+        if not self._expect(outcome, _decidable(claim.status, ClaimStatus.APPROVED), "approve"):
             return
         self.model.clock += 1
         claim.approved_at = self.model.clock
         for code_id in claim.code_ids:
-            self.model.code_states[code_id] = VOIDED
+            self.model.code_states[code_id] = CodeState.VOIDED
         self.model.remedied.update(claim.code_ids)
         self._remedy_now(claim)
 
@@ -372,11 +376,13 @@ class ClaimsMachine(RuleBasedStateMachine):
                 session, claim_id, OPERATOR, "shown on a stream", NOT_COVERED_RULE
             )
         )
-        if not self._expect(outcome, _decidable(claim.status, REJECTED), "reject"):
+        if not self._expect(outcome, _decidable(claim.status, ClaimStatus.REJECTED), "reject"):
             return
-        claim.status = REJECTED
+        claim.status = ClaimStatus.REJECTED
         for code_id in claim.code_ids:
-            self.model.code_states[code_id] = DELIVERED  # back from quarantine, if escalated
+            self.model.code_states[code_id] = (
+                CodeState.DELIVERED
+            )  # back from quarantine, if escalated
 
     def _request_info(self, claim_id: str) -> None:
         claim = self._claim(claim_id)
@@ -385,19 +391,19 @@ class ClaimsMachine(RuleBasedStateMachine):
                 session, claim_id, OPERATOR, "please send the screenshot"
             )
         )
-        if self._expect(outcome, _decidable(claim.status, NEEDS_INFO), "request-info"):
-            claim.status = NEEDS_INFO
+        if self._expect(outcome, _decidable(claim.status, ClaimStatus.NEEDS_INFO), "request-info"):
+            claim.status = ClaimStatus.NEEDS_INFO
 
     def _escalate(self, claim_id: str) -> None:
         claim = self._claim(claim_id)
         outcome = self._run(
             lambda session, _: claims.escalate(session, claim_id, OPERATOR, "disputed upstream")
         )
-        if self._expect(outcome, _decidable(claim.status, ESCALATED), "escalate"):
-            claim.status = ESCALATED
+        if self._expect(outcome, _decidable(claim.status, ClaimStatus.ESCALATED), "escalate"):
+            claim.status = ClaimStatus.ESCALATED
             claim.escalated = True
             for code_id in claim.code_ids:
-                self.model.code_states[code_id] = QUARANTINED
+                self.model.code_states[code_id] = CodeState.QUARANTINED
 
     # --- The rules: claims are filed and decided twice as often as anything else happens -----
 
@@ -443,10 +449,7 @@ class ClaimsMachine(RuleBasedStateMachine):
     @invariant()
     def ledger_checks_pass(self) -> None:
         with self.db.read_session() as session:
-            assert wallet.check(session) == []
-            assert stock.check(session) == []
-            assert orders.check(session) == []
-            assert claims.check(session) == []
+            assert check_all(session) == []
 
     @invariant()
     def claims_are_as_modelled(self) -> None:
@@ -466,20 +469,20 @@ class ClaimsMachine(RuleBasedStateMachine):
         with self.db.read_session() as session:
             rows = session.execute(select(Code.id, Code.state, Code.order_item_id)).all()
         assert len(rows) == model.imported  # no code lost, none invented
-        assert all(state in CODE_STATES for _, state, _ in rows)
-        assert sum(1 for _, state, _ in rows if state == AVAILABLE) == model.available
+        assert all(state in tuple(CodeState) for _, state, _ in rows)
+        assert sum(1 for _, state, _ in rows if state == CodeState.AVAILABLE) == model.available
         fresh = 0
         for code_id, state, item_id in rows:
             if item_id is None:
                 assert code_id not in model.item_of, f"code {code_id} left its order"
-                assert state == AVAILABLE, f"code {code_id} is {state} but on no order"
+                assert state == CodeState.AVAILABLE, f"code {code_id} is {state} but on no order"
                 continue
-            assert state != AVAILABLE, f"delivered code {code_id} is available again"
+            assert state != CodeState.AVAILABLE, f"delivered code {code_id} is available again"
             if code_id not in model.item_of:  # delivered since the last step
                 fresh += 1
-                assert state == DELIVERED
+                assert state == CodeState.DELIVERED
                 model.item_of[code_id] = item_id
-                model.code_states[code_id] = DELIVERED
+                model.code_states[code_id] = CodeState.DELIVERED
             assert model.item_of[code_id] == item_id, f"code {code_id} was delivered twice"
             assert model.code_states[code_id] == state, (code_id, state)
         assert fresh == model.undelivered
@@ -505,17 +508,19 @@ class ClaimsMachine(RuleBasedStateMachine):
                 .join(ClaimCode, ClaimCode.id == Remedy.claim_code_id)
                 .join(Claim, Claim.id == ClaimCode.claim_id)
             ).all()
-            voided = set(session.scalars(select(Code.id).where(Code.state == VOIDED)))
+            voided = set(session.scalars(select(Code.id).where(Code.state == CodeState.VOIDED)))
         per_code = Counter(code_id for code_id, _, _, _ in remedies)
         assert all(count == 1 for count in per_code.values()), per_code
         assert set(per_code) == model.remedied == voided
         for code_id, kind, state, claim_id in remedies:
             claim = model.claims[claim_id]
             assert code_id in claim.code_ids
-            assert state == (WAITING if claim.status == APPROVED else DONE), (claim, state)
-            assert claim.status in (APPROVED, RESOLVED)
-            if state == DONE:
-                assert kind == (REPLACEMENT if claim.needs_stock else REFUND)
+            assert state == (
+                RemedyState.WAITING if claim.status == ClaimStatus.APPROVED else RemedyState.DONE
+            ), (claim, state)
+            assert claim.status in (ClaimStatus.APPROVED, ClaimStatus.RESOLVED)
+            if state == RemedyState.DONE:
+                assert kind == (RemedyKind.REPLACEMENT if claim.needs_stock else RemedyKind.REFUND)
 
     @invariant()
     def refunds_match_what_was_paid(self) -> None:
@@ -533,11 +538,14 @@ class ClaimsMachine(RuleBasedStateMachine):
                 .outerjoin(Remedy, Remedy.ledger_transaction_id == LedgerTransaction.id)
                 .outerjoin(ClaimCode, ClaimCode.id == Remedy.claim_code_id)
                 .outerjoin(OrderItem, OrderItem.id == ClaimCode.order_item_id)
-                .where(LedgerTransaction.kind == REFUND_TRANSACTION, Account.kind == WALLET)
+                .where(
+                    LedgerTransaction.kind == TransactionKind.REFUND,
+                    Account.kind == AccountKind.WALLET,
+                )
             ).all()
             paid = dict(
                 session.execute(
-                    select(Order.id, Order.total_minor).where(Order.kind == PURCHASE)
+                    select(Order.id, Order.total_minor).where(Order.kind == OrderKind.PURCHASE)
                 ).all()
             )
         refunded: Counter[int] = Counter()
@@ -572,7 +580,7 @@ class ClaimsMachine(RuleBasedStateMachine):
             rows = session.execute(
                 select(Order.id, Order.total_minor, func.sum(OrderItem.quantity))
                 .join(OrderItem, OrderItem.order_id == Order.id)
-                .where(Order.kind == REPLACEMENT_ORDER)
+                .where(Order.kind == OrderKind.REPLACEMENT)
                 .group_by(Order.id, Order.total_minor)
             ).all()
             pointing = Counter(
@@ -586,7 +594,7 @@ class ClaimsMachine(RuleBasedStateMachine):
                 select(func.count())
                 .select_from(LedgerTransaction)
                 .join(Order, Order.id == LedgerTransaction.order_id)
-                .where(Order.kind == REPLACEMENT_ORDER)
+                .where(Order.kind == OrderKind.REPLACEMENT)
             )
         assert posted == 0, "money moved for a replacement order"
         for order_id, total, quantity in rows:

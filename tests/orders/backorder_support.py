@@ -15,12 +15,10 @@ from sqlalchemy import select, text
 from typer.testing import Result
 
 from codeshelf.catalog.models import Product
+from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
-from codeshelf.orders import service as orders
-from codeshelf.stock import service as stock
-from codeshelf.wallet import service as wallet
+from codeshelf.orders.service import fulfilment
 from tests import factories
 from tests.helpers import order
 
@@ -53,7 +51,7 @@ def parse_time(value: str) -> datetime:
 def assert_consistent(db: Database) -> None:
     """Orders, money and stock agree with each other (what `codeshelf ledger check` checks)."""
     with db.read_session() as session:
-        problems = orders.check(session) + wallet.check(session) + stock.check(session)
+        problems = check_all(session)
     assert problems == []
 
 

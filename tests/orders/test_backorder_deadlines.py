@@ -13,7 +13,7 @@ import pytest
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
+from codeshelf.orders.service import fulfilment
 from tests import factories
 from tests.claims.support import operator_headers
 from tests.factories import Shop

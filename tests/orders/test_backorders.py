@@ -22,9 +22,9 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import Order
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
 from tests import factories
 from tests.conftest import LiveServer

@@ -9,11 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import func, select
 
+from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
-from codeshelf.orders import service as orders
-from codeshelf.stock import service as stock
-from codeshelf.stock.models import DELIVERED, Code
-from codeshelf.wallet import service as wallet
+from codeshelf.stock.models import Code, CodeState
 from tests.conftest import LiveServer
 from tests.factories import Shop
 from tests.helpers import balance, order
@@ -57,8 +55,8 @@ def test_racing_clients_get_each_code_once(
         assert balance(http, shop.b.headers) == _left(wins["b"])
 
     with db.read_session() as session:
-        assert session.scalar(select(func.count()).where(Code.state == DELIVERED)) == 20
-        assert wallet.check(session) + stock.check(session) + orders.check(session) == []
+        assert session.scalar(select(func.count()).where(Code.state == CodeState.DELIVERED)) == 20
+        assert check_all(session) == []
 
 
 def _left(codes_bought: int) -> str:
@@ -84,8 +82,8 @@ def test_one_partner_racing_itself_never_overdraws(
     assert 1 <= won <= 6
     assert {response.status_code for response in responses} <= {201, 409}
     with db.read_session() as session:
-        assert wallet.check(session) + stock.check(session) + orders.check(session) == []
-        delivered = session.scalar(select(func.count()).where(Code.state == DELIVERED))
+        assert check_all(session) == []
+        delivered = session.scalar(select(func.count()).where(Code.state == CodeState.DELIVERED))
     assert delivered == 3 * won
     with httpx.Client(base_url=live_server.url) as http:
         assert balance(http, shop.a.headers) == _left(3 * won)

@@ -9,13 +9,12 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from codeshelf.api import idempotency
-from codeshelf.api.problems import HTTPProblemError
+from codeshelf.idempotency import service as idempotency
+from codeshelf.idempotency.models import IdempotencyRecord
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from codeshelf.orders.models import IdempotencyRecord
 from codeshelf.partners import service as partners
 from tests import factories
 from tests.factories import Shop
@@ -181,7 +180,7 @@ def test_a_crashed_request_releases_its_key_after_the_lock_expires(
     retry = order(client, shop.a.headers, BODY, key="crash")
     assert retry.status_code == 201
     # The crashed request, were it to wake up now, cannot complete: its claim was taken over.
-    with pytest.raises(HTTPProblemError), db.session() as session:
+    with pytest.raises(idempotency.KeyInUseError), db.session() as session:
         idempotency._complete(session, crashed, 201, "{}")
     assert order_count(db) == 1
     assert balance(client, shop.a.headers) == "907.00"

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import func, select, update
 
-from codeshelf.api import idempotency
+from codeshelf.idempotency import service as idempotency
+from codeshelf.idempotency.models import IdempotencyRecord
 from codeshelf.kit.db import Database
-from codeshelf.orders.models import IdempotencyRecord, Order
+from codeshelf.orders.models import Order
 from tests import factories
 from tests.helpers import order
 

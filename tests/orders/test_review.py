@@ -16,15 +16,14 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 
+from codeshelf.invariants import check_all
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
-from codeshelf.orders import service as orders
 from codeshelf.orders.models import Order
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
-from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import LedgerTransaction
 from codeshelf.webhooks.models import Event
 from tests import factories
@@ -158,8 +157,7 @@ def assert_delivered(body: dict[str, Any]) -> None:
 
 def assert_consistent(db: Database) -> None:
     with db.read_session() as session:
-        assert orders.check(session) == []
-        assert wallet.check(session) == []
+        assert check_all(session) == []
 
 
 def import_codes(database_url: str, tmp_path: Path, count: int, batch: str) -> None:

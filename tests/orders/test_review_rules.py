@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from codeshelf.kit.money import Money
 from codeshelf.kit.settings import Settings
-from codeshelf.orders.review import ReviewLimits, reasons
+from codeshelf.orders.service.review import ReviewLimits, reasons
 from codeshelf.partners.models import Partner
 
 CURRENCIES = ["USD", "EUR", "GBP", "JPY"]

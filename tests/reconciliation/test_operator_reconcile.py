@@ -19,14 +19,12 @@ from typer.testing import Result
 from codeshelf.kit.db import Database
 from codeshelf.kit.money import Money
 from codeshelf.kit.vault import Vault
-from codeshelf.orders.fulfilment import expire_backorders
 from codeshelf.orders.models import Order, OrderItem
+from codeshelf.orders.service.fulfilment import expire_backorders
 from codeshelf.partners.models import Partner
-from codeshelf.stock.models import AVAILABLE, Batch, Code
-from codeshelf.stock.models import DELIVERED as CODE_DELIVERED
-from codeshelf.stock.models import VOIDED as CODE_VOIDED
+from codeshelf.stock.models import Batch, Code, CodeState
 from codeshelf.wallet import service as wallet
-from codeshelf.wallet.models import DEPOSIT, ORDER, RELEASE, LedgerTransaction, Posting
+from codeshelf.wallet.models import LedgerTransaction, Posting, TransactionKind
 from tests import factories
 from tests.claims.support import approve, claim_body, file_claim, operator_headers
 from tests.claims.support import place as place_and_reveal
@@ -159,15 +157,15 @@ def books(db: Database, bought: str, lapsed: str, rehearsed: str, batch: str) ->
         codes = list(session.scalars(select(Code.id).where(Code.order_item_id == item.id)))
         assert len(codes) == 2
         return Books(
-            deposit_txn=txn(DEPOSIT),
+            deposit_txn=txn(TransactionKind.DEPOSIT),
             bought=bought,
             bought_item=item.id,
             bought_codes=codes,
-            payment_txn=txn(ORDER, a_1.id),
+            payment_txn=txn(TransactionKind.ORDER, a_1.id),
             lapsed=lapsed,
-            release_txn=txn(RELEASE, a_bo_2.id),
+            release_txn=txn(TransactionKind.RELEASE, a_bo_2.id),
             rehearsed=rehearsed,
-            rehearsal_txn=txn(ORDER, order(rehearsed).id),
+            rehearsal_txn=txn(TransactionKind.ORDER, order(rehearsed).id),
             batch=batch,
         )
 
@@ -233,21 +231,21 @@ def corruptions(b: Books) -> list[tuple[str, Change, Change, list[str]]]:
         return change
 
     def attach_spare_code(session: Session) -> None:
-        found = session.scalars(select(Code.id).where(Code.state == AVAILABLE)).first()
+        found = session.scalars(select(Code.id).where(Code.state == CodeState.AVAILABLE)).first()
         assert found is not None
         spare.append(found)
         now = session.scalar(select(Order.delivered_at).where(Order.public_id == b.bought))
         session.execute(
             update(Code)
             .where(Code.id == found)
-            .values(state=CODE_DELIVERED, order_item_id=b.bought_item, delivered_at=now)
+            .values(state=CodeState.DELIVERED, order_item_id=b.bought_item, delivered_at=now)
         )
 
     def detach_spare_code(session: Session) -> None:
         session.execute(
             update(Code)
             .where(Code.id == spare.pop())
-            .values(state=AVAILABLE, order_item_id=None, delivered_at=None)
+            .values(state=CodeState.AVAILABLE, order_item_id=None, delivered_at=None)
         )
 
     def batch_count(by: int) -> Change:
@@ -304,8 +302,8 @@ def corruptions(b: Books) -> list[tuple[str, Change, Change, list[str]]]:
         ),
         (
             "a code delivered to no order",
-            set_code(first_code, state=CODE_VOIDED, order_item_id=None),
-            set_code(first_code, state=CODE_DELIVERED, order_item_id=b.bought_item),
+            set_code(first_code, state=CodeState.VOIDED, order_item_id=None),
+            set_code(first_code, state=CodeState.DELIVERED, order_item_id=b.bought_item),
             [
                 f"order {b.bought}: 2 codes ordered, 1 delivered that day",
                 "1 codes were delivered that day to no order",
@@ -433,9 +431,11 @@ def test_a_code_delivered_to_a_failed_order_is_a_mismatch(
     with db.session() as session:
         item = session.scalars(select(OrderItem).join(Order).where(Order.public_id == lapsed)).one()
         code = session.scalars(
-            select(Code).where(Code.state == AVAILABLE, Code.product_id == item.product_id)
+            select(Code).where(
+                Code.state == CodeState.AVAILABLE, Code.product_id == item.product_id
+            )
         ).one()
-        code.state, code.order_item_id = CODE_DELIVERED, item.id
+        code.state, code.order_item_id = CodeState.DELIVERED, item.id
         code.delivered_at = datetime.now(UTC)
     data = reconciled(database_url, "--date", today, exit_code=1)
     assert any(lapsed in problem for problem in data["mismatches"]), data["mismatches"]

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from codeshelf.kit.db import Database
 from codeshelf.kit.money import Money
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
 from codeshelf.orders.models import Order
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
 from codeshelf.stock.models import Batch, Code
 from codeshelf.wallet.models import LedgerTransaction, Posting

@@ -8,19 +8,19 @@ import httpx
 from sqlalchemy import select
 
 from codeshelf.catalog.models import Product
+from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
-from codeshelf.orders import service as orders
 from codeshelf.partners import service as partners
+from codeshelf.partners.models import KeyMode
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Code
-from codeshelf.wallet import service as wallet
 from tests.factories import PartnerHandle
 
 
 def issue_sandbox_key(db: Database, live_partner_id: str) -> PartnerHandle:
     """A cs_test_ key for the live partner's sandbox twin (created on first use)."""
     with db.session() as session:
-        issued = partners.create_key(session, live_partner_id, partners.TEST)
+        issued = partners.create_key(session, live_partner_id, KeyMode.TEST)
     assert issued.secret.startswith("cs_test_")
     return PartnerHandle(issued.partner.public_id, issued.secret, issued.api_key.public_id)
 
@@ -78,6 +78,4 @@ def live_stock(db: Database) -> tuple[Any, ...]:
 def assert_books_balance(db: Database) -> None:
     """Orders, money and stock agree with each other."""
     with db.read_session() as session:
-        assert orders.check(session) == []
-        assert wallet.check(session) == []
-        assert stock.check(session) == []
+        assert check_all(session) == []

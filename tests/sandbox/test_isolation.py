@@ -15,7 +15,7 @@ from sqlalchemy import select
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 from codeshelf.wallet.models import Account, LedgerTransaction, Posting
 from tests import factories

@@ -20,9 +20,9 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
-from codeshelf.partners.models import Partner
+from codeshelf.partners.models import KeyMode, Partner
 from codeshelf.webhooks import delivery
 from tests import factories
 from tests.claims.support import issue_operator_key
@@ -120,7 +120,7 @@ def test_two_first_sandbox_keys_issued_at_once_share_one_twin(db: Database, shop
     first: list[str] = []
 
     def issue_first(session: Session) -> None:
-        first.append(partners.create_key(session, shop.a.id, partners.TEST).partner.public_id)
+        first.append(partners.create_key(session, shop.a.id, KeyMode.TEST).partner.public_id)
 
     second = second_while_first_is_open(db, issue_first, lambda: issue_sandbox_key(db, shop.a.id))
     assert second.id == first[0]

@@ -20,7 +20,7 @@ from typer.testing import Result
 from codeshelf.audit.models import AuditEvent
 from codeshelf.kit.db import Base, Database
 from codeshelf.kit.vault import Vault
-from codeshelf.stock.models import AVAILABLE, Batch, Code
+from codeshelf.stock.models import Batch, Code, CodeState
 from tests import factories
 from tests.conftest import SECRET
 
@@ -246,7 +246,7 @@ def test_codes_are_stored_canonical_encrypted_and_fingerprinted(
 
     with db.read_session() as session:
         [code] = session.scalars(select(Code)).all()
-        assert code.state == AVAILABLE
+        assert code.state == CodeState.AVAILABLE
         assert code.order_item_id is None
         assert code.last4 == "IJKL"
         assert code.key_id == vault.key_id

@@ -13,9 +13,9 @@ import httpx
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
-from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
-from codeshelf.orders.review import ReviewLimits
+from codeshelf.orders.service import fulfilment
+from codeshelf.orders.service.review import ReviewLimits
 from codeshelf.partners import service as partners
 from tests import factories
 from tests.factories import Shop

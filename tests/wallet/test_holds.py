@@ -32,27 +32,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.catalog.models import Product
+from codeshelf.invariants import order_checks, stock_checks, wallet_checks
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.errors import DomainError
 from codeshelf.kit.money import Money
 from codeshelf.kit.vault import Vault
-from codeshelf.orders import fulfilment
 from codeshelf.orders import service as orders
 from codeshelf.orders.models import Order
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import Partner
-from codeshelf.stock import service as stock
-from codeshelf.stock.models import AVAILABLE, Code
+from codeshelf.stock.models import Code, CodeState
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import (
-    DEPOSIT,
-    HELD,
-    SALES,
-    WALLET,
     Account,
+    AccountKind,
     LedgerTransaction,
     Posting,
+    TransactionKind,
 )
 from codeshelf.webhooks.models import Event
 from tests import factories
@@ -128,8 +126,8 @@ def books(db: Database, partner_id: str) -> Books:
             return session.scalar(select(func.count()).select_from(model)) or 0
 
         return Books(
-            _account_balance(session, partner, WALLET),
-            _account_balance(session, partner, HELD),
+            _account_balance(session, partner, AccountKind.WALLET),
+            _account_balance(session, partner, AccountKind.HELD),
             count(LedgerTransaction),
             count(Posting),
             count(Event),
@@ -142,9 +140,9 @@ def assert_books_balanced(
 ) -> None:
     """Money is conserved and every partner account's running balance is right (of the
     ``partner_ids`` given, or of everyone)."""
-    assert wallet.check(session) == []
+    assert wallet_checks(session) == []
     if orders_clean:
-        assert orders.check(session) == []
+        assert order_checks(session) == []
     per_transaction = session.execute(
         select(Posting.transaction_id, func.sum(Posting.amount_minor)).group_by(
             Posting.transaction_id
@@ -157,7 +155,7 @@ def assert_books_balanced(
         .group_by(Account.currency)
     ).all()
     assert all(total == 0 for _, total in per_currency)
-    accounts = select(Account).where(Account.kind.in_((WALLET, HELD)))
+    accounts = select(Account).where(Account.kind.in_((AccountKind.WALLET, AccountKind.HELD)))
     if partner_ids is not None:
         accounts = accounts.where(Account.partner_id.in_(partner_ids))
     found = {acct.id: acct for acct in session.scalars(accounts)}
@@ -171,7 +169,7 @@ def assert_books_balanced(
         assert after == running[account_id], found[account_id].code
     for account_id, acct in found.items():
         assert acct.balance_minor == running[account_id], acct.code
-        if acct.kind == HELD:
+        if acct.kind == AccountKind.HELD:
             assert acct.balance_minor >= 0, acct.code
 
 
@@ -214,7 +212,7 @@ def sales_total(db: Database) -> int:
         total = session.scalar(
             select(func.coalesce(func.sum(Posting.amount_minor), 0))
             .join(Account, Account.id == Posting.account_id)
-            .where(Account.kind == SALES)
+            .where(Account.kind == AccountKind.SALES)
         )
     return int(total or 0)
 
@@ -301,7 +299,7 @@ def test_direct_hold_capture_release_keep_every_transaction_balanced(
         check_books(db, orders_clean=False)
     assert sales_total(db) == PRICE + 10_000
     with db.read_session() as session:
-        [problem] = orders.check(session)
+        [problem] = order_checks(session)
     assert delivered.order_id in problem
 
 
@@ -374,12 +372,18 @@ def test_the_database_refuses_a_negative_hold(db: Database, shop: Shop) -> None:
     """The held_not_negative CHECK guards writes that bypass the ledger's conditional UPDATE."""
     assert place(db, shop.a.id, 21, backorder_hours=24).order_id is not None
     with pytest.raises(IntegrityError, match="held_not_negative"), db.session() as session:
-        session.execute(update(Account).where(Account.kind == HELD).values(balance_minor=-1))
+        session.execute(
+            update(Account).where(Account.kind == AccountKind.HELD).values(balance_minor=-1)
+        )
     # A wallet may not go below its credit line either.
     with pytest.raises(IntegrityError, match="wallet_not_negative"), db.session() as session:
-        session.execute(update(Account).where(Account.kind == WALLET).values(balance_minor=-1))
+        session.execute(
+            update(Account).where(Account.kind == AccountKind.WALLET).values(balance_minor=-1)
+        )
     with db.read_session() as session:
-        held = session.scalar(select(func.min(Account.balance_minor)).where(Account.kind == HELD))
+        held = session.scalar(
+            select(func.min(Account.balance_minor)).where(Account.kind == AccountKind.HELD)
+        )
     assert held == 21 * PRICE
     check_books(db)
 
@@ -643,27 +647,29 @@ class HoldsMachine(RuleBasedStateMachine):
         with self.db.read_session() as session:
             ids = [partners.get_partner(session, public).id for public in self.partners]
             assert_books_balanced(session, partner_ids=ids)
-            assert stock.check(session) == []
+            assert stock_checks(session) == []
             product = session.scalars(select(Product).where(Product.sku == self.sku)).one()
             assert product.backordered == sum(w.quantity for w in self.model.waiting)
             available = session.scalar(
-                select(func.count()).where(Code.product_id == product.id, Code.state == AVAILABLE)
+                select(func.count()).where(
+                    Code.product_id == product.id, Code.state == CodeState.AVAILABLE
+                )
             )
             assert available == self.model.stock
             for index, public in enumerate(self.partners):
                 self._check_partner(session, index, partners.get_partner(session, public))
 
     def _check_partner(self, session: Session, index: int, partner: Partner) -> None:
-        available = _account_balance(session, partner, WALLET)
-        held = _account_balance(session, partner, HELD)
+        available = _account_balance(session, partner, AccountKind.WALLET)
+        held = _account_balance(session, partner, AccountKind.HELD)
         deposited = session.scalar(
             select(func.coalesce(func.sum(Posting.amount_minor), 0))
             .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
             .join(Account, Account.id == Posting.account_id)
             .where(
-                LedgerTransaction.kind == DEPOSIT,
+                LedgerTransaction.kind == TransactionKind.DEPOSIT,
                 Account.partner_id == partner.id,
-                Account.kind == WALLET,
+                Account.kind == AccountKind.WALLET,
             )
         )
         spent = session.scalar(

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from codeshelf.catalog.models import Product
+from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
 from codeshelf.kit.errors import DomainError
 from codeshelf.kit.money import Money
 from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
 from codeshelf.partners import service as partners
-from codeshelf.stock import service as stock
-from codeshelf.stock.models import AVAILABLE, Code
+from codeshelf.stock.models import Code, CodeState
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import Account, Posting
 from tests import factories
@@ -75,7 +75,7 @@ def _buy(db: Database, partner_id: str, quantity: int) -> str | None:
 
 def _available(db: Database) -> int:
     with db.read_session() as session:
-        return session.scalar(select(func.count()).where(Code.state == AVAILABLE)) or 0
+        return session.scalar(select(func.count()).where(Code.state == CodeState.AVAILABLE)) or 0
 
 
 def _wallet_balance(db: Database, partner_id: str) -> int:
@@ -87,9 +87,7 @@ def _wallet_balance(db: Database, partner_id: str) -> int:
 
 def _assert_conserved(db: Database) -> None:
     with db.read_session() as session:
-        assert wallet.check(session) == []
-        assert orders.check(session) == []
-        assert stock.check(session) == []
+        assert check_all(session) == []
         assert session.scalar(select(func.coalesce(func.sum(Posting.amount_minor), 0))) == 0
         lowest = session.scalar(
             select(func.min(Account.balance_minor)).where(Account.kind == "wallet")

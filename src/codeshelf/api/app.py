@@ -13,7 +13,6 @@ from codeshelf.api.admin_gate import HideAdminApi
 from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
 from codeshelf.api.ratelimit import RateLimiter
-from codeshelf.catalog.routes import router as catalog_router
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
@@ -24,6 +23,7 @@ from codeshelf.orders.admin_routes import router as orders_admin_router
 from codeshelf.orders.routes import router as orders_router
 from codeshelf.reconciliation.routes import router as reconciliation_router
 from codeshelf.sandbox.routes import router as sandbox_router
+from codeshelf.stock.routes import router as inventory_router
 from codeshelf.wallet.routes import router as wallet_router
 from codeshelf.webhooks.routes import router as webhooks_router
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     api = APIRouter(prefix=API_PREFIX)
     for router in (
-        catalog_router,
+        inventory_router,
         wallet_router,
         orders_router,
         claims_router,

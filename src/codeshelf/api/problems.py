@@ -141,8 +141,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         status, body = error_body(exc, request.url.path)
-        headers = exc.headers if isinstance(exc, HTTPProblemError) else None
-        return problem_response(status, body, headers)
+        headers = dict(exc.headers) if isinstance(exc, HTTPProblemError) else {}
+        if exc.retry_after_seconds is not None:
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        return problem_response(status, body, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

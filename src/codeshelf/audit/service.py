@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit.models import AuditEvent
@@ -33,3 +35,13 @@ def record(
     )
     session.add(event)
     return event
+
+
+def occurrences(session: Session, action: str, subject: str) -> tuple[int, datetime | None]:
+    """How often ``action`` was recorded about ``subject``, and when first."""
+    count, first = session.execute(
+        select(func.count(), func.min(AuditEvent.occurred_at)).where(
+            AuditEvent.action == action, AuditEvent.subject == subject
+        )
+    ).one()
+    return int(count or 0), first

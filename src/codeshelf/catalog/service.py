@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -14,11 +13,9 @@ from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from codeshelf.kit.money import InvalidMoneyError, Money
 from codeshelf.partners.models import Partner
-from codeshelf.stock.models import AVAILABLE, Code
 
 SKU_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 REGION_PATTERN = re.compile(r"[A-Z]{2,8}")
-SANDBOX_STOCK = 10_000  # codes a sandbox partner sees available per product (they are synthetic)
 
 
 class ProductNotFoundError(NotFoundError):
@@ -27,13 +24,6 @@ class ProductNotFoundError(NotFoundError):
 
 class ProductExistsError(ConflictError):
     slug = "product-exists"
-
-
-@dataclass(frozen=True)
-class InventoryLine:
-    product: Product
-    price: Money
-    available: int
 
 
 def face_value(product: Product) -> Money:
@@ -158,33 +148,3 @@ def prices_for(session: Session, partner_id: int) -> dict[int, int]:
 
 def price_of(product: Product, overrides: dict[int, int]) -> Money:
     return Money(overrides.get(product.id, product.price_minor), product.price_currency)
-
-
-def inventory(session: Session, partner: Partner) -> list[InventoryLine]:
-    """Every product, with this partner's price and the codes available now (0 stays listed).
-
-    Codes promised to waiting backorders are not available. The sandbox mirrors the live
-    catalog and prices, with synthetic stock of SANDBOX_STOCK codes per product.
-    """
-    overrides = prices_for(session, partner.price_list_id)
-    products = list_products(session)
-    if partner.is_sandbox:
-        return [
-            InventoryLine(product, price_of(product, overrides), SANDBOX_STOCK)
-            for product in products
-        ]
-    counts = dict(
-        session.execute(
-            select(Code.product_id, func.count())
-            .where(Code.state == AVAILABLE)
-            .group_by(Code.product_id)
-        ).all()
-    )
-    return [
-        InventoryLine(
-            product,
-            price_of(product, overrides),
-            max(0, counts.get(product.id, 0) - product.backordered),
-        )
-        for product in products
-    ]

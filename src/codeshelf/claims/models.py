@@ -1,57 +1,76 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.db import Base, UTCDateTime
+from codeshelf.kit.db import Base, UTCDateTime, one_of
 
-SUBMITTED = "submitted"
-TRIAGED = "triaged"
-NEEDS_INFO = "needs_info"
-APPROVED = "approved"
-REJECTED = "rejected"
-ESCALATED = "escalated_upstream"
-RESOLVED = "resolved"
-CANCELLED = "cancelled"
-CLAIM_STATUSES = (
-    SUBMITTED,
-    TRIAGED,
-    NEEDS_INFO,
-    APPROVED,
-    REJECTED,
-    ESCALATED,
-    RESOLVED,
-    CANCELLED,
-)
+CLAIM_PREFIX = "clm"  # a claim's public id: clm_ and 20 hex digits
+
+
+class ClaimStatus(StrEnum):
+    SUBMITTED = "submitted"
+    TRIAGED = "triaged"
+    NEEDS_INFO = "needs_info"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ESCALATED = "escalated_upstream"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+
+
 # A claim is open until it is rejected, resolved or cancelled; an open claim holds its codes.
-OPEN_STATUSES = (SUBMITTED, TRIAGED, NEEDS_INFO, APPROVED, ESCALATED)
-TRANSITIONS = {
-    SUBMITTED: {TRIAGED, CANCELLED},
-    TRIAGED: {NEEDS_INFO, APPROVED, REJECTED, ESCALATED, CANCELLED},
+OPEN_STATUSES = (
+    ClaimStatus.SUBMITTED,
+    ClaimStatus.TRIAGED,
+    ClaimStatus.NEEDS_INFO,
+    ClaimStatus.APPROVED,
+    ClaimStatus.ESCALATED,
+)
+TRANSITIONS: dict[str, set[ClaimStatus]] = {
+    ClaimStatus.SUBMITTED: {ClaimStatus.TRIAGED, ClaimStatus.CANCELLED},
+    ClaimStatus.TRIAGED: {
+        ClaimStatus.NEEDS_INFO,
+        ClaimStatus.APPROVED,
+        ClaimStatus.REJECTED,
+        ClaimStatus.ESCALATED,
+        ClaimStatus.CANCELLED,
+    },
     # The operator may still decide a claim whose partner never answered.
-    NEEDS_INFO: {SUBMITTED, APPROVED, REJECTED, CANCELLED},
-    ESCALATED: {APPROVED, REJECTED},
-    APPROVED: {RESOLVED},
-    REJECTED: set(),
-    RESOLVED: set(),
-    CANCELLED: set(),
+    ClaimStatus.NEEDS_INFO: {
+        ClaimStatus.SUBMITTED,
+        ClaimStatus.APPROVED,
+        ClaimStatus.REJECTED,
+        ClaimStatus.CANCELLED,
+    },
+    ClaimStatus.ESCALATED: {ClaimStatus.APPROVED, ClaimStatus.REJECTED},
+    ClaimStatus.APPROVED: {ClaimStatus.RESOLVED},
+    ClaimStatus.REJECTED: set(),
+    ClaimStatus.RESOLVED: set(),
+    ClaimStatus.CANCELLED: set(),
 }
 
-API = "api"  # filed by the partner through POST /claims: priority triage (policy section 5)
-OPERATOR = "operator"  # filed by the operator for a claim received another way (e-mail)
-CHANNELS = (API, OPERATOR)
-PRIORITY = {API: 1, OPERATOR: 2}  # lower is triaged first
 
-REPLACEMENT = "replacement"
-REFUND = "refund"
-REMEDIES = (REPLACEMENT, REFUND)
+class Channel(StrEnum):
+    API = "api"  # filed by the partner through POST /claims: priority triage (policy section 5)
+    OPERATOR = "operator"  # filed by the operator for a claim received another way (e-mail)
 
-WAITING = "waiting"  # approved, waiting for stock to replace the code
-DONE = "done"
-REMEDY_STATES = (WAITING, DONE)
+
+PRIORITY: dict[str, int] = {Channel.API: 1, Channel.OPERATOR: 2}  # lower is triaged first
+
+
+class RemedyKind(StrEnum):
+    REPLACEMENT = "replacement"
+    REFUND = "refund"
+
+
+class RemedyState(StrEnum):
+    WAITING = "waiting"  # approved, waiting for stock to replace the code
+    DONE = "done"
 
 
 class Claim(Base):
@@ -59,9 +78,9 @@ class Claim(Base):
 
     __tablename__ = "claims"
     __table_args__ = (
-        CheckConstraint(f"status IN {CLAIM_STATUSES!r}", name="status"),
-        CheckConstraint(f"channel IN {CHANNELS!r}", name="channel"),
-        CheckConstraint(f"remedy IN {REMEDIES!r}", name="remedy"),
+        CheckConstraint(one_of("status", ClaimStatus), name="status"),
+        CheckConstraint(one_of("channel", Channel), name="channel"),
+        CheckConstraint(one_of("remedy", RemedyKind), name="remedy"),
         Index("ix_claims_queue", "due_at", "priority"),
     )
 
@@ -69,7 +88,7 @@ class Claim(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    status: Mapped[str] = mapped_column(String(24), default=SUBMITTED)
+    status: Mapped[str] = mapped_column(String(24), default=ClaimStatus.SUBMITTED)
     channel: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int]
     policy_version: Mapped[str] = mapped_column(String(16))
@@ -159,8 +178,8 @@ class Remedy(Base):
 
     __tablename__ = "claim_remedies"
     __table_args__ = (
-        CheckConstraint(f"kind IN {REMEDIES!r}", name="kind"),
-        CheckConstraint(f"state IN {REMEDY_STATES!r}", name="state"),
+        CheckConstraint(one_of("kind", RemedyKind), name="kind"),
+        CheckConstraint(one_of("state", RemedyState), name="state"),
         CheckConstraint(
             "state != 'done' OR (kind = 'refund') = (ledger_transaction_id IS NOT NULL)",
             name="refund_has_transaction",
@@ -175,7 +194,7 @@ class Remedy(Base):
     claim_code_id: Mapped[int] = mapped_column(ForeignKey("claim_codes.id"), unique=True)
     code_id: Mapped[int] = mapped_column(ForeignKey("codes.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16), default=WAITING)
+    state: Mapped[str] = mapped_column(String(16), default=RemedyState.WAITING)
     amount_minor: Mapped[int | None]  # the refund: what was paid for the code
     currency: Mapped[str | None] = mapped_column(String(3))
     ledger_transaction_id: Mapped[int | None] = mapped_column(

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from codeshelf.claims import policy as rules
 from codeshelf.claims import service
 from codeshelf.claims.evidence import Screenshot
-from codeshelf.claims.models import CLAIM_STATUSES, REMEDIES, Claim, ClaimCode
+from codeshelf.claims.models import Claim, ClaimCode, ClaimStatus, RemedyKind
 from codeshelf.kit.money import Money
 from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
 
@@ -136,7 +136,7 @@ class RemedyChange(BaseModel):
 
 
 class RemedyOut(BaseModel):
-    kind: str = Field(description=f"One of {', '.join(REMEDIES)}.")
+    kind: str = Field(description=f"One of {', '.join(tuple(RemedyKind))}.")
     state: str = Field(description="`waiting` (for stock) or `done`.")
     refunded: MoneyOut | None = None
     replacement_order_id: str | None = None
@@ -174,7 +174,7 @@ class EvidenceOut(BaseModel):
 class ClaimOut(BaseModel):
     id: str
     order_id: str
-    status: str = Field(description=f"One of {', '.join(CLAIM_STATUSES)}.")
+    status: str = Field(description=f"One of {', '.join(tuple(ClaimStatus))}.")
     channel: str
     policy_version: str
     problem: str

@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from codeshelf.claims import evidence, service
-from codeshelf.claims.models import OPERATOR, REPLACEMENT, Claim
+from codeshelf.claims.models import Channel, Claim, RemedyKind
 from codeshelf.cli import context
 from codeshelf.cli.output import domain_errors, emit, fail, say, table
 from codeshelf.kit.errors import InvalidInputError
@@ -287,7 +287,7 @@ def claims_file(
     order_id: Annotated[str, typer.Option("--order")] = ...,  # type: ignore[assignment]
     codes: Annotated[list[str], typer.Option("--code", help="Repeat for several codes.")] = ...,  # type: ignore[assignment]
     problem: Annotated[str, typer.Option(help="invalid, already_redeemed, wrong_region, …")] = ...,  # type: ignore[assignment]
-    remedy: str = REPLACEMENT,
+    remedy: str = RemedyKind.REPLACEMENT,
     account_region: str | None = None,
     attempted_at: Annotated[
         datetime | None,
@@ -326,7 +326,13 @@ def claims_file(
     with domain_errors(), context.database().session() as session:
         partner = partners.get_partner(session, partner_id)
         claim = service.file_claim(
-            session, vault, store, partner, data, channel=OPERATOR, actor=operator_actor(operator)
+            session,
+            vault,
+            store,
+            partner,
+            data,
+            channel=Channel.OPERATOR,
+            actor=operator_actor(operator),
         )
         result = claim_json(session, claim)
     emit(result, as_json, lambda: say(f"filed {result['id']}: {_verdicts(result)}"))

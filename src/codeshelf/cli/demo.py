@@ -18,7 +18,7 @@ from codeshelf.kit.vault import Vault
 from codeshelf.operators import service as operators
 from codeshelf.operators.models import OperatorKey
 from codeshelf.partners import service as partners
-from codeshelf.partners.models import ApiKey, Partner
+from codeshelf.partners.models import ApiKey, KeyMode, Partner
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Batch
 from codeshelf.wallet import service as wallet
@@ -90,7 +90,7 @@ def _partner(session: Session, secret: str) -> Partner:
     sandbox_key = demo_sandbox_key(secret)
     if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(sandbox_key))) is None:
         twin = partners.sandbox_twin(session, partner)
-        partners.add_key_with_secret(session, twin, sandbox_key, partners.TEST)
+        partners.add_key_with_secret(session, twin, sandbox_key, KeyMode.TEST)
     return partner
 
 

@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from codeshelf import invariants
 from codeshelf.audit import service as audit
 from codeshelf.catalog import service as catalog
 from codeshelf.catalog.service import face_value
@@ -26,11 +27,11 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.errors import DomainError
 from codeshelf.kit.money import InvalidMoneyError, Money
 from codeshelf.kit.settings import MissingSecretKeyError
-from codeshelf.orders import fulfilment
-from codeshelf.orders import service as orders
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
+from codeshelf.partners.models import KeyMode
 from codeshelf.stock import service as stock
-from codeshelf.stock.models import CODE_STATES
+from codeshelf.stock.models import CodeState
 from codeshelf.wallet import service as wallet
 
 # Rich tracebacks would print local variables, and locals can hold codes or keys.
@@ -206,7 +207,7 @@ def key_create(
     as_json: JsonOption = False,
 ) -> None:
     """Issue another API key (several may be active, for rotation), or a sandbox key."""
-    mode = partners.TEST if sandbox else partners.LIVE
+    mode = KeyMode.TEST if sandbox else KeyMode.LIVE
     with domain_errors(), context.database().session() as session:
         issued = partners.create_key(session, partner_id, mode)
     data = {
@@ -413,7 +414,7 @@ def stock_summary(as_json: JsonOption = False) -> None:
     """Codes per product and state."""
     with context.database().read_session() as session:
         data = stock.summary(session)
-    columns = ["sku", *CODE_STATES, "total"]
+    columns = ["sku", *tuple(CodeState), "total"]
     rows = [[row[column] for column in columns] for row in data]
     emit(data, as_json, lambda: table("stock", columns, rows))
 
@@ -457,12 +458,7 @@ def stock_quarantine(
 def ledger_check(as_json: JsonOption = False) -> None:
     """Verify every invariant of money and stock; exit 1 on any violation."""
     with context.database().read_session() as session:
-        problems = (
-            wallet.check(session)
-            + stock.check(session)
-            + orders.check(session)
-            + claims.check(session)
-        )
+        problems = invariants.check_all(session)
     data = {"ok": not problems, "violations": problems}
 
     def render() -> None:

@@ -11,8 +11,9 @@ from codeshelf.cli import context
 from codeshelf.cli.claims import JsonOption, OperatorOption, operator_actor
 from codeshelf.cli.output import domain_errors, emit, say, table
 from codeshelf.kit.clock import utcnow
-from codeshelf.orders import fulfilment, service
+from codeshelf.orders import service
 from codeshelf.orders.models import Order
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 
 orders_app = typer.Typer(no_args_is_help=True, help="Orders: the manual-review queue.")

@@ -13,12 +13,12 @@ import httpx
 import typer
 from sqlalchemy import select
 
-from codeshelf.api import idempotency
 from codeshelf.cli import context
 from codeshelf.cli.output import domain_errors, emit, err, say, table
+from codeshelf.idempotency import service as idempotency
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
-from codeshelf.orders import fulfilment
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 from codeshelf.webhooks import delivery, service
 from codeshelf.webhooks.models import WebhookEndpoint

@@ -8,7 +8,7 @@ lets run beside a writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -123,3 +123,8 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """A CHECK constraint's text: ``state IN ('available', 'reserved')``."""
+    return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"

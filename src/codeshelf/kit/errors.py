@@ -15,6 +15,8 @@ class DomainError(Exception):
     # A refusal that came from doing the work (out of stock, out of money), as opposed to bad
     # input: the idempotency layer stores it and replays it to retries.
     business_refusal = False
+    # Set when trying again later may succeed (a key still in use): the API sends Retry-After.
+    retry_after_seconds: int | None = None
 
     def __init__(self, detail: str, *, pointer: str | None = None, **extras: Any) -> None:
         super().__init__(detail)

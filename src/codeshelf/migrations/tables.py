@@ -3,9 +3,10 @@
 from codeshelf.audit.models import AuditEvent
 from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.claims.models import Claim, ClaimCode, ClaimEvidence, Remedy
+from codeshelf.idempotency.models import IdempotencyRecord
 from codeshelf.kit.db import Base
 from codeshelf.operators.models import OperatorKey
-from codeshelf.orders.models import IdempotencyRecord, Order, OrderItem
+from codeshelf.orders.models import Order, OrderItem
 from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock.models import Batch, Code
 from codeshelf.wallet.models import Account, LedgerTransaction, Posting

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from codeshelf.api.deps import OperatorDep, ServicesDep
 from codeshelf.kit.clock import utcnow
 from codeshelf.operators.service import actor_name
-from codeshelf.orders import fulfilment, service
+from codeshelf.orders import service
 from codeshelf.orders.models import Order
 from codeshelf.orders.schemas import OrderOut
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 
 router = APIRouter(prefix="/admin", tags=["admin: orders"])

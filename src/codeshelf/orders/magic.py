@@ -13,16 +13,25 @@ that live orders take only rarely:
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 
-FAIL = "fail"
-BACKORDER = "backorder"
-REVIEW = "review"
-MAGIC_PREFIXES = {"test_fail": FAIL, "test_backorder": BACKORDER, "test_review": REVIEW}
+
+class Outcome(StrEnum):
+    FAIL = "fail"
+    BACKORDER = "backorder"
+    REVIEW = "review"
+
+
+MAGIC_PREFIXES = {
+    "test_fail": Outcome.FAIL,
+    "test_backorder": Outcome.BACKORDER,
+    "test_review": Outcome.REVIEW,
+}
 TEST_CODE_PREFIX = "TEST-"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-def forced_outcome(client_order_id: str | None) -> str | None:
+def forced_outcome(client_order_id: str | None) -> Outcome | None:
     """The path a sandbox order's ``client_order_id`` asks for, if any."""
     if client_order_id is None:
         return None

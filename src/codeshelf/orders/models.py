@@ -1,26 +1,50 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.db import Base, UTCDateTime
+from codeshelf.kit.db import Base, UTCDateTime, one_of
+from codeshelf.kit.money import Money
 
-PENDING = "pending"
-PAID = "paid"
-DELIVERED = "delivered"
-FAILED = "failed"
-ORDER_STATUSES = (PENDING, PAID, DELIVERED, FAILED)
-PURCHASE = "purchase"
-REPLACEMENT = "replacement"  # free codes replacing claimed ones (see claims)
-ORDER_KINDS = (PURCHASE, REPLACEMENT)
-TRANSITIONS = {PENDING: {PAID, FAILED}, PAID: {DELIVERED, FAILED}, DELIVERED: set(), FAILED: set()}
-# Why a pending order waits (its money is held meanwhile): an operator's review, or stock.
-REVIEW = "review"
-STOCK = "stock"
-HOLD_REASONS = (REVIEW, STOCK)
+ORDER_PREFIX = "ord"  # an order's public id: ord_ and 20 hex digits
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class OrderKind(StrEnum):
+    PURCHASE = "purchase"
+    REPLACEMENT = "replacement"  # free codes replacing claimed ones (see claims)
+
+
+class HoldReason(StrEnum):
+    """Why a pending order waits (its money is held meanwhile)."""
+
+    REVIEW = "review"  # an operator's review
+    STOCK = "stock"  # stock: a backorder
+
+
+class FailureReason(StrEnum):
+    BACKORDER_EXPIRED = "backorder_expired"
+    REVIEW_REJECTED = "review_rejected"
+    OUT_OF_STOCK = "out_of_stock"  # approved after review, but no stock and no backorder
+    SANDBOX_FORCED = "sandbox_forced_failure"
+
+
+TRANSITIONS: dict[str, set[OrderStatus]] = {
+    OrderStatus.PENDING: {OrderStatus.PAID, OrderStatus.FAILED},
+    OrderStatus.PAID: {OrderStatus.DELIVERED, OrderStatus.FAILED},
+    OrderStatus.DELIVERED: set(),
+    OrderStatus.FAILED: set(),
+}
 
 
 class IllegalTransitionError(RuntimeError):
@@ -31,11 +55,11 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("partner_id", "client_order_id"),
-        CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status"),
+        CheckConstraint(one_of("status", OrderStatus), name="status"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
-        CheckConstraint(f"kind IN {ORDER_KINDS!r}", name="kind"),
+        CheckConstraint(one_of("kind", OrderKind), name="kind"),
         CheckConstraint(
-            f"hold_reason IS NULL OR (hold_reason IN {HOLD_REASONS!r} AND status = 'pending')",
+            f"hold_reason IS NULL OR ({one_of('hold_reason', HoldReason)} AND status = 'pending')",
             name="hold_reason",
         ),
     )
@@ -44,8 +68,10 @@ class Order(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     client_order_id: Mapped[str | None] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default=PENDING)
-    kind: Mapped[str] = mapped_column(String(16), default=PURCHASE, server_default=PURCHASE)
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING)
+    kind: Mapped[str] = mapped_column(
+        String(16), default=OrderKind.PURCHASE, server_default=OrderKind.PURCHASE.value
+    )
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -66,9 +92,9 @@ class Order(Base):
 
     @property
     def review_required(self) -> bool:
-        return self.hold_reason == REVIEW
+        return self.hold_reason == HoldReason.REVIEW
 
-    def advance(self, status: str) -> None:
+    def advance(self, status: OrderStatus) -> None:
         if status not in TRANSITIONS[self.status]:
             raise IllegalTransitionError(f"order {self.public_id}: {self.status} -> {status}")
         self.status = status
@@ -87,24 +113,5 @@ class OrderItem(Base):
     order: Mapped[Order] = relationship(back_populates="items")
 
 
-PROCESSING = "processing"
-COMPLETED = "completed"
-
-
-class IdempotencyRecord(Base):
-    """A partner's Idempotency-Key and, once the work is done, the response it produced."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("partner_id", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
-    key: Mapped[str] = mapped_column(String(255))
-    request_fingerprint: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default=PROCESSING)
-    lock_token: Mapped[str] = mapped_column(String(32))
-    locked_until: Mapped[datetime] = mapped_column(UTCDateTime)
-    response_status: Mapped[int | None]
-    response_body: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+def total_of(order: Order) -> Money:
+    return Money(order.total_minor, order.currency)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -11,13 +10,13 @@ from sqlalchemy.orm import Session
 from codeshelf.api import idempotency
 from codeshelf.api.deps import PrincipalDep, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON
+from codeshelf.idempotency import service as keys
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.errors import InvalidInputError
 from codeshelf.kit.schemas import PRINTABLE
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
-from codeshelf.orders.review import ReviewLimits
 from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut, OrderPage
+from codeshelf.orders.service.review import ReviewLimits
 
 router = APIRouter(tags=["orders"])
 
@@ -38,17 +37,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _order_json(session: Session, order: Order) -> OrderOut:
     products = service.products_by_id(session, {item.product_id for item in order.items})
     return OrderOut.of(order, products)
-
-
-def _check_quantities(items: list[service.ItemRequest], maximum: int) -> None:
-    total = 0
-    for item in items:
-        if item.quantity > maximum:
-            pointer = "#/quantity" if item.pointer == "#" else f"{item.pointer}/quantity"
-            raise InvalidInputError(f"quantity must be at most {maximum}", pointer=pointer)
-        total += item.quantity
-    if total > maximum:
-        raise InvalidInputError(f"an order holds at most {maximum} codes", pointer="#/items")
 
 
 @router.post(
@@ -77,15 +65,17 @@ def create_order(
     """
     key = idempotency.parse_key(idempotency_key, payload.idempotency_key)
     items = payload.item_requests()
-    _check_quantities(items, services.settings.max_order_quantity)
+    settings = services.settings
+    service.check_quantities(items, settings.max_order_quantity)
     partner = principal.partner
-
-    limits = ReviewLimits.for_partner(partner, services.settings)
+    limits = ReviewLimits.for_partner(partner, settings)
 
     def work(session: Session) -> tuple[int, str]:
         # Judged here, after the key's claim: a retry of a stored order replays it, even once
         # its deadline has passed.
-        backorder_until = _backorder_deadline(payload, services.settings.backorder_max_hours)
+        backorder_until = service.backorder_deadline(
+            payload.allow_backorder, payload.backorder_until, settings.backorder_max_hours, utcnow()
+        )
         priced = service.price_items(session, partner, items)
         order = service.place_order(
             session,
@@ -98,43 +88,21 @@ def create_order(
         products = {line.product.id: line.product for line in priced}
         return 201, OrderOut.of(order, products).model_dump_json()
 
-    stored = idempotency.run(
+    stored = keys.run(
         services.db,
-        services.settings,
+        settings,
         partner_id=partner.id,
         key=key,
-        request_fingerprint=idempotency.fingerprint(
+        request_fingerprint=keys.fingerprint(
             "POST", "/api/v1/orders", payload.fingerprint_payload()
         ),
-        instance=request.url.path,
         work=work,
+        refusal=idempotency.refusal_renderer(request.url.path),
     )
-    headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
+    headers = {}
     if stored.status == 201:
         headers["Location"] = f"/api/v1/orders/{_order_id(stored.body)}"
-    media_type = PROBLEM_JSON if stored.status >= 400 else "application/json"
-    return Response(stored.body, stored.status, headers=headers, media_type=media_type)
-
-
-def _backorder_deadline(payload: OrderCreate, max_hours: int) -> datetime | None:
-    if not payload.allow_backorder:
-        if payload.backorder_until is not None:
-            raise InvalidInputError(
-                "backorder_until needs allow_backorder: true", pointer="#/backorder_until"
-            )
-        return None
-    now = utcnow()
-    latest = now + timedelta(hours=max_hours)
-    if payload.backorder_until is None:
-        return latest
-    if payload.backorder_until <= now:
-        raise InvalidInputError("backorder_until is in the past", pointer="#/backorder_until")
-    if payload.backorder_until > latest:
-        raise InvalidInputError(
-            f"a backorder may wait at most {max_hours} hours (until {latest.isoformat()})",
-            pointer="#/backorder_until",
-        )
-    return payload.backorder_until.astimezone(UTC)
+    return idempotency.replay_response(stored, headers)
 
 
 def _order_id(body: str) -> str:

@@ -19,7 +19,7 @@ from codeshelf.catalog.service import face_value
 from codeshelf.kit.money import Money
 from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
 from codeshelf.orders import service
-from codeshelf.orders.models import DELIVERED, FAILED, ORDER_STATUSES, REVIEW, STOCK, Order
+from codeshelf.orders.models import HoldReason, Order, OrderStatus
 from codeshelf.orders.service import ItemRequest
 
 Quantity = Annotated[
@@ -142,13 +142,13 @@ CUSTOMER_MESSAGES = {
 
 
 def customer_message(order: Order) -> str:
-    if order.status == DELIVERED:
+    if order.status == OrderStatus.DELIVERED:
         return CUSTOMER_MESSAGES["delivered"]
-    if order.status == FAILED:
+    if order.status == OrderStatus.FAILED:
         return CUSTOMER_MESSAGES["failed"]
-    if order.hold_reason == REVIEW:
+    if order.hold_reason == HoldReason.REVIEW:
         return CUSTOMER_MESSAGES["manual_review"]
-    if order.hold_reason == STOCK:
+    if order.hold_reason == HoldReason.STOCK:
         return CUSTOMER_MESSAGES["delayed"]
     return CUSTOMER_MESSAGES["processing"]
 
@@ -156,7 +156,7 @@ def customer_message(order: Order) -> str:
 class OrderOut(BaseModel):
     id: str
     client_order_id: str | None
-    status: str = Field(description=f"One of {', '.join(ORDER_STATUSES)}.")
+    status: str = Field(description=f"One of {', '.join(tuple(OrderStatus))}.")
     kind: str = Field(
         description="`purchase`, or `replacement`: free codes replacing claimed ones."
     )

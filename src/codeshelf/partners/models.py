@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Base, UTCDateTime
+
+
+class KeyMode(StrEnum):
+    LIVE = "live"  # cs_live_: the partner's real money and stock
+    TEST = "test"  # cs_test_: its sandbox twin
 
 
 class Partner(Base):
@@ -43,7 +49,7 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
-    mode: Mapped[str] = mapped_column(String(8), default="live")
+    mode: Mapped[str] = mapped_column(String(8), default=KeyMode.LIVE)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # The first characters of the key, safe to display so an operator can tell keys apart.
     prefix: Mapped[str] = mapped_column(String(24))

@@ -19,11 +19,9 @@ from codeshelf.kit.errors import InvalidInputError, NotFoundError
 from codeshelf.kit.ids import public_id
 from codeshelf.kit.money import Money
 from codeshelf.kit.tokens import hash_key, same_hash
-from codeshelf.partners.models import ApiKey, Partner
+from codeshelf.partners.models import ApiKey, KeyMode, Partner
 
-LIVE = "live"
-TEST = "test"
-KEY_PREFIX = {LIVE: "cs_live_", TEST: "cs_test_"}
+KEY_PREFIX = {KeyMode.LIVE: "cs_live_", KeyMode.TEST: "cs_test_"}
 
 
 class PartnerNotFoundError(NotFoundError):
@@ -69,12 +67,12 @@ def get_partner(session: Session, partner_public_id: str) -> Partner:
     return partner
 
 
-def issue_key(session: Session, partner: Partner, mode: str = "live") -> IssuedKey:
+def issue_key(session: Session, partner: Partner, mode: KeyMode = KeyMode.LIVE) -> IssuedKey:
     return add_key_with_secret(session, partner, KEY_PREFIX[mode] + secrets.token_urlsafe(32), mode)
 
 
 def add_key_with_secret(
-    session: Session, partner: Partner, secret: str, mode: str = "live"
+    session: Session, partner: Partner, secret: str, mode: KeyMode = KeyMode.LIVE
 ) -> IssuedKey:
     """Store a key whose secret the caller made (the demo derives its key from the secret)."""
     api_key = ApiKey(
@@ -96,13 +94,13 @@ def add_key_with_secret(
     return IssuedKey(partner, api_key, secret)
 
 
-def create_key(session: Session, partner_public_id: str, mode: str = LIVE) -> IssuedKey:
+def create_key(session: Session, partner_public_id: str, mode: KeyMode = KeyMode.LIVE) -> IssuedKey:
     """A live key, or (``mode="test"``) a cs_test_ key for the partner's sandbox twin."""
     partner = get_partner(session, partner_public_id)
     if partner.is_sandbox:
         raise InvalidInputError(f"{partner_public_id} is a sandbox partner; name its live twin")
-    if mode == TEST:
-        return issue_key(session, sandbox_twin(session, partner), TEST)
+    if mode == KeyMode.TEST:
+        return issue_key(session, sandbox_twin(session, partner), KeyMode.TEST)
     return issue_key(session, partner)
 
 
@@ -218,3 +216,10 @@ def authenticate(session: Session, presented: str) -> tuple[Partner, ApiKey] | N
     if row is None or not same_hash(row.ApiKey.key_hash, digest):
         return None
     return row.Partner, row.ApiKey
+
+
+def live_partners(session: Session) -> list[Partner]:
+    """Every partner but the sandbox twins, in the order they were created."""
+    return list(
+        session.scalars(select(Partner).where(Partner.sandbox_of_id.is_(None)).order_by(Partner.id))
+    )

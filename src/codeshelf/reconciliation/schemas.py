@@ -5,7 +5,8 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from codeshelf.kit.schemas import MoneyOut
-from codeshelf.reconciliation.service import CurrencyFigures, DailyReport
+from codeshelf.reconciliation.service import DailyReport
+from codeshelf.wallet.service import CurrencyFigures
 
 
 class CurrencyFiguresOut(BaseModel):

@@ -12,8 +12,8 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.errors import DomainError, InvalidInputError
 from codeshelf.kit.ids import public_id
 from codeshelf.kit.money import Money
-from codeshelf.orders import fulfilment
 from codeshelf.orders.models import Order
+from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 from codeshelf.wallet import service as wallet
 from codeshelf.webhooks import service as webhooks

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
@@ -15,14 +16,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.db import Base, UTCDateTime
+from codeshelf.kit.db import Base, UTCDateTime, one_of
 
-AVAILABLE = "available"
-RESERVED = "reserved"
-DELIVERED = "delivered"
-QUARANTINED = "quarantined"
-VOIDED = "voided"
-CODE_STATES = (AVAILABLE, RESERVED, DELIVERED, QUARANTINED, VOIDED)
+
+class CodeState(StrEnum):
+    """Every code is in exactly one of these at any time."""
+
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    DELIVERED = "delivered"
+    QUARANTINED = "quarantined"  # out of sale while its batch or a claim on it is disputed
+    VOIDED = "voided"  # replaced or refunded by a claim: never sold again
 
 
 class Batch(Base):
@@ -47,7 +51,7 @@ class Code(Base):
 
     __tablename__ = "codes"
     __table_args__ = (
-        CheckConstraint(f"state IN {CODE_STATES!r}", name="state"),
+        CheckConstraint(one_of("state", CodeState), name="state"),
         # One foreign key checks both batch and product (a bulk import pays for each check).
         ForeignKeyConstraint(
             ["batch_id", "product_id"], ["stock_batches.id", "stock_batches.product_id"]
@@ -83,6 +87,6 @@ class Code(Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     key_id: Mapped[str] = mapped_column(String(16))
     last4: Mapped[str] = mapped_column(String(4))
-    state: Mapped[str] = mapped_column(String(16), default=AVAILABLE)
+    state: Mapped[str] = mapped_column(String(16), default=CodeState.AVAILABLE)
     order_item_id: Mapped[int | None] = mapped_column(ForeignKey("order_items.id"))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

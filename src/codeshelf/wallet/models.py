@@ -1,25 +1,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.db import Base, UTCDateTime
+from codeshelf.kit.db import Base, UTCDateTime, one_of
 
-WALLET = "wallet"  # a partner's prepaid balance in one currency
-FUNDING = "funding"  # where deposits come from (money received from partners)
-SALES = "sales"  # where order debits go (revenue)
-HELD = "held"  # a partner's money set aside for its pending orders, per currency
-ACCOUNT_KINDS = (WALLET, FUNDING, SALES, HELD)
+TRANSACTION_PREFIX = "txn"  # a ledger transaction's public id: txn_ and 20 hex digits
 
-DEPOSIT = "deposit"
-ORDER = "order"  # an order's payment: from the wallet, or from its hold
-REFUND = "refund"
-HOLD = "hold"  # wallet -> held, when a pending order is accepted
-RELEASE = "release"  # held -> wallet, when a pending order fails
-TRANSACTION_KINDS = (DEPOSIT, ORDER, REFUND, HOLD, RELEASE)
+
+class AccountKind(StrEnum):
+    WALLET = "wallet"  # a partner's prepaid balance in one currency
+    FUNDING = "funding"  # where deposits come from (money received from partners)
+    SALES = "sales"  # where order debits go (revenue)
+    HELD = "held"  # a partner's money set aside for its pending orders, per currency
+
+
+class TransactionKind(StrEnum):
+    DEPOSIT = "deposit"
+    ORDER = "order"  # an order's payment: from the wallet, or from its hold
+    REFUND = "refund"
+    HOLD = "hold"  # wallet -> held, when a pending order is accepted
+    RELEASE = "release"  # held -> wallet, when a pending order fails
 
 
 class Account(Base):
@@ -27,7 +32,7 @@ class Account(Base):
 
     __tablename__ = "ledger_accounts"
     __table_args__ = (
-        CheckConstraint(f"kind IN {ACCOUNT_KINDS!r}", name="kind"),
+        CheckConstraint(one_of("kind", AccountKind), name="kind"),
         CheckConstraint(
             "kind != 'wallet' OR balance_minor + credit_limit_minor >= 0",
             name="wallet_not_negative",
@@ -53,7 +58,7 @@ class LedgerTransaction(Base):
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
-        CheckConstraint(f"kind IN {TRANSACTION_KINDS!r}", name="kind"),
+        CheckConstraint(one_of("kind", TransactionKind), name="kind"),
         CheckConstraint(
             "kind NOT IN ('order', 'hold', 'release') OR order_id IS NOT NULL",
             name="order_debit_has_order",

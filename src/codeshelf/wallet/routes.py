@@ -8,8 +8,9 @@ from codeshelf.api.deps import PrincipalDep, ServicesDep
 from codeshelf.kit.errors import InvalidInputError
 from codeshelf.kit.money import InvalidMoneyError, Money, normalize_currency
 from codeshelf.kit.schemas import MoneyOut
+from codeshelf.orders import service as orders
 from codeshelf.wallet import service
-from codeshelf.wallet.models import HELD
+from codeshelf.wallet.models import AccountKind
 from codeshelf.wallet.schemas import (
     Balance,
     LedgerEntryOut,
@@ -26,7 +27,7 @@ def get_balance(principal: PrincipalDep, services: ServicesDep) -> Balance:
     """The available balance in each currency the partner holds, and what is held."""
     with services.db.read_session() as session:
         balances = service.balances(session, principal.partner.id)
-        held = service.balances(session, principal.partner.id, HELD)
+        held = service.balances(session, principal.partner.id, AccountKind.HELD)
     return Balance(
         data=[MoneyOut.of(money) for money in balances],
         held=[MoneyOut.of(money) for money in held],
@@ -90,13 +91,14 @@ def get_ledger(
             limit=limit,
             currency=currency,
         )
+        order_ids = orders.public_ids(session, {e.order_id for e in entries if e.order_id})
     data = [
         LedgerEntryOut(
             id=entry.id,
             type=entry.kind,
             amount=MoneyOut.of(entry.amount),
             balance_after=MoneyOut.of(entry.balance_after),
-            order_id=entry.order_public_id,
+            order_id=order_ids.get(entry.order_id or 0),
             reference=entry.reference,
             created_at=entry.created_at,
         )

@@ -26,13 +26,10 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import service, signing, urls
 from codeshelf.webhooks.models import (
-    ACTIVE,
-    DISABLED,
-    FAILED,
-    PENDING,
-    SUCCEEDED,
     Delivery,
     DeliveryAttempt,
+    DeliveryState,
+    EndpointStatus,
     Event,
     WebhookEndpoint,
 )
@@ -90,9 +87,9 @@ def claim_due(db: Database, now: datetime, limit: int) -> list[tuple[int, str]]:
             select(Delivery.id)
             .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
             .where(
-                WebhookEndpoint.status == ACTIVE,
+                WebhookEndpoint.status == EndpointStatus.ACTIVE,
                 WebhookEndpoint.deleted_at.is_(None),
-                Delivery.state == PENDING,
+                Delivery.state == DeliveryState.PENDING,
                 Delivery.next_attempt_at <= now,
                 or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
             )
@@ -182,7 +179,7 @@ def attempt(
             .where(
                 Delivery.id == delivery_id,
                 Delivery.lock_token == token,
-                Delivery.state == PENDING,
+                Delivery.state == DeliveryState.PENDING,
             )
             .values(locked_until=now + LOCK)
         )
@@ -193,7 +190,7 @@ def attempt(
     outcome = send(client, message, now, allow_private)
     with db.session() as session:
         delivery = session.get_one(Delivery, delivery_id, with_for_update=True)
-        if delivery.lock_token != token or delivery.state != PENDING:
+        if delivery.lock_token != token or delivery.state != DeliveryState.PENDING:
             return None  # another worker took it over after our hold expired: its result counts
         delivery.attempts += 1
         session.add(
@@ -215,7 +212,7 @@ def _settle(session: Session, delivery: Delivery, outcome: Outcome, now: datetim
     delivery.locked_until = None
     delivery.lock_token = None
     if outcome.delivered:
-        delivery.state = SUCCEEDED
+        delivery.state = DeliveryState.SUCCEEDED
         delivery.completed_at = now
         return
     delay = (
@@ -224,11 +221,11 @@ def _settle(session: Session, delivery: Delivery, outcome: Outcome, now: datetim
     if delay is not None:
         delivery.next_attempt_at = now + delay
         return
-    delivery.state = FAILED
+    delivery.state = DeliveryState.FAILED
     delivery.completed_at = now
     endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
-    if endpoint.status != DISABLED:
-        endpoint.status = DISABLED
+    if endpoint.status != EndpointStatus.DISABLED:
+        endpoint.status = EndpointStatus.DISABLED
         endpoint.disabled_reason = (
             "the receiver answered 410 Gone"
             if outcome.status_code == 410
@@ -241,8 +238,10 @@ def _settle(session: Session, delivery: Delivery, outcome: Outcome, now: datetim
         # Nothing more goes to it: its queue fails with it (replay once it is enabled again).
         session.execute(
             update(Delivery)
-            .where(Delivery.endpoint_id == endpoint.id, Delivery.state == PENDING)
-            .values(state=FAILED, completed_at=now, locked_until=None, lock_token=None)
+            .where(Delivery.endpoint_id == endpoint.id, Delivery.state == DeliveryState.PENDING)
+            .values(
+                state=DeliveryState.FAILED, completed_at=now, locked_until=None, lock_token=None
+            )
         )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -16,16 +17,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.db import Base, UTCDateTime
+from codeshelf.kit.db import Base, UTCDateTime, one_of
 
-ACTIVE = "active"
-DISABLED = "disabled"
-ENDPOINT_STATUSES = (ACTIVE, DISABLED)
 
-PENDING = "pending"
-SUCCEEDED = "succeeded"
-FAILED = "failed"  # gave up: the retry schedule ran out, or the receiver answered 410
-DELIVERY_STATES = (PENDING, SUCCEEDED, FAILED)
+class EndpointStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # gave up: the retry schedule ran out, or the receiver answered 410
+
 
 EVENT_TYPES = (
     "order.created",
@@ -55,7 +59,7 @@ class Event(Base):
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (CheckConstraint(f"status IN {ENDPOINT_STATUSES!r}", name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", EndpointStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -69,7 +73,7 @@ class WebhookEndpoint(Base):
     previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     previous_secret_key_id: Mapped[str | None] = mapped_column(String(16))
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    status: Mapped[str] = mapped_column(String(16), default=EndpointStatus.ACTIVE)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -80,7 +84,7 @@ class Delivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint(f"state IN {DELIVERY_STATES!r}", name="state"),
+        CheckConstraint(one_of("state", DeliveryState), name="state"),
         # Only what may still be sent: the worker's pick stays small however long the history.
         Index(
             "ix_webhook_deliveries_due",
@@ -93,7 +97,7 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16), default=PENDING)
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # A worker holds a delivery while it sends; a worker killed mid-send loses it at this time.

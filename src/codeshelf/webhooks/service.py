@@ -23,11 +23,11 @@ from codeshelf.kit.vault import Vault
 from codeshelf.partners.models import Partner
 from codeshelf.webhooks import signing, urls
 from codeshelf.webhooks.models import (
-    ACTIVE,
     EVENT_TYPES,
-    PENDING,
     Delivery,
     DeliveryAttempt,
+    DeliveryState,
+    EndpointStatus,
     Event,
     WebhookEndpoint,
 )
@@ -78,7 +78,7 @@ def create_endpoint(
         event_types=types,
         secret_sealed=vault.seal_bytes(secret.encode(), _secret_aad(endpoint_id)),
         secret_key_id=vault.key_id,
-        status=ACTIVE,
+        status=EndpointStatus.ACTIVE,
     )
     session.add(endpoint)
     session.flush()
@@ -134,7 +134,9 @@ def delete_endpoint(session: Session, partner: Partner, endpoint_public_id: str)
     now = utcnow()
     endpoint.deleted_at = now
     for delivery in session.scalars(
-        select(Delivery).where(Delivery.endpoint_id == endpoint.id, Delivery.state == PENDING)
+        select(Delivery).where(
+            Delivery.endpoint_id == endpoint.id, Delivery.state == DeliveryState.PENDING
+        )
     ):
         delivery.state = "failed"
         delivery.completed_at = now
@@ -171,7 +173,7 @@ def rotate_secret(
 def enable_endpoint(session: Session, partner: Partner, endpoint_public_id: str) -> WebhookEndpoint:
     """Send to a disabled endpoint again (new events; replay the ones it missed)."""
     endpoint = get_endpoint(session, partner.id, endpoint_public_id)
-    endpoint.status = ACTIVE
+    endpoint.status = EndpointStatus.ACTIVE
     endpoint.disabled_reason = None
     audit.record(
         session,
@@ -218,7 +220,7 @@ _SUBSCRIBERS = select(
     WebhookEndpoint.id, WebhookEndpoint.public_id, WebhookEndpoint.event_types
 ).where(
     WebhookEndpoint.partner_id == bindparam("partner_id"),
-    WebhookEndpoint.status == ACTIVE,
+    WebhookEndpoint.status == EndpointStatus.ACTIVE,
     WebhookEndpoint.deleted_at.is_(None),
 )
 
@@ -265,7 +267,7 @@ def _queue(
                     {
                         "event_id": event_pk,
                         "endpoint_id": endpoint_id,
-                        "state": PENDING,
+                        "state": DeliveryState.PENDING,
                         "attempts": 0,
                         "next_attempt_at": now,
                         "created_at": now,
@@ -336,7 +338,7 @@ def delivery_log(
 def purge_before(session: Session, cutoff: datetime) -> int:
     """Delete events created before ``cutoff`` whose deliveries are all settled, with their
     deliveries and attempts; returns how many events went. Pending deliveries keep theirs."""
-    unsettled = select(Delivery.event_id).where(Delivery.state == PENDING)
+    unsettled = select(Delivery.event_id).where(Delivery.state == DeliveryState.PENDING)
     old = select(Event.id).where(Event.created_at < cutoff, Event.id.not_in(unsettled))
     old_deliveries = select(Delivery.id).where(Delivery.event_id.in_(old))
     session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(old_deliveries)))

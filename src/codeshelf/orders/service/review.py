@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from codeshelf.kit.money import Money
 from codeshelf.kit.settings import Settings
-from codeshelf.orders.models import DELIVERED, PURCHASE, Order, OrderItem
+from codeshelf.orders.models import Order, OrderItem, OrderKind, OrderStatus
 from codeshelf.partners.models import Partner
 
 HISTORY = 20  # the usual size is the median of this many latest delivered orders...
@@ -69,7 +69,11 @@ def usual_quantity(session: Session, partner_id: int) -> float | None:
     """The median size of the partner's latest delivered orders, if it has enough of them."""
     latest = (
         select(Order.id)
-        .where(Order.partner_id == partner_id, Order.kind == PURCHASE, Order.status == DELIVERED)
+        .where(
+            Order.partner_id == partner_id,
+            Order.kind == OrderKind.PURCHASE,
+            Order.status == OrderStatus.DELIVERED,
+        )
         .order_by(Order.id.desc())
         .limit(HISTORY)
         .subquery()

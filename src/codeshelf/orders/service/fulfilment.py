@@ -16,15 +16,12 @@ from codeshelf.audit import service as audit
 from codeshelf.catalog.models import Product
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.errors import ConflictError
-from codeshelf.orders import service
-from codeshelf.orders.models import PENDING, REVIEW, STOCK, Order
+from codeshelf.orders.models import FailureReason, HoldReason, Order, OrderStatus, total_of
+from codeshelf.orders.service import placement, queries
+from codeshelf.orders.service.events import notify_fulfilled
 from codeshelf.partners.models import Partner
 from codeshelf.stock.service import InsufficientStockError
 from codeshelf.wallet import service as wallet
-
-BACKORDER_EXPIRED = "backorder_expired"
-REVIEW_REJECTED = "review_rejected"
-OUT_OF_STOCK = "out_of_stock"
 
 
 class NotUnderReviewError(ConflictError):
@@ -72,15 +69,15 @@ def _partner(session: Session, order: Order) -> Partner:
 
 def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
     """Deliver a held order whole from stock and pay it from its hold; False if stock is short."""
-    products = service.products_by_id(session, {item.product_id for item in order.items})
+    products = queries.products_by_id(session, {item.product_id for item in order.items})
     now = utcnow()  # the codes' delivery time and the order's: the same day for reconciliation
-    waited_for_stock = order.hold_reason == STOCK
+    waited_for_stock = order.hold_reason == HoldReason.STOCK
     try:
         with session.begin_nested():
             # Products first, then codes, then money: the order every path locks them in.
             if waited_for_stock:
-                service.reserve_stock(session, partner, order, -1)
-            service.allocate_items(
+                placement.reserve_stock(session, partner, order, -1)
+            placement.allocate_items(
                 session,
                 partner,
                 order,
@@ -92,9 +89,9 @@ def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
             )
     except InsufficientStockError:
         return False
-    wallet.capture_hold(session, partner, order.id, service.total_of(order), now)
-    service.mark_delivered(session, order, now)
-    service.notify_fulfilled(session, order, created=False)
+    wallet.capture_hold(session, partner, order.id, total_of(order), now)
+    placement.mark_delivered(session, order, now)
+    notify_fulfilled(session, order, created=False)
     return True
 
 
@@ -111,7 +108,7 @@ def fill_backorders(
     now = now or utcnow()
     delivered = []
     blocked: set[int] = set()
-    waiting = _waiting(session, (STOCK,), partner_id=sandbox_partner_id, sandbox=False)
+    waiting = _waiting(session, (HoldReason.STOCK,), partner_id=sandbox_partner_id, sandbox=False)
     for order in waiting:
         if _past_deadline(order, now):
             continue
@@ -129,9 +126,13 @@ def expire_backorders(session: Session, now: datetime) -> list[str]:
     """Fail the backorders whose deadline has passed, waiting for stock or still under review
     (their holds go back); their ids."""
     expired = []
-    for order in _waiting(session, (STOCK, REVIEW), partner_id=None, sandbox=True):
+    for order in _waiting(
+        session, (HoldReason.STOCK, HoldReason.REVIEW), partner_id=None, sandbox=True
+    ):
         if order.allow_backorder and _past_deadline(order, now):
-            service.fail(session, _partner(session, order), order, BACKORDER_EXPIRED)
+            placement.fail(
+                session, _partner(session, order), order, FailureReason.BACKORDER_EXPIRED
+            )
             expired.append(order.public_id)
     return expired
 
@@ -148,7 +149,7 @@ def review_queue(session: Session) -> list[Order]:
         session.scalars(
             select(Order)
             .join(Partner, Partner.id == Order.partner_id)
-            .where(Order.hold_reason == REVIEW, Partner.sandbox_of_id.is_(None))
+            .where(Order.hold_reason == HoldReason.REVIEW, Partner.sandbox_of_id.is_(None))
             .order_by(Order.id)
         )
     )
@@ -180,8 +181,8 @@ def decide_review(
         or (partner_id is not None and order.partner_id != partner_id)
         or (live_only and partner.is_sandbox)
     ):
-        raise service.OrderNotFoundError(f"no order {order_public_id}")
-    if order.status != PENDING or order.hold_reason != REVIEW:
+        raise queries.OrderNotFoundError(f"no order {order_public_id}")
+    if order.status != OrderStatus.PENDING or order.hold_reason != HoldReason.REVIEW:
         raise NotUnderReviewError(f"order {order.public_id} is not waiting for review")
     audit.record(
         session,
@@ -192,13 +193,15 @@ def decide_review(
         details={"reason": reason},
     )
     if not approve:
-        service.fail(session, partner, order, REVIEW_REJECTED)
+        placement.fail(session, partner, order, FailureReason.REVIEW_REJECTED)
     elif order.allow_backorder and _past_deadline(order, now):
-        service.fail(session, partner, order, BACKORDER_EXPIRED)  # the partner stopped waiting
+        placement.fail(
+            session, partner, order, FailureReason.BACKORDER_EXPIRED
+        )  # the partner stopped waiting
     elif _try_deliver(session, partner, order):
         pass
     elif order.allow_backorder:
-        service.start_waiting(session, partner, order)
+        placement.start_waiting(session, partner, order)
     else:
-        service.fail(session, partner, order, OUT_OF_STOCK)
+        placement.fail(session, partner, order, FailureReason.OUT_OF_STOCK)
     return order

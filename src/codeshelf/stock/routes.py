@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from codeshelf.api.deps import PrincipalDep, ServicesDep
-from codeshelf.catalog import service
-from codeshelf.catalog.schemas import Inventory, InventoryItem
+from codeshelf.stock import service
+from codeshelf.stock.schemas import Inventory, InventoryItem
 
 router = APIRouter(tags=["catalog"])
 

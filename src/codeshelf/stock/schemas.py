@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from codeshelf.catalog.service import InventoryLine, face_value
+from codeshelf.catalog.service import face_value
 from codeshelf.kit.schemas import MoneyOut
+from codeshelf.stock.service import InventoryLine
 
 
 class InventoryItem(BaseModel):

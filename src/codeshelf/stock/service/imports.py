@@ -1,4 +1,5 @@
-"""Stock: importing codes (encrypted, deduplicated by fingerprint), allocating, revealing."""
+"""Importing codes from an upstream batch: streamed, encrypted at rest, deduplicated by keyed
+fingerprint (within the file and against all stock), in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -6,37 +7,33 @@ import csv
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from queue import Full, Queue
 from typing import Any, BinaryIO
 
-from sqlalchemy import TextClause, bindparam, func, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.catalog.codes import CodeFormat, MalformedCodeError, format_for, mask, mask_raw
 from codeshelf.catalog.models import Product
 from codeshelf.catalog.service import get_product
-from codeshelf.kit.db import UTCDateTime
-from codeshelf.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from codeshelf.kit.errors import ConflictError, InvalidInputError
 from codeshelf.kit.money import InvalidMoneyError, Money
 from codeshelf.kit.vault import Vault
-from codeshelf.orders.models import OrderItem
-from codeshelf.stock.models import AVAILABLE, CODE_STATES, Batch, Code
+from codeshelf.stock.models import Batch, CodeState
 
 CHUNK = 10_000  # codes per bulk insert (SQLite allows 32,766 parameters per statement)
+
+
 ANALYZE_AFTER = 10_000  # imports at least this big refresh the planner's statistics
+
+
 REPORT_EXAMPLES = 1_000  # lines listed per kind of problem; the counts are always complete
 
 
 class BatchExistsError(ConflictError):
     slug = "batch-exists"
-
-
-class InsufficientStockError(ConflictError):
-    slug = "insufficient-stock"
-    business_refusal = True
 
 
 class StrictImportRefusedError(InvalidInputError):
@@ -169,7 +166,7 @@ def _prepare(
         chunk.codes[fingerprint] = (number, canonical)
         sealed = seal(canonical, fingerprint)
         chunk.rows.append(
-            (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], AVAILABLE)
+            (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], CodeState.AVAILABLE)
         )
         if len(chunk.codes) >= CHUNK:
             yield chunk
@@ -416,172 +413,3 @@ def import_file(
             unit_cost=unit_cost,
             strict=strict,
         )
-
-
-_PICK_AND_CLAIM = (
-    "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
-    "WHERE id = ANY(ARRAY(SELECT id FROM codes WHERE product_id = :product "
-    "AND state = 'available' ORDER BY id LIMIT :quantity FOR UPDATE{skip}))"
-)
-# SQLite runs one write transaction at a time, so its pick needs no lock.
-_SQLITE_PICK_AND_CLAIM = text(
-    "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
-    "WHERE id IN (SELECT id FROM codes WHERE product_id = :product "
-    "AND state = 'available' ORDER BY id LIMIT :quantity)"
-)
-# PostgreSQL: first SKIP LOCKED, so concurrent orders take different codes instead of queueing
-# on the same ones. Only if that comes up short (codes held by transactions that may yet roll
-# back: an order refused for money must not make this one fail for stock), the claim is undone
-# and retried waiting for the held codes. A waiting pick holds no codes of its own and locks in
-# id order, so pickers cannot deadlock each other.
-_POSTGRESQL_SKIP_LOCKED = text(_PICK_AND_CLAIM.format(skip=" SKIP LOCKED"))
-_POSTGRESQL_WAIT = text(_PICK_AND_CLAIM.format(skip=""))
-
-
-def allocate(
-    session: Session,
-    *,
-    product_id: int,
-    quantity: int,
-    order_item_id: int,
-    now: datetime,
-    reserved: int = 0,
-) -> None:
-    """Deliver ``quantity`` available codes to an order item, or raise InsufficientStockError.
-
-    ``reserved`` codes of the product are promised to waiting backorders and are not taken.
-    The caller must roll back on refusal so nothing stays claimed.
-    """
-    if reserved > 0:
-        # The caller's count may be stale: re-read it with the product locked, so two orders
-        # cannot both take the last free code and eat into what a backorder was promised.
-        reserved = int(
-            session.scalar(
-                select(Product.backordered)
-                .where(Product.id == product_id)
-                # NO KEY: order items' foreign keys hold KEY SHARE locks on the product row, and
-                # a plain FOR UPDATE would wait on them (two orders: a deadlock).
-                .with_for_update(key_share=True)
-            )
-            or 0
-        )
-        available = available_count(session, product_id)
-        if available - reserved < quantity:
-            free = max(0, available - reserved)
-            raise InsufficientStockError(
-                f"{quantity} requested, {free} available",
-                requested=quantity,
-                available=free,
-            )
-    params = {"item": order_item_id, "now": now, "product": product_id, "quantity": quantity}
-    if session.get_bind().dialect.name != "postgresql":
-        claimed = _claim_codes(session, _SQLITE_PICK_AND_CLAIM, params)
-    else:
-        savepoint = session.begin_nested()
-        claimed = _claim_codes(session, _POSTGRESQL_SKIP_LOCKED, params)
-        if claimed == quantity:
-            savepoint.commit()
-            return
-        savepoint.rollback()
-        claimed = _claim_codes(session, _POSTGRESQL_WAIT, params)
-    if claimed < quantity:
-        raise InsufficientStockError(
-            f"{quantity} requested, {claimed} available", requested=quantity, available=claimed
-        )
-
-
-def available_count(session: Session, product_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).where(Code.product_id == product_id, Code.state == AVAILABLE)
-        )
-        or 0
-    )
-
-
-def _claim_codes(session: Session, statement: TextClause, params: dict[str, Any]) -> int:
-    result = session.execute(statement.bindparams(bindparam("now", type_=UTCDateTime())), params)
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class DeliveredCode:
-    order_item_id: int
-    code: str
-    state: str  # delivered; voided once a claim replaced or refunded it; quarantined in dispute
-
-
-def reveal(session: Session, vault: Vault, order_item_ids: list[int]) -> list[DeliveredCode]:
-    rows = session.execute(
-        select(Code.order_item_id, Code.sealed, Code.fingerprint, Code.key_id, Code.state)
-        .where(Code.order_item_id.in_(order_item_ids))
-        .order_by(Code.id)
-    )
-    return [
-        DeliveredCode(item_id or 0, vault.open(sealed, fingerprint, key_id), state)
-        for item_id, sealed, fingerprint, key_id, state in rows
-    ]
-
-
-def summary(session: Session) -> list[dict[str, Any]]:
-    """Codes per product and state; every state is listed, zero or not."""
-    counts: dict[tuple[int, str], int] = {
-        (product_id, state): count
-        for product_id, state, count in session.execute(
-            select(Code.product_id, Code.state, func.count()).group_by(Code.product_id, Code.state)
-        )
-    }
-    products = session.scalars(select(Product).order_by(Product.sku))
-    result = []
-    for product in products:
-        states = {state: counts.get((product.id, state), 0) for state in CODE_STATES}
-        result.append({"sku": product.sku, **states, "total": sum(states.values())})
-    return result
-
-
-class BatchNotFoundError(NotFoundError):
-    slug = "batch-not-found"
-
-
-def quarantine_batch(session: Session, reference: str, actor: str = audit.OPERATOR_CLI) -> int:
-    """Pull a batch's remaining available codes out of sale; returns how many.
-
-    They stay in stock, accounted for as quarantined; delivered codes are untouched.
-    """
-    batch = session.scalar(select(Batch).where(Batch.reference == reference))
-    if batch is None:
-        raise BatchNotFoundError(f"no batch {reference}")
-    moved = session.execute(
-        text(
-            "UPDATE codes SET state = 'quarantined' WHERE batch_id = :batch AND state = 'available'"
-        ),
-        {"batch": batch.id},
-    )
-    count = int(moved.rowcount)  # type: ignore[attr-defined]
-    audit.record(session, actor=actor, action="stock.quarantine", subject=reference, count=count)
-    return count
-
-
-def check(session: Session) -> list[str]:
-    """Violations of 'no code is lost': batch counts, delivered counts per order item."""
-    problems = []
-    batch_counts = session.execute(
-        select(Batch.reference, Batch.code_count, func.count(Code.id))
-        .outerjoin(Code, Code.batch_id == Batch.id)
-        .group_by(Batch.id, Batch.reference, Batch.code_count)
-    )
-    for reference, expected, actual in batch_counts:
-        if expected != actual:
-            problems.append(f"batch {reference}: {expected} imported but {actual} codes stored")
-    bad_states = session.scalar(select(func.count()).where(Code.state.not_in(CODE_STATES)))
-    if bad_states:
-        problems.append(f"{bad_states} codes in an unknown state")
-    item_counts = session.execute(
-        select(OrderItem.id, OrderItem.quantity, func.count(Code.id))
-        .outerjoin(Code, Code.order_item_id == OrderItem.id)
-        .group_by(OrderItem.id, OrderItem.quantity)
-    )
-    for item_id, quantity, delivered in item_counts:
-        if delivered not in (0, quantity):
-            problems.append(f"order item {item_id}: {quantity} ordered, {delivered} codes")
-    return problems

@@ -1,0 +1,165 @@
+"""Reading orders: one order, a page of them, and the audited reveal of its codes.
+
+Another partner's order is indistinguishable from a missing one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.catalog.models import Product
+from codeshelf.kit.errors import ConflictError, InvalidCursorError, NotFoundError
+from codeshelf.kit.ids import is_public_id
+from codeshelf.kit.vault import Vault
+from codeshelf.orders import magic
+from codeshelf.orders.models import (
+    ORDER_PREFIX,
+    Order,
+    OrderStatus,
+)
+from codeshelf.partners.models import ApiKey, Partner
+from codeshelf.stock import service as stock
+
+
+class OrderNotFoundError(NotFoundError):
+    slug = "order-not-found"
+
+
+class CodesNotReadyError(ConflictError):
+    slug = "codes-not-ready"
+
+
+def find_by_client_order_id(
+    session: Session, partner_id: int, client_order_id: str
+) -> Order | None:
+    return session.scalar(
+        select(Order).where(
+            Order.partner_id == partner_id, Order.client_order_id == client_order_id
+        )
+    )
+
+
+def get_order(session: Session, partner_id: int, order_public_id: str) -> Order:
+    """The partner's order; another partner's order is indistinguishable from a missing one."""
+    if not is_public_id(ORDER_PREFIX, order_public_id):
+        raise OrderNotFoundError(f"no order {order_public_id!r}")
+    order = session.scalar(
+        select(Order).where(Order.public_id == order_public_id, Order.partner_id == partner_id)
+    )
+    if order is None:
+        raise OrderNotFoundError(f"no order {order_public_id}")
+    return order
+
+
+def list_orders(
+    session: Session,
+    partner_id: int,
+    *,
+    before: str | None,
+    limit: int,
+    status: str | None,
+    client_order_id: str | None,
+    updated_since: datetime | None = None,
+) -> list[Order]:
+    """Newest first; ``before`` is the cursor: the id of the last order of the previous page."""
+    query = select(Order).where(Order.partner_id == partner_id).order_by(Order.id.desc())
+    if before is not None:
+        if not is_public_id(ORDER_PREFIX, before):
+            raise InvalidCursorError()
+        position = session.scalar(
+            select(Order.id).where(Order.public_id == before, Order.partner_id == partner_id)
+        )
+        if position is None:
+            raise InvalidCursorError()
+        query = query.where(Order.id < position)
+    if status is not None:
+        query = query.where(Order.status == status)
+    if client_order_id is not None:
+        query = query.where(Order.client_order_id == client_order_id)
+    if updated_since is not None:
+        query = query.where(Order.updated_at >= updated_since)
+    return list(session.scalars(query.limit(limit)))
+
+
+def products_by_id(session: Session, product_ids: set[int]) -> dict[int, Product]:
+    rows = session.scalars(select(Product).where(Product.id.in_(product_ids)))
+    return {product.id: product for product in rows}
+
+
+@dataclass(frozen=True)
+class RevealedCode:
+    product_id: str
+    code: str
+    state: str
+
+
+def reveal_codes(
+    session: Session, vault: Vault, partner: Partner, api_key: ApiKey, order_public_id: str
+) -> tuple[Order, list[RevealedCode]]:
+    """Decrypt an order's codes for its partner; every reveal is written to the audit log."""
+    order = get_order(session, partner.id, order_public_id)
+    if order.status != OrderStatus.DELIVERED:
+        raise CodesNotReadyError(f"order {order.public_id} is {order.status}, not delivered")
+    sku_of_item = {item.id: item.product_id for item in order.items}
+    products = products_by_id(session, set(sku_of_item.values()))
+    codes = (
+        _test_codes(order)
+        if partner.is_sandbox
+        else stock.reveal(session, vault, list(sku_of_item))
+    )
+    audit.record(
+        session,
+        actor=f"partner:{partner.public_id}",
+        action="codes.reveal",
+        partner_public_id=partner.public_id,
+        api_key_public_id=api_key.public_id,
+        subject=order.public_id,
+        count=len(codes),
+    )
+    return order, [
+        RevealedCode(products[sku_of_item[code.order_item_id]].sku, code.code, code.state)
+        for code in codes
+    ]
+
+
+def _test_codes(order: Order) -> list[stock.DeliveredCode]:
+    return [
+        stock.DeliveredCode(
+            item.id, magic.synthetic_code(order.public_id, item.id, index), OrderStatus.DELIVERED
+        )
+        for item in order.items
+        for index in range(item.quantity)
+    ]
+
+
+def public_ids(session: Session, order_ids: set[int]) -> dict[int, str]:
+    """The public ids of these orders, by internal id."""
+    if not order_ids:
+        return {}
+    rows = session.execute(select(Order.id, Order.public_id).where(Order.id.in_(order_ids)))
+    return dict(rows.all())
+
+
+def orders_of_the_day(
+    session: Session,
+    partner_id: int,
+    start: datetime,
+    end: datetime,
+    moved: Select[int | None],
+) -> list[Order]:
+    """The partner's orders created in [start, end), and older ones among ``moved`` (the ids of
+    orders whose money moved then), oldest first."""
+    return list(
+        session.scalars(
+            select(Order)
+            .where(
+                Order.partner_id == partner_id,
+                or_(and_(Order.created_at >= start, Order.created_at < end), Order.id.in_(moved)),
+            )
+            .order_by(Order.id)
+        )
+    )

@@ -1,0 +1,114 @@
+"""What the operator sees of stock: codes per product and state, quality per batch, and pulling
+a bad batch out of sale."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.orm import Session
+
+from codeshelf.audit import service as audit
+from codeshelf.catalog.models import Product
+from codeshelf.kit.errors import NotFoundError
+from codeshelf.stock.models import Batch, Code, CodeState
+
+
+def summary(session: Session) -> list[dict[str, Any]]:
+    """Codes per product and state; every state is listed, zero or not."""
+    counts: dict[tuple[int, str], int] = {
+        (product_id, state): count
+        for product_id, state, count in session.execute(
+            select(Code.product_id, Code.state, func.count()).group_by(Code.product_id, Code.state)
+        )
+    }
+    products = session.scalars(select(Product).order_by(Product.sku))
+    result = []
+    for product in products:
+        states = {state.value: counts.get((product.id, state), 0) for state in CodeState}
+        result.append({"sku": product.sku, **states, "total": sum(states.values())})
+    return result
+
+
+class BatchNotFoundError(NotFoundError):
+    slug = "batch-not-found"
+
+
+def quarantine_batch(session: Session, reference: str, actor: str = audit.OPERATOR_CLI) -> int:
+    """Pull a batch's remaining available codes out of sale; returns how many.
+
+    They stay in stock, accounted for as quarantined; delivered codes are untouched.
+    """
+    batch = session.scalar(select(Batch).where(Batch.reference == reference))
+    if batch is None:
+        raise BatchNotFoundError(f"no batch {reference}")
+    moved = session.execute(
+        text(
+            "UPDATE codes SET state = 'quarantined' WHERE batch_id = :batch AND state = 'available'"
+        ),
+        {"batch": batch.id},
+    )
+    count = int(moved.rowcount)  # type: ignore[attr-defined]
+    audit.record(session, actor=actor, action="stock.quarantine", subject=reference, count=count)
+    return count
+
+
+@dataclass(frozen=True)
+class BatchQuality:
+    reference: str
+    sku: str
+    supplier: str | None
+    imported: int
+    available: int
+    delivered: int  # ever delivered to a partner (voided and claimed codes included)
+    claimed: int  # distinct codes named in any claim
+    defective: int  # codes whose claim was approved (replaced or refunded)
+    quarantined: int
+
+    @property
+    def defect_rate(self) -> float:
+        return self.defective / self.delivered if self.delivered else 0.0
+
+
+def batch_quality(
+    session: Session, claimed: Select[int], defective: Select[int]
+) -> list[BatchQuality]:
+    """Per batch and supplier: what went out, and of it the codes in ``claimed`` (ids of codes
+    named in claims) and in ``defective`` (ids of codes a claim's approval remedied)."""
+    states = Counter(
+        {
+            (batch_id, state): count
+            for batch_id, state, count in session.execute(
+                select(Code.batch_id, Code.state, func.count()).group_by(Code.batch_id, Code.state)
+            )
+        }
+    )
+    delivered = _per_batch(session, Code.order_item_id.is_not(None))
+    claimed_per_batch = _per_batch(session, Code.id.in_(claimed.distinct()))
+    defective_per_batch = _per_batch(session, Code.id.in_(defective))
+    rows = session.execute(
+        select(Batch, Product.sku).join(Product, Product.id == Batch.product_id).order_by(Batch.id)
+    )
+    return [
+        BatchQuality(
+            reference=batch.reference,
+            sku=sku,
+            supplier=batch.supplier,
+            imported=batch.code_count,
+            available=states[(batch.id, CodeState.AVAILABLE)],
+            delivered=delivered.get(batch.id, 0),
+            claimed=claimed_per_batch.get(batch.id, 0),
+            defective=defective_per_batch.get(batch.id, 0),
+            quarantined=states[(batch.id, CodeState.QUARANTINED)],
+        )
+        for batch, sku in rows
+    ]
+
+
+def _per_batch(session: Session, condition: Any) -> dict[int, int]:
+    rows = session.execute(
+        select(Code.batch_id, func.count()).where(condition).group_by(Code.batch_id)
+    )
+    return dict(rows.all())

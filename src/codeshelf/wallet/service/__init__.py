@@ -1,0 +1,57 @@
+"""The wallet: a double-entry ledger in integer minor units.
+
+Each partner has one wallet account per currency. A deposit moves money from the currency's
+funding account into a wallet; an order debit moves it from the wallet to sales; a pending
+order's total is held (wallet -> held) until it is delivered (held -> sales) or fails (held ->
+wallet). Doors call these names from here.
+"""
+
+from codeshelf.wallet.service.accounts import (
+    InsufficientFundsError,
+    account,
+    balances,
+    low_balance_alerts,
+    set_low_balance_alert,
+    system_account,
+)
+from codeshelf.wallet.service.moves import (
+    DepositConflictError,
+    DepositResult,
+    HoldMismatchError,
+    capture_hold,
+    debit_for_order,
+    deposit,
+    hold_for_order,
+    refund,
+    release_hold,
+)
+from codeshelf.wallet.service.statements import (
+    CurrencyFigures,
+    LedgerEntry,
+    day_figures,
+    ledger_entries,
+    orders_moved,
+)
+
+__all__ = [
+    "CurrencyFigures",
+    "DepositConflictError",
+    "DepositResult",
+    "HoldMismatchError",
+    "InsufficientFundsError",
+    "LedgerEntry",
+    "account",
+    "balances",
+    "capture_hold",
+    "day_figures",
+    "debit_for_order",
+    "deposit",
+    "hold_for_order",
+    "ledger_entries",
+    "low_balance_alerts",
+    "orders_moved",
+    "refund",
+    "release_hold",
+    "set_low_balance_alert",
+    "system_account",
+]
