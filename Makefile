@@ -1,5 +1,6 @@
-# `make run`: set up and serve the demo on SQLite.  `make test`: lint, type-check, and the whole
-# suite on SQLite and on a throwaway PostgreSQL.  `make bench`: the performance figures.
+# `make run`: set up and serve the demo on SQLite.  `make test`: lint, type-check, check the
+# direction of imports, and run the whole suite on SQLite and on a throwaway PostgreSQL.
+# `make bench`: the performance figures.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -30,6 +31,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	@# pytest exits 5 when it collects no test: that is not a failure of the code.

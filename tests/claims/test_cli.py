@@ -197,13 +197,13 @@ def test_claims_list_and_show(
     queue = ok(cli(database_url, "claims", "list", "--json"))
     assert [c["id"] for c in queue] == [by_api, by_email]  # API claims first
     assert queue[0]["partner_id"] == shop.a.id and queue[0]["order_id"] == order_a
-    assert queue[0]["status"] == "submitted" and queue[0]["overdue"] is False
+    assert queue[0]["status"] == "submitted" and queue[0]["sla"]["overdue"] is False
     assert queue[0]["codes"][0]["rule"] == "covered.invalid"
     assert ok(cli(database_url, "claims", "list", "--overdue", "--json")) == []
 
     set_claim(db, by_email, due_at=datetime.now(UTC) - timedelta(hours=2))
     overdue = ok(cli(database_url, "claims", "list", "--overdue", "--json"))
-    assert [c["id"] for c in overdue] == [by_email] and overdue[0]["overdue"] is True
+    assert [c["id"] for c in overdue] == [by_email] and overdue[0]["sla"]["overdue"] is True
     table = cli(database_url, "claims", "list")
     assert table.exit_code == 0, table.stderr
     lines = [line for line in table.stdout.splitlines() if "clm_" in line]
@@ -216,17 +216,17 @@ def test_claims_list_and_show(
     shown = ok(cli(database_url, "claims", "show", by_email, "--json"))
     assert shown["id"] == by_email and shown["channel"] == "operator"
     assert shown["description"] == "by e-mail"
-    assert shown["error_code"] == "WS-37432-9" and shown["account_region"] == "US"
+    assert shown["error_code"] == "WS-37432-9" and shown["redemption"]["account_region"] == "US"
     [evidence] = shown["evidence"]
     assert evidence["media_type"] == "image/png"
-    assert evidence["bytes"] == screenshot.stat().st_size
+    assert evidence["size_bytes"] == screenshot.stat().st_size
     assert evidence["sha256"] == hashlib.sha256(screenshot.read_bytes()).hexdigest()
     [history] = shown["history"]
     assert history["supplier"] == "Test Supply"
     assert history["batch"] == the_batch(database_url)["reference"]
     assert history["retrievals"] == 1
     assert history["state"] == "delivered" and history["delivered_at"]
-    assert history["earlier_claims_on_batch"] == [by_api]
+    assert history["other_claims_on_batch"] == [by_api]
     # The operator API reads the same file back, checked against its checksum.
     admin = ok(cli(database_url, "operator", "key", "create", "alice", "--json"))
     fetched = client.get(
@@ -237,7 +237,7 @@ def test_claims_list_and_show(
 
     shown_api = ok(cli(database_url, "claims", "show", by_api, "--json"))
     assert shown_api["history"][0]["retrievals"] == 2
-    assert shown_api["history"][0]["earlier_claims_on_batch"] == [by_email]
+    assert shown_api["history"][0]["other_claims_on_batch"] == [by_email]
     assert shown_api["evidence"] == []
     text = cli(database_url, "claims", "show", by_api)
     assert (
@@ -274,15 +274,15 @@ def test_decisions_by_cli_are_audited(
     asked = ok(
         cli(database_url, "claims", "request-info", triaged, "--reason", "the error screen", *alice)
     )
-    assert asked["status"] == "needs_info" and asked["due_at"] is None
+    assert asked["status"] == "needs_info" and asked["sla"]["due_at"] is None
     audited(triaged, "request_info", "the error screen", "operator:alice")
 
     approved = claim()
     done = ok(cli(database_url, "claims", "approve", approved, "--reason", "verified", *alice))
     assert done["status"] == "resolved"
     assert done["codes"][0]["remedy"]["kind"] == "refund"
-    assert done["codes"][0]["remedy"]["refunded_minor"] == 4650
-    assert done["remedy_due_at"] is not None
+    assert done["codes"][0]["remedy"]["refunded"] == {"amount": "46.50", "currency": "USD"}
+    assert done["sla"]["remedy_due_at"] is not None
     audited(approved, "approve", "verified", "operator:alice")
     assert claimed_code_states(db, approved) == ["voided"]
 
@@ -308,7 +308,7 @@ def test_decisions_by_cli_are_audited(
         database_url, "claims", "escalate", escalated, "--reason", "ask the supplier", *alice
     )
     data = ok(result)
-    assert data["status"] == "escalated_upstream" and data["upstream_due_at"]
+    assert data["status"] == "escalated_upstream" and data["sla"]["upstream_due_at"]
     assert claimed_code_states(db, escalated) == ["quarantined"]
     audited(escalated, "escalate", "ask the supplier", "operator:alice")
     # The operator's name from the environment (CODESHELF_OPERATOR), and human output.

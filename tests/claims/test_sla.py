@@ -138,8 +138,8 @@ def test_escalation_by_cli_skips_the_holidays_of_its_settings(
     expected = business_days_later(claim.escalated_at, 7, {holiday})
     assert expected != business_days_later(claim.escalated_at, 7, ())
     assert claim.upstream_due_at == expected
-    assert datetime.fromisoformat(shown["upstream_due_at"]) == expected
-    assert datetime.fromisoformat(shown["due_at"]) == expected
+    assert datetime.fromisoformat(shown["sla"]["upstream_due_at"]) == expected
+    assert datetime.fromisoformat(shown["sla"]["due_at"]) == expected
 
 
 def test_escalation_by_api_skips_the_servers_holidays(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from codeshelf.audit.models import AuditEvent
 
 OPERATOR_CLI = "operator:cli"
+WORKER = "system:worker"  # the background worker acting on its own (serving waiting claims)
 
 
 def record(

@@ -15,11 +15,16 @@ from codeshelf.api.problems import HTTPProblemError
 from codeshelf.claims import service
 from codeshelf.claims.evidence import EvidenceCorruptedError
 from codeshelf.claims.models import Claim, ClaimEvidence
-from codeshelf.claims.routes import PROBLEMS, respond
-from codeshelf.claims.schemas import AdminClaimOut, AdminClaimPage, Decision, HistoryOut
+from codeshelf.claims.routes import PROBLEMS
+from codeshelf.claims.schemas import (
+    AdminClaimOut,
+    AdminClaimPage,
+    Decision,
+    operator_view,
+    queued_view,
+)
 from codeshelf.operators.models import OperatorKey
 from codeshelf.operators.service import actor_name
-from codeshelf.partners.models import Partner
 
 # Left out of the partners' OpenAPI document (see app.py): operators get theirs from
 # /api/v1/admin/openapi.json.
@@ -28,35 +33,6 @@ router = APIRouter(prefix="/admin", tags=["admin: claims"])
 
 def _actor(key: OperatorKey) -> service.Actor:
     return service.Actor(actor_name(key), key_public_id=key.public_id)
-
-
-def _admin_view(session: Session, claim: Claim) -> AdminClaimOut:
-    base = respond(session, claim)
-    partner = session.get_one(Partner, claim.partner_id)
-    history = [
-        HistoryOut(
-            code=h.masked,
-            sku=h.sku,
-            batch=h.batch,
-            supplier=h.supplier,
-            imported_at=h.imported_at,
-            delivered_at=h.delivered_at,
-            state=h.state,
-            retrievals=h.retrievals,
-            first_fetched_at=h.first_fetched_at,
-            other_claims_on_batch=h.earlier_claims_on_batch,
-            other_claims_on_code=h.earlier_claims_on_code,
-        )
-        for h in service.history(session, claim)
-    ]
-    return AdminClaimOut(
-        **base.model_dump(),
-        partner_id=partner.public_id,
-        priority=claim.priority,
-        description=claim.description,
-        decision_reason=claim.decision_reason,
-        history=history,
-    )
 
 
 @router.get("/claims", response_model=AdminClaimPage)
@@ -80,14 +56,14 @@ def triage_queue(
     """Open claims, most urgent first (deadline, then API claims before others)."""
     with services.db.read_session() as session:
         claims = service.queue(session, status=status, overdue=overdue, limit=limit)
-        return AdminClaimPage(data=[respond(session, claim) for claim in claims])
+        return AdminClaimPage(data=[queued_view(session, claim) for claim in claims])
 
 
 @router.get("/claims/{claim_id}", response_model=AdminClaimOut, responses=PROBLEMS)
 def show_claim(claim_id: str, operator: OperatorDep, services: ServicesDep) -> AdminClaimOut:
     """The claim with its evidence, verdicts, and each code's history."""
     with services.db.read_session() as session:
-        return _admin_view(session, service.get_claim(session, claim_id))
+        return operator_view(session, service.get_claim(session, claim_id))
 
 
 @router.get("/claims/{claim_id}/evidence/{evidence_id}", responses=PROBLEMS)
@@ -122,7 +98,7 @@ def evidence_file(
 def _decide(services: Any, claim_id: str, decide: Callable[[Session], Claim]) -> AdminClaimOut:
     with services.db.session() as session:
         claim = decide(session)
-        return _admin_view(session, claim)
+        return operator_view(session, claim)
 
 
 @router.post("/claims/{claim_id}/triage", response_model=AdminClaimOut, responses=PROBLEMS)

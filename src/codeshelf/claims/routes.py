@@ -17,7 +17,6 @@ from codeshelf.api.deps import PrincipalDep, Services, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON, HTTPProblemError
 from codeshelf.catalog.codes import mask
 from codeshelf.claims import evidence, service
-from codeshelf.claims.models import Claim
 from codeshelf.claims.schemas import (
     ClaimCreate,
     ClaimOut,
@@ -26,7 +25,7 @@ from codeshelf.claims.schemas import (
     EvidenceCreate,
     PreviewCode,
     RemedyChange,
-    claim_out,
+    claim_view,
 )
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.errors import InvalidInputError
@@ -119,10 +118,6 @@ async def _read(
     return _parse(model, raw), screenshots
 
 
-def respond(session: Session, claim: Claim) -> ClaimOut:
-    return claim_out(claim, service.order_public_ids(session, claim))
-
-
 async def _in_session(
     services: Services, work: Callable[[Session], Any], *, read_only: bool = False
 ) -> Any:
@@ -164,7 +159,7 @@ async def file_claim(
 
     def work(session: Session) -> Response:
         claim = service.file_claim(session, services.vault, services.evidence, partner, data)
-        body = respond(session, claim)
+        body = claim_view(session, claim)
         return Response(
             body.model_dump_json(),
             201,
@@ -229,14 +224,14 @@ def list_claims(
         claims = service.list_claims(
             session, principal.partner.id, before=cursor, limit=limit, status=status
         )
-        data = [respond(session, claim) for claim in claims]
+        data = [claim_view(session, claim) for claim in claims]
     return ClaimPage(data=data, next_cursor=claims[-1].public_id if len(claims) == limit else None)
 
 
 @router.get("/claims/{claim_id}", response_model=ClaimOut, responses=PROBLEMS)
 def get_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> ClaimOut:
     with services.db.read_session() as session:
-        return respond(session, service.get_claim(session, claim_id, principal.partner.id))
+        return claim_view(session, service.get_claim(session, claim_id, principal.partner.id))
 
 
 @router.post(
@@ -259,7 +254,7 @@ async def add_evidence(
         claim = service.add_evidence(
             session, services.vault, services.evidence, principal.partner, claim_id, data
         )
-        return respond(session, claim)
+        return claim_view(session, claim)
 
     result: ClaimOut = await _in_session(services, work)
     return result
@@ -269,7 +264,7 @@ async def add_evidence(
 def cancel_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> ClaimOut:
     """Withdraw a claim not yet decided; its codes may be claimed again."""
     with services.db.session() as session:
-        return respond(session, service.cancel(session, principal.partner, claim_id))
+        return claim_view(session, service.cancel(session, principal.partner, claim_id))
 
 
 @router.post("/claims/{claim_id}/remedy", response_model=ClaimOut, responses=PROBLEMS)
@@ -280,4 +275,4 @@ def change_remedy(
     waiting for stock can become a refund, paid at once."""
     with services.db.session() as session:
         claim = service.change_remedy(session, principal.partner, claim_id, body.remedy)
-        return respond(session, claim)
+        return claim_view(session, claim)

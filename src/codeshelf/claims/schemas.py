@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from codeshelf.claims import policy as rules
 from codeshelf.claims import service
@@ -11,6 +12,7 @@ from codeshelf.claims.evidence import Screenshot
 from codeshelf.claims.models import Claim, ClaimCode, ClaimStatus, RemedyKind
 from codeshelf.kit.money import Money
 from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
+from codeshelf.partners.models import Partner
 
 Problem = Literal[
     "invalid",
@@ -311,16 +313,65 @@ class HistoryOut(BaseModel):
     )
 
 
-class AdminClaimOut(ClaimOut):
+class QueuedClaimOut(ClaimOut):
+    """A claim as the operator's queue lists it."""
+
     partner_id: str
-    priority: int
+    priority: int = Field(
+        description="1: filed through the API (triaged first); 2: by the operator."
+    )
+
+
+class AdminClaimOut(QueuedClaimOut):
+    """A claim as the operator sees it: with the partner's words and each code's history."""
+
     description: str | None
     decision_reason: str | None
     history: list[HistoryOut]
 
 
 class AdminClaimPage(BaseModel):
-    data: list[ClaimOut]
+    data: list[QueuedClaimOut]
+
+
+def claim_view(session: Session, claim: Claim) -> ClaimOut:
+    """The claim as its partner sees it (API and events)."""
+    return claim_out(claim, service.order_public_ids(session, claim))
+
+
+def queued_view(session: Session, claim: Claim) -> QueuedClaimOut:
+    """The claim as the operator's queue lists it (operator API and ``codeshelf claims list``)."""
+    return QueuedClaimOut(
+        **claim_view(session, claim).model_dump(),
+        partner_id=session.get_one(Partner, claim.partner_id).public_id,
+        priority=claim.priority,
+    )
+
+
+def operator_view(session: Session, claim: Claim) -> AdminClaimOut:
+    """The whole claim for the operator's decision (operator API and ``codeshelf claims``)."""
+    history = [
+        HistoryOut(
+            code=h.masked,
+            sku=h.sku,
+            batch=h.batch,
+            supplier=h.supplier,
+            imported_at=h.imported_at,
+            delivered_at=h.delivered_at,
+            state=h.state,
+            retrievals=h.retrievals,
+            first_fetched_at=h.first_fetched_at,
+            other_claims_on_batch=h.earlier_claims_on_batch,
+            other_claims_on_code=h.earlier_claims_on_code,
+        )
+        for h in service.history(session, claim)
+    ]
+    return AdminClaimOut(
+        **queued_view(session, claim).model_dump(),
+        description=claim.description,
+        decision_reason=claim.decision_reason,
+        history=history,
+    )
 
 
 class Decision(BaseModel):

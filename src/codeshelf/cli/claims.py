@@ -1,8 +1,11 @@
-"""``codeshelf claims …`` (the triage queue and decisions) and ``codeshelf operator key …``."""
+"""``codeshelf claims …``: the triage queue and the operator's decisions.
+
+``--json`` prints a claim exactly as the operator API shows it: the queue's entries as
+``GET /api/v1/admin/claims`` lists them, one claim as ``GET /api/v1/admin/claims/{id}``.
+"""
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,101 +16,22 @@ from sqlalchemy.orm import Session
 
 from codeshelf.claims import evidence, service
 from codeshelf.claims.models import Channel, Claim, RemedyKind
+from codeshelf.claims.schemas import operator_view, queued_view
 from codeshelf.cli import context
-from codeshelf.cli.output import domain_errors, emit, fail, say, table
-from codeshelf.kit.errors import InvalidInputError
-from codeshelf.operators import service as operators
+from codeshelf.cli.options import JsonOption, OperatorOption, operator_name
+from codeshelf.cli.output import domain_errors, emit, say, table
 from codeshelf.partners import service as partners
-from codeshelf.partners.models import Partner
 
 claims_app = typer.Typer(no_args_is_help=True, help="Code-support claims: the triage queue.")
-operator_app = typer.Typer(no_args_is_help=True, help="Operators.")
-operator_key_app = typer.Typer(no_args_is_help=True, help="Keys for the operator API.")
-operator_app.add_typer(operator_key_app, name="key")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-OperatorOption = Annotated[
-    str | None,
-    typer.Option(
-        "--operator",
-        envvar="CODESHELF_OPERATOR",
-        help="Who decides (written to the audit log); default: your login name.",
-    ),
-]
-ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit log).")]
+ReasonOption = Annotated[str, typer.Option(help="Why (kept in the audit log).")]
 
 
 def operator_actor(name: str | None) -> service.Actor:
-    try:
-        return service.Actor(f"operator:{operators.check_name(name or getpass.getuser())}")
-    except InvalidInputError as exc:
-        fail(f"--operator: {exc.detail}")
+    return service.Actor(operator_name(name))
 
 
-def claim_json(session: Session, claim: Claim, *, detailed: bool = False) -> dict[str, Any]:
-    order_ids = service.order_public_ids(session, claim)
-    partner = session.get_one(Partner, claim.partner_id)
-    data: dict[str, Any] = {
-        "id": claim.public_id,
-        "partner_id": partner.public_id,
-        "order_id": order_ids[claim.order_id],
-        "status": claim.status,
-        "channel": claim.channel,
-        "priority": claim.priority,
-        "policy_version": claim.policy_version,
-        "problem": claim.problem,
-        "remedy": claim.remedy,
-        "due_at": claim.due_at,
-        "overdue": service.is_overdue(claim),
-        "triage_due_at": claim.triage_due_at,
-        "remedy_due_at": claim.remedy_due_at,
-        "upstream_due_at": claim.upstream_due_at,
-        "submitted_at": claim.submitted_at,
-        "codes": [
-            {
-                "code": c.masked,
-                "problem": c.problem,
-                "classification": c.classification,
-                "verdict": c.verdict,
-                "rule": c.rule,
-                "missing": c.missing,
-                "code_region": c.code_region,
-                "error_code": c.error_code,
-                "remedy": None
-                if c.remedy is None
-                else {
-                    "kind": c.remedy.kind,
-                    "state": c.remedy.state,
-                    "replacement_order_id": order_ids.get(c.remedy.replacement_order_id or 0),
-                    "refunded_minor": c.remedy.amount_minor,
-                },
-            }
-            for c in claim.codes
-        ],
-        "customer_message": service.customer_message(claim),
-    }
-    if detailed:
-        data.update(
-            account_region=claim.account_region,
-            attempted_at=claim.attempted_at,
-            error_code=claim.error_code,
-            exposed_publicly=claim.exposed_publicly,
-            description=claim.description,
-            info_request=claim.info_request,
-            decision_rule=claim.decision_rule,
-            decision_reason=claim.decision_reason,
-            evidence=[
-                {
-                    "id": e.public_id,
-                    "media_type": e.media_type,
-                    "bytes": e.size_bytes,
-                    "sha256": e.sha256,
-                }
-                for e in claim.evidence
-            ],
-            history=[vars(h) for h in service.history(session, claim)],
-        )
-    return data
+def _view(session: Session, claim: Claim) -> dict[str, Any]:
+    return operator_view(session, claim).model_dump(mode="json")
 
 
 def _verdicts(data: dict[str, Any]) -> str:
@@ -123,7 +47,8 @@ def claims_list(
     """The triage queue: open claims, most urgent first (deadline, then API claims)."""
     with domain_errors(), context.database().read_session() as session:
         data = [
-            claim_json(session, c) for c in service.queue(session, status=status, overdue=overdue)
+            queued_view(session, claim).model_dump(mode="json")
+            for claim in service.queue(session, status=status, overdue=overdue)
         ]
     rows = [
         (
@@ -132,8 +57,8 @@ def claims_list(
             d["status"],
             d["channel"],
             _verdicts(d),
-            d["due_at"] or "",
-            "OVERDUE" if d["overdue"] else "",
+            d["sla"]["due_at"] or "",
+            "OVERDUE" if d["sla"]["overdue"] else "",
         )
         for d in data
     ]
@@ -145,42 +70,42 @@ def claims_list(
 def claims_show(claim_id: str, as_json: JsonOption = False) -> None:
     """A claim: evidence, verdicts with their rules, each code's history."""
     with domain_errors(), context.database().read_session() as session:
-        data = claim_json(session, service.get_claim(session, claim_id), detailed=True)
+        data = _view(session, service.get_claim(session, claim_id))
+    emit(data, as_json, lambda: _render(data))
 
-    def render() -> None:
-        say(f"{data['id']}  {data['status']}  ({data['channel']}, policy {data['policy_version']})")
-        say(f"partner {data['partner_id']}  order {data['order_id']}  remedy {data['remedy']}")
+
+def _render(data: dict[str, Any]) -> None:
+    redemption, sla = data["redemption"], data["sla"]
+    say(f"{data['id']}  {data['status']}  ({data['channel']}, policy {data['policy_version']})")
+    say(f"partner {data['partner_id']}  order {data['order_id']}  remedy {data['remedy']}")
+    say(
+        f"problem {data['problem']}; account region {redemption['account_region']}; "
+        f"attempted {redemption['attempted_at']}; error {data['error_code']}"
+    )
+    if data["description"]:
+        say(f"description: {data['description']}")
+    say(f"due {sla['due_at']}{'  OVERDUE' if sla['overdue'] else ''}")
+    for code in data["codes"]:
+        missing = f" missing {', '.join(code['missing'])}" if code["missing"] else ""
+        remedy = f" remedy {code['remedy']}" if code["remedy"] else ""
+        say(f"  {code['code']}: {code['verdict']} ({code['rule'] or '-'}){missing}{remedy}")
+    for item in data["evidence"]:
         say(
-            f"problem {data['problem']}; account region {data['account_region']}; "
-            f"attempted {data['attempted_at']}; error {data['error_code']}"
+            f"  evidence {item['id']}: {item['media_type']} {item['size_bytes']} B "
+            f"sha256 {item['sha256']}"
         )
-        if data["description"]:
-            say(f"description: {data['description']}")
-        say(f"due {data['due_at']}{'  OVERDUE' if data['overdue'] else ''}")
-        for code in data["codes"]:
-            missing = f" missing {', '.join(code['missing'])}" if code["missing"] else ""
-            remedy = f" remedy {code['remedy']}" if code["remedy"] else ""
-            say(f"  {code['code']}: {code['verdict']} ({code['rule'] or '-'}){missing}{remedy}")
-        for item in data["evidence"]:
-            say(
-                f"  evidence {item['id']}: {item['media_type']} {item['bytes']} B "
-                f"sha256 {item['sha256']}"
-            )
-        for h in data["history"]:
-            say(
-                f"  {h['masked']}: batch {h['batch']} from {h['supplier']}, delivered "
-                f"{h['delivered_at']}, fetched {h['retrievals']}x, state {h['state']}, "
-                f"other claims on batch: {', '.join(h['earlier_claims_on_batch']) or 'none'}"
-            )
-        say(f"customer message: {data['customer_message']}")
-
-    emit(data, as_json, render)
+    for h in data["history"]:
+        say(
+            f"  {h['code']}: batch {h['batch']} from {h['supplier']}, delivered "
+            f"{h['delivered_at']}, fetched {h['retrievals']}x, state {h['state']}, "
+            f"other claims on batch: {', '.join(h['other_claims_on_batch']) or 'none'}"
+        )
+    say(f"customer message: {data['customer_message']}")
 
 
 def _decide(claim_id: str, as_json: bool, verb: str, decide: Callable[[Session], Claim]) -> None:
     with domain_errors(), context.database().session() as session:
-        claim = decide(session)
-        data = claim_json(session, claim)
+        data = _view(session, decide(session))
     emit(data, as_json, lambda: say(f"{verb} {claim_id}: now {data['status']}"))
 
 
@@ -200,7 +125,7 @@ def claims_triage(
 @claims_app.command("approve")
 def claims_approve(
     claim_id: str,
-    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = ...,  # type: ignore[assignment]
+    reason: ReasonOption = ...,  # type: ignore[assignment]
     override: Annotated[
         bool, typer.Option("--override", help="Approve although a code is not eligible.")
     ] = False,
@@ -219,7 +144,7 @@ def claims_approve(
 @claims_app.command("reject")
 def claims_reject(
     claim_id: str,
-    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = ...,  # type: ignore[assignment]
+    reason: ReasonOption = ...,  # type: ignore[assignment]
     rule: Annotated[
         str | None, typer.Option(help="The not-covered rule (default: the verdict's).")
     ] = None,
@@ -334,7 +259,7 @@ def claims_file(
             channel=Channel.OPERATOR,
             actor=operator_actor(operator),
         )
-        result = claim_json(session, claim)
+        result = _view(session, claim)
     emit(result, as_json, lambda: say(f"filed {result['id']}: {_verdicts(result)}"))
 
 
@@ -344,45 +269,3 @@ def claims_fulfil(operator: OperatorOption = None, as_json: JsonOption = False) 
     with domain_errors(), context.database().session() as session:
         resolved = service.fulfil_waiting(session, operator_actor(operator))
     emit({"resolved": resolved}, as_json, lambda: say(f"resolved {len(resolved)} claim(s)"))
-
-
-@operator_key_app.command("create")
-def operator_key_create(name: str, as_json: JsonOption = False) -> None:
-    """Issue a key for the operator API (/api/v1/admin); shown once."""
-    with domain_errors(), context.database().session() as session:
-        issued = operators.create_key(session, name)
-    data = {"key_id": issued.key.public_id, "name": issued.key.name, "api_key": issued.secret}
-    emit(data, as_json, lambda: say(f"{data['key_id']} ({name}): {data['api_key']} (shown once)"))
-
-
-@operator_key_app.command("revoke")
-def operator_key_revoke(key_id: str, as_json: JsonOption = False) -> None:
-    with domain_errors(), context.database().session() as session:
-        key = operators.revoke_key(session, key_id)
-        data = {"key_id": key.public_id, "revoked_at": key.revoked_at}
-    emit(data, as_json, lambda: say(f"revoked {key_id}"))
-
-
-@operator_key_app.command("list")
-def operator_key_list(as_json: JsonOption = False) -> None:
-    with context.database().read_session() as session:
-        keys = operators.list_keys(session)
-        data = [
-            {
-                "key_id": k.public_id,
-                "name": k.name,
-                "prefix": k.prefix,
-                "created_at": k.created_at,
-                "revoked_at": k.revoked_at,
-            }
-            for k in keys
-        ]
-    rows = [
-        (d["key_id"], d["name"], f"{d['prefix']}…", d["created_at"], d["revoked_at"] or "")
-        for d in data
-    ]
-    emit(
-        data,
-        as_json,
-        lambda: table("operator keys", ["key_id", "name", "prefix", "created", "revoked"], rows),
-    )

@@ -1,6 +1,12 @@
-"""What every CLI command needs: settings, the database, the vault."""
+"""What every command needs: settings, the database, the vault.
+
+A program that embeds the CLI (the test suite, a console) may hand it a ``Database`` as the
+root context's ``obj``; commands then use it instead of opening ``CODESHELF_DATABASE_URL``.
+"""
 
 from __future__ import annotations
+
+from contextvars import ContextVar
 
 from pydantic import ValidationError
 
@@ -10,6 +16,13 @@ from codeshelf.kit import migrate
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import MissingSecretKeyError, Settings, get_settings
 from codeshelf.kit.vault import Vault
+
+_given: ContextVar[Database | None] = ContextVar("codeshelf_cli_database", default=None)
+
+
+def adopt(obj: object) -> None:
+    """Use ``obj`` as the database for this invocation if it is one (else open our own)."""
+    _given.set(obj if isinstance(obj, Database) else None)
 
 
 def settings() -> Settings:
@@ -24,12 +37,21 @@ def settings() -> Settings:
 
 
 def database(*, migrate_if_behind: bool = False) -> Database:
+    given = _given.get()
+    if given is not None:
+        return given
     url = settings().database_url
     if migrate_if_behind:
         migrate.ensure_current(url)
     elif not migrate.is_current(url):
         fail("the database schema is not current; run `codeshelf migrate` first")
     return Database(url)
+
+
+def release(db: Database) -> None:
+    """Close the database's connections, unless it was handed to us."""
+    if db is not _given.get():
+        db.dispose()
 
 
 def vault() -> Vault:

@@ -20,7 +20,6 @@ from codeshelf.operators.models import OperatorKey
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import ApiKey, KeyMode, Partner
 from codeshelf.stock import service as stock
-from codeshelf.stock.models import Batch
 from codeshelf.wallet import service as wallet
 
 DEMO_PARTNER = "Demo Reseller"
@@ -108,7 +107,7 @@ def load(session: Session, vault: Vault, secret: str) -> DemoResult:
                 price_currency=price_currency,
             )
         batch = f"demo-{sku}"
-        if session.scalar(select(Batch.id).where(Batch.reference == batch)) is None:
+        if not stock.batch_exists(session, batch):
             lines = enumerate(_demo_codes(secret, sku), start=1)
             stock.import_codes(
                 session, vault, sku=sku, batch_reference=batch, lines=lines, supplier="Demo Supply"

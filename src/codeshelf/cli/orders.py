@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from sqlalchemy.orm import Session
 
 from codeshelf.cli import context
-from codeshelf.cli.claims import JsonOption, OperatorOption, operator_actor
+from codeshelf.cli.options import JsonOption, OperatorOption, RequiredReason, operator_name
 from codeshelf.cli.output import domain_errors, emit, say, table
 from codeshelf.kit.clock import utcnow
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
-from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 
 orders_app = typer.Typer(no_args_is_help=True, help="Orders: the manual-review queue.")
 review_app = typer.Typer(no_args_is_help=True, help="Orders held for manual review.")
 orders_app.add_typer(review_app, name="review")
-RequiredReason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
 
 
 def _order_json(session: Session, order: Order) -> dict[str, Any]:
@@ -42,7 +40,7 @@ def _order_json(session: Session, order: Order) -> dict[str, Any]:
 def review_list(as_json: JsonOption = False) -> None:
     """Live orders held for review, oldest first, with why each was held."""
     with context.database().read_session() as session:
-        data = [_order_json(session, order) for order in fulfilment.review_queue(session)]
+        data = [_order_json(session, order) for order in service.review_queue(session)]
     rows = [
         (
             o["id"],
@@ -58,9 +56,9 @@ def review_list(as_json: JsonOption = False) -> None:
 
 
 def _decide(order_id: str, approve: bool, operator: str | None, reason: str, as_json: bool) -> None:
-    actor = operator_actor(operator).name
+    actor = operator_name(operator)
     with domain_errors(), context.database().session() as session:
-        order = fulfilment.decide_review(
+        order = service.decide_review(
             session,
             order_id,
             approve=approve,

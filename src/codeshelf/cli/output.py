@@ -25,6 +25,11 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
         render()
 
 
+def money_text(money: dict[str, str]) -> str:
+    """``{"amount": "46.50", "currency": "USD"}`` as ``46.50 USD``."""
+    return f"{money['amount']} {money['currency']}"
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     grid = Table(title=title)
     for column in columns:

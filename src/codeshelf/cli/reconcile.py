@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from codeshelf.cli import context
+from codeshelf.cli.options import JsonOption
 from codeshelf.cli.output import emit, err, say, table
 from codeshelf.kit.clock import utcnow
 from codeshelf.reconciliation import service
@@ -18,7 +19,7 @@ def reconcile(
         datetime | None,
         typer.Option("--date", formats=["%Y-%m-%d"], help="A UTC day (default: yesterday)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Check a day's ledger against its orders, delivered codes and imported stock; exit 1 on
     any mismatch. Prints each live partner's figures per currency."""

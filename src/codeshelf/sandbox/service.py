@@ -17,7 +17,6 @@ from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 from codeshelf.wallet import service as wallet
 from codeshelf.webhooks import service as webhooks
-from codeshelf.webhooks.models import EVENT_TYPES
 
 MAX_TOP_UP_MINOR = 100_000_000  # 1,000,000.00 per call in a two-decimal currency
 
@@ -68,8 +67,10 @@ def decide_review(session: Session, partner: Partner, order_id: str, approve: bo
 def trigger(session: Session, partner: Partner, event_type: str) -> str:
     """Emit a sample event of ``event_type`` (marked ``sample``) to the partner's endpoints."""
     require_sandbox(partner)
-    if event_type not in EVENT_TYPES:
-        raise InvalidInputError(f"event must be one of {', '.join(EVENT_TYPES)}", pointer="#/event")
+    if event_type not in webhooks.EVENT_TYPES:
+        raise InvalidInputError(
+            f"event must be one of {', '.join(webhooks.EVENT_TYPES)}", pointer="#/event"
+        )
     return webhooks.emit(session, partner.id, event_type, _sample(event_type))
 
 

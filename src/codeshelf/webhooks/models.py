@@ -19,6 +19,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Base, UTCDateTime, one_of
 
+ENDPOINT_PREFIX = "whe"  # a webhook endpoint's public id: whe_ and 20 hex digits
+EVENT_PREFIX = "evt"  # an event's public id (and webhook-id): evt_ and 20 hex digits
+
 
 class EndpointStatus(StrEnum):
     ACTIVE = "active"

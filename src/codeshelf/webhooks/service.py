@@ -6,7 +6,6 @@ per subscribed endpoint commit with the change they report, or not at all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,12 +17,13 @@ from codeshelf.audit import service as audit
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import table_of
 from codeshelf.kit.errors import InvalidCursorError, InvalidInputError, NotFoundError
-from codeshelf.kit.ids import public_id
+from codeshelf.kit.ids import is_public_id, public_id
 from codeshelf.kit.vault import Vault
 from codeshelf.partners.models import Partner
 from codeshelf.webhooks import signing, urls
 from codeshelf.webhooks.models import (
-    EVENT_TYPES,
+    ENDPOINT_PREFIX,
+    EVENT_PREFIX,
     Delivery,
     DeliveryAttempt,
     DeliveryState,
@@ -31,9 +31,10 @@ from codeshelf.webhooks.models import (
     Event,
     WebhookEndpoint,
 )
+from codeshelf.webhooks.models import (
+    EVENT_TYPES as EVENT_TYPES,
+)
 
-ENDPOINT_ID = re.compile(r"whe_[0-9a-f]{20}")
-EVENT_ID = re.compile(r"evt_[0-9a-f]{20}")
 MAX_ENDPOINTS = 10  # per partner
 ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -70,7 +71,7 @@ def create_endpoint(
     if len(active) >= MAX_ENDPOINTS:
         raise InvalidInputError(f"a partner has at most {MAX_ENDPOINTS} webhook endpoints")
     secret = signing.new_secret()
-    endpoint_id = public_id("whe")
+    endpoint_id = public_id(ENDPOINT_PREFIX)
     endpoint = WebhookEndpoint(
         public_id=endpoint_id,
         partner_id=partner.id,
@@ -104,7 +105,7 @@ def _event_types(event_types: Sequence[str]) -> list[str]:
 
 
 def get_endpoint(session: Session, partner_id: int, endpoint_public_id: str) -> WebhookEndpoint:
-    if not ENDPOINT_ID.fullmatch(endpoint_public_id):
+    if not is_public_id(ENDPOINT_PREFIX, endpoint_public_id):
         raise EndpointNotFoundError(f"no webhook endpoint {endpoint_public_id!r}")
     endpoint = session.scalar(
         select(WebhookEndpoint).where(
@@ -113,6 +114,18 @@ def get_endpoint(session: Session, partner_id: int, endpoint_public_id: str) -> 
             WebhookEndpoint.deleted_at.is_(None),
         )
     )
+    if endpoint is None:
+        raise EndpointNotFoundError(f"no webhook endpoint {endpoint_public_id}")
+    return endpoint
+
+
+def find_endpoint(session: Session, endpoint_public_id: str) -> WebhookEndpoint:
+    """Any partner's endpoint, deleted ones too (the operator reading a delivery log)."""
+    endpoint = None
+    if is_public_id(ENDPOINT_PREFIX, endpoint_public_id):
+        endpoint = session.scalar(
+            select(WebhookEndpoint).where(WebhookEndpoint.public_id == endpoint_public_id)
+        )
     if endpoint is None:
         raise EndpointNotFoundError(f"no webhook endpoint {endpoint_public_id}")
     return endpoint
@@ -233,7 +246,7 @@ def emit_many(
     rows: list[dict[str, Any]] = []
     for event_type, fields in events:
         assert event_type in EVENT_TYPES, event_type
-        event_id = public_id("evt")
+        event_id = public_id(EVENT_PREFIX)
         payload = {"id": event_id, "event": event_type, "timestamp": now.isoformat(), **fields}
         rows.append(
             {
@@ -284,7 +297,7 @@ def list_events(
     """The partner's events, oldest first, after the cursor (the last event id seen)."""
     query = select(Event).where(Event.partner_id == partner_id).order_by(Event.id)
     if after is not None:
-        if not EVENT_ID.fullmatch(after):
+        if not is_public_id(EVENT_PREFIX, after):
             raise InvalidCursorError()
         position = session.scalar(
             select(Event.id).where(Event.public_id == after, Event.partner_id == partner_id)
@@ -298,7 +311,7 @@ def list_events(
 
 
 def get_event(session: Session, event_public_id: str, partner_id: int | None = None) -> Event:
-    if not EVENT_ID.fullmatch(event_public_id):
+    if not is_public_id(EVENT_PREFIX, event_public_id):
         raise EventNotFoundError(f"no event {event_public_id!r}")
     query = select(Event).where(Event.public_id == event_public_id)
     if partner_id is not None:

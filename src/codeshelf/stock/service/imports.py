@@ -332,6 +332,10 @@ def _insert_new_codes_postgresql(session: Session, rows: list[tuple[Any, ...]]) 
     return {bytes(fingerprint): batch_id for fingerprint, batch_id in refused}
 
 
+def batch_exists(session: Session, reference: str) -> bool:
+    return session.scalar(select(Batch.id).where(Batch.reference == reference)) is not None
+
+
 def import_codes(
     session: Session,
     vault: Vault,
@@ -348,7 +352,7 @@ def import_codes(
     batch_reference = batch_reference.strip()
     if not batch_reference:
         raise InvalidInputError("a batch reference is required")
-    if session.scalar(select(Batch.id).where(Batch.reference == batch_reference)) is not None:
+    if batch_exists(session, batch_reference):
         raise BatchExistsError(f"batch {batch_reference} was already imported")
     cost = _unit_cost(unit_cost, product.price_currency)
     batch = Batch(

@@ -1,0 +1,56 @@
+"""``codeshelf operator key …``: keys for the operator API."""
+
+from __future__ import annotations
+
+import typer
+
+from codeshelf.cli import context
+from codeshelf.cli.options import JsonOption
+from codeshelf.cli.output import domain_errors, emit, say, table
+from codeshelf.operators import service as operators
+
+operator_app = typer.Typer(no_args_is_help=True, help="Operators.")
+operator_key_app = typer.Typer(no_args_is_help=True, help="Keys for the operator API.")
+operator_app.add_typer(operator_key_app, name="key")
+
+
+@operator_key_app.command("create")
+def operator_key_create(name: str, as_json: JsonOption = False) -> None:
+    """Issue a key for the operator API (/api/v1/admin); shown once."""
+    with domain_errors(), context.database().session() as session:
+        issued = operators.create_key(session, name)
+    data = {"key_id": issued.key.public_id, "name": issued.key.name, "api_key": issued.secret}
+    emit(data, as_json, lambda: say(f"{data['key_id']} ({name}): {data['api_key']} (shown once)"))
+
+
+@operator_key_app.command("revoke")
+def operator_key_revoke(key_id: str, as_json: JsonOption = False) -> None:
+    with domain_errors(), context.database().session() as session:
+        key = operators.revoke_key(session, key_id)
+        data = {"key_id": key.public_id, "revoked_at": key.revoked_at}
+    emit(data, as_json, lambda: say(f"revoked {key_id}"))
+
+
+@operator_key_app.command("list")
+def operator_key_list(as_json: JsonOption = False) -> None:
+    with context.database().read_session() as session:
+        keys = operators.list_keys(session)
+        data = [
+            {
+                "key_id": k.public_id,
+                "name": k.name,
+                "prefix": k.prefix,
+                "created_at": k.created_at,
+                "revoked_at": k.revoked_at,
+            }
+            for k in keys
+        ]
+    rows = [
+        (d["key_id"], d["name"], f"{d['prefix']}…", d["created_at"], d["revoked_at"] or "")
+        for d in data
+    ]
+    emit(
+        data,
+        as_json,
+        lambda: table("operator keys", ["key_id", "name", "prefix", "created", "revoked"], rows),
+    )

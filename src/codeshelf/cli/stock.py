@@ -1,0 +1,147 @@
+"""``codeshelf stock …``: importing codes, what is in stock, batch quality, quarantine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+from codeshelf.audit import service as audit
+from codeshelf.claims import service as claims
+from codeshelf.cli import context
+from codeshelf.cli.options import JsonOption
+from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
+from codeshelf.kit.db import Database
+from codeshelf.kit.errors import DomainError
+from codeshelf.stock import service as stock
+from codeshelf.worker import after_stock_arrives
+
+stock_app = typer.Typer(no_args_is_help=True, help="Code stock.")
+
+
+@stock_app.command("import")
+def stock_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    sku: Annotated[str, typer.Option()] = ...,  # type: ignore[assignment]
+    batch: Annotated[str, typer.Option(help="The supplier batch reference (unique).")] = ...,  # type: ignore[assignment]
+    supplier: str | None = None,
+    unit_cost: Annotated[str | None, typer.Option(help="What one code cost, e.g. 45.00.")] = None,
+    strict: Annotated[bool, typer.Option(help="Refuse the whole file if any line is bad.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import codes from a CSV (column `code`, or the first) or a one-code-per-line file."""
+    db = context.database()
+    vault = context.vault()
+    progress = Progress(
+        *Progress.get_default_columns()[:-1],
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    )
+    task = progress.add_task("importing", total=file.stat().st_size)
+    try:
+        with progress, db.session() as session:
+            report = stock.import_file(
+                session,
+                vault,
+                file,
+                sku=sku,
+                batch_reference=batch,
+                supplier=supplier,
+                unit_cost=unit_cost,
+                strict=strict,
+                on_progress=lambda done: progress.update(task, completed=done),
+            )
+    except stock.StrictImportRefusedError as exc:
+        _print_report(exc.report, as_json, file=sys.stderr)
+        fail(exc.detail)
+    except KeyboardInterrupt:
+        fail("interrupted: nothing was imported", 130)
+    except DomainError as exc:
+        fail(exc.detail)
+    _print_report(report, as_json)
+    _serve_waiting(db)
+
+
+def _serve_waiting(db: Database) -> None:
+    """New stock may be what approved claims and backorders wait for: serve them now."""
+    with db.session() as session:
+        served = after_stock_arrives(session, audit.OPERATOR_CLI)
+    for line in served.lines():
+        say(line, console=err)
+
+
+def _print_report(report: stock.ImportReport, as_json: bool, file: Any = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2), file=file)
+        return
+    console = err if file is sys.stderr else out
+    say(
+        f"batch {report.batch} ({report.sku}): {report.imported} imported of "
+        f"{report.lines_read} lines; {report.duplicates_in_file.count} duplicate(s) within the "
+        f"file, {report.duplicates_in_stock.count} already in stock, "
+        f"{report.malformed.count} malformed",
+        console=console,
+    )
+    for label, issues in (
+        ("duplicate in file", report.duplicates_in_file),
+        ("already in stock", report.duplicates_in_stock),
+        ("malformed", report.malformed),
+    ):
+        for issue in issues.examples:
+            reason = f" ({issue.reason})" if issue.reason else ""
+            say(f"  line {issue.line}: {label}: {issue.code}{reason}", console=console)
+        if issues.count > len(issues.examples):
+            say(f"  … and {issues.count - len(issues.examples)} more {label}", console=console)
+
+
+@stock_app.command("summary")
+def stock_summary(as_json: JsonOption = False) -> None:
+    """Codes per product and state."""
+    with context.database().read_session() as session:
+        data = stock.summary(session)
+    columns = ["sku", *tuple(stock.CodeState), "total"]
+    rows = [[row[column] for column in columns] for row in data]
+    emit(data, as_json, lambda: table("stock", columns, rows))
+
+
+@stock_app.command("batches")
+def stock_batches(as_json: JsonOption = False) -> None:
+    """Quality per batch and supplier: delivered, claimed, confirmed defective."""
+    with context.database().read_session() as session:
+        data = [
+            {**vars(row), "defect_rate": round(row.defect_rate, 4)}
+            for row in claims.batch_quality(session)
+        ]
+    columns = [
+        "reference",
+        "sku",
+        "supplier",
+        "imported",
+        "available",
+        "delivered",
+        "claimed",
+        "defective",
+        "quarantined",
+    ]
+    rows = [[row[c] if row[c] is not None else "" for c in columns] for row in data]
+    emit(data, as_json, lambda: table("batches", columns, rows))
+
+
+@stock_app.command("quarantine")
+def stock_quarantine(
+    batch: Annotated[str, typer.Option(help="The batch reference.")] = ...,  # type: ignore[assignment]
+    as_json: JsonOption = False,
+) -> None:
+    """Pull a bad batch's remaining available codes out of sale (kept as quarantined)."""
+    with domain_errors(), context.database().session() as session:
+        count = stock.quarantine_batch(session, batch)
+    data = {"batch": batch, "quarantined": count}
+    emit(data, as_json, lambda: say(f"quarantined {count} available code(s) of batch {batch}"))

@@ -1,0 +1,50 @@
+"""The loop: pass after pass until told to stop; it sleeps only when a pass had nothing to send.
+
+Several workers may run against one PostgreSQL: each delivery is held by one at a time, and the
+stock pass locks what it serves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
+from codeshelf.webhooks import delivery
+from codeshelf.worker import passes
+
+PURGE_EVERY = timedelta(hours=1)
+
+
+def run(
+    settings: Settings,
+    db: Database,
+    vault: Vault,
+    *,
+    once: bool = False,
+    batch: int = 50,
+    stopping: Callable[[], bool] = lambda: False,
+    report: passes.Report = lambda _line: None,
+) -> None:
+    """Run passes until ``stopping()`` (or after one pass, with ``once``)."""
+    last_purge: datetime | None = None
+    with httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client:
+        while not stopping():
+            passes.serve_waiting(db, report)
+            sent = passes.send_webhooks(db, vault, client, settings, batch)
+            now = utcnow()
+            if last_purge is None or now - last_purge >= PURGE_EVERY:
+                passes.purge(db, now, timedelta(days=settings.event_retention_days), report)
+                last_purge = now
+            if sent:
+                report(f"attempted {sent} deliveries")
+            if once:
+                return
+            if not sent:
+                time.sleep(settings.worker_poll_seconds)
