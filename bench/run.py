@@ -48,7 +48,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tests.pgcluster import find_bindir
+from tests.fixtures.postgres import find_bindir
 
 from bench import config, figures, scenarios, stack, webhooks
 from bench.load import Load, ensure_wrk

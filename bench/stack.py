@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from tests.pgcluster import PostgresCluster
+from tests.fixtures.postgres import PostgresCluster
 
 from bench import config
 from bench.procs import (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import Shop
+from tests.fixtures.factories import Shop
 
 
 def test_inventory_lists_the_product(client: httpx.Client, shop: Shop) -> None:

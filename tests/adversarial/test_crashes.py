@@ -17,16 +17,10 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.stock import service as stock_service
 from codeshelf.wallet import service as wallet_service
-from tests.adversarial._support import (
-    ONE,
-    assert_clean_problem,
-    post_order,
-    request,
-    violations,
-)
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import available_codes, order_count
+from tests.fixtures.adversarial import ONE, assert_clean_problem, post_order, request, violations
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import available_codes, order_count
+from tests.fixtures.servers import LiveServer
 
 BODY = json.dumps({**ONE, "quantity": 2}).encode()
 

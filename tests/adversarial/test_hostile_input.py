@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from codeshelf.kit.db import Database
-from tests.adversarial._support import (
+from tests.fixtures.adversarial import (
     ONE,
     ORDERS,
     assert_clean_problem,
@@ -24,9 +24,9 @@ from tests.adversarial._support import (
     stored_keys,
     violations,
 )
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import available_codes, order_count
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import available_codes, order_count
+from tests.fixtures.servers import LiveServer
 
 VALID = json.dumps(ONE).encode()
 
@@ -143,7 +143,7 @@ def test_a_body_that_is_not_one_json_object_orders_nothing_and_does_not_burn_the
     assert "idempotent-replayed" not in placed.headers
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # parsing only: no database
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # parsing only: no database
 def test_every_body_that_is_not_json_is_a_malformed_request(
     live_server: LiveServer, shop: Shop
 ) -> None:

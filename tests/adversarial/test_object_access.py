@@ -17,7 +17,7 @@ from codeshelf.kit.db import Database
 from codeshelf.orders import service as orders_service
 from codeshelf.partners.models import ApiKey
 from codeshelf.stock.models import Code
-from tests.adversarial._support import (
+from tests.fixtures.adversarial import (
     ONE,
     ORDERS,
     assert_clean_problem,
@@ -27,9 +27,9 @@ from tests.adversarial._support import (
     stored_keys,
     violations,
 )
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import available_codes, order_count
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import available_codes, order_count
+from tests.fixtures.servers import LiveServer
 
 
 def _get(live_server: LiveServer, path: str, headers: dict[str, str]) -> httpx.Response:
@@ -180,7 +180,7 @@ def test_query_parameters_cannot_widen_what_a_partner_sees(
             assert row.get("order_id") is None and "client_order_id" not in row
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # HTTP layer only
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # HTTP layer only
 def test_an_api_key_counts_only_in_the_authorization_header(
     live_server: LiveServer, shop: Shop
 ) -> None:
@@ -204,7 +204,7 @@ def test_an_api_key_counts_only_in_the_authorization_header(
     )
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # HTTP layer only
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # HTTP layer only
 def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, shop: Shop) -> None:
     spec = _get(live_server, "/api/v1/openapi.json", {}).json()
     assert set(spec["paths"]) == {
@@ -288,7 +288,7 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
     }
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # HTTP layer only
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # HTTP layer only
 def test_no_cross_origin_grant_is_made(live_server: LiveServer, shop: Shop) -> None:
     origin = {"Origin": "https://evil.example"}
     plain = _get(live_server, "/api/v1/balance", {**shop.a.headers, **origin})

@@ -34,22 +34,16 @@ from codeshelf.partners.models import Partner
 from codeshelf.stock import service as stock
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import Account, AccountKind
-from tests import factories
-from tests.adversarial._support import (
-    ONE,
-    assert_clean_problem,
-    post_order,
-    request,
-    violations,
-)
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import (
+from tests.fixtures import factories
+from tests.fixtures.adversarial import ONE, assert_clean_problem, post_order, request, violations
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import (
     available_codes,
     order_count,
     second_while_first_is_open,
     wait_until_blocked,
 )
+from tests.fixtures.servers import LiveServer
 
 
 def _partner(session: Session, public_id: str) -> Partner:
@@ -64,6 +58,7 @@ def _balance(live_server: LiveServer, headers: dict[str, str]) -> dict[str, str]
 # --- Deposits ------------------------------------------------------------------------------------
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_a_deposit_reference_in_flight_twice_credits_once_and_says_so(
     shop: Shop, db: Database
 ) -> None:
@@ -84,6 +79,7 @@ def test_a_deposit_reference_in_flight_twice_credits_once_and_says_so(
         assert wallet_checks(session) == []
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_first_deposits_of_two_partners_in_a_new_currency_both_land(
     shop: Shop, db: Database
 ) -> None:
@@ -250,6 +246,7 @@ def test_an_order_doomed_for_money_does_not_make_others_fail_for_stock(
     assert available_codes(db) == 19
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_overlapping_imports_at_once_store_each_code_once_and_report_the_rest(
     shop: Shop, db: Database, vault: Vault
 ) -> None:

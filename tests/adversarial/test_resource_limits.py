@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from codeshelf.kit.db import Database
-from tests import factories
-from tests.adversarial._support import (
+from tests.fixtures import factories
+from tests.fixtures.adversarial import (
     ONE,
     ORDERS,
     assert_clean_problem,
@@ -15,9 +15,9 @@ from tests.adversarial._support import (
     request,
     stored_keys,
 )
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import available_codes, order_count
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import available_codes, order_count
+from tests.fixtures.servers import LiveServer
 
 
 def test_every_size_a_client_controls_is_bounded(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from codeshelf.api.problems import PROBLEM_BASE
-from tests.factories import Shop
-from tests.helpers import assert_problem
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import assert_problem
 
 
 def test_unknown_routes_are_problem_404(client: httpx.Client) -> None:

@@ -9,9 +9,9 @@ import httpx
 from codeshelf.api.problems import QUOTA_EXCEEDED
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
-from tests import factories
-from tests.conftest import LiveServer
-from tests.factories import Shop
+from tests.fixtures import factories
+from tests.fixtures.factories import Shop
+from tests.fixtures.servers import serve
 
 
 def _remaining(response: httpx.Response) -> int:
@@ -54,6 +54,6 @@ def test_the_global_default_applies_without_a_partner_limit(
 ) -> None:
     partner = factories.add_partner(db, "Default Co")
     limited = settings.model_copy(update={"rate_limit_per_minute": 2})
-    with LiveServer(limited) as server, httpx.Client(base_url=server.url) as http:
+    with serve(limited, db) as http:
         codes = [http.get("/api/v1/balance", headers=partner.headers).status_code for _ in range(3)]
     assert codes == [200, 200, 429]

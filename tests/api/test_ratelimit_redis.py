@@ -16,8 +16,11 @@ import redis
 
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
-from tests import factories
-from tests.conftest import LiveServer
+from tests.fixtures import factories
+from tests.fixtures.servers import LiveServer
+
+# Two real servers share one Redis: real commits and real processes.
+pytestmark = pytest.mark.live
 
 
 def _free_port() -> int:

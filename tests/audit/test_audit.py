@@ -9,8 +9,8 @@ from sqlalchemy.exc import DBAPIError
 
 from codeshelf.audit.models import AuditEvent
 from codeshelf.kit.db import Database
-from tests.factories import Shop
-from tests.helpers import order
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import order
 
 
 def test_each_reveal_is_audited(client: httpx.Client, shop: Shop, db: Database) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 from codeshelf.kit.db import Database
-from tests import factories
-from tests.factories import Shop
-from tests.helpers import order
+from tests.fixtures import factories
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import order
 
 
 def test_inventory_shows_live_quantities_and_sold_out_products(

@@ -17,10 +17,8 @@ from codeshelf.claims.policy import V1_1
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import Batch, Code
-from tests import factories
-from tests.helpers import assert_problem, balance
-
-from .support import (
+from tests.fixtures import factories
+from tests.fixtures.claims import (
     OperatorKeyHandle,
     audit_events,
     backdate_delivery,
@@ -35,6 +33,7 @@ from .support import (
     set_claim,
     snapshot,
 )
+from tests.fixtures.http import assert_problem, balance
 
 ADMIN = "/api/v1/admin/claims"
 

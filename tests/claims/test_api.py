@@ -17,10 +17,9 @@ from codeshelf.claims.policy import V1_1
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from codeshelf.orders.models import Order
-from tests import factories
-from tests.helpers import assert_problem, balance
-
-from .support import approve, claim_body, claims_of, operator_headers, place
+from tests.fixtures import factories
+from tests.fixtures.claims import approve, claim_body, claims_of, operator_headers, place
+from tests.fixtures.http import assert_problem, balance
 
 CLAIMS = "/api/v1/claims"
 PAID_ONE = "953.50"  # 1000.00 less one psn-us-50 code

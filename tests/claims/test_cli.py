@@ -25,10 +25,8 @@ from codeshelf.orders.models import Order
 from codeshelf.partners import service as partners
 from codeshelf.stock.models import Batch, Code
 from codeshelf.wallet import service as wallet
-from tests import factories
-from tests.helpers import assert_problem, balance, order
-
-from .support import (
+from tests.fixtures import factories
+from tests.fixtures.claims import (
     audit_events,
     backdate_delivery,
     claim_body,
@@ -41,6 +39,7 @@ from .support import (
     set_claim,
     snapshot,
 )
+from tests.fixtures.http import assert_problem, balance, order
 
 
 def cli(database_url: str, *args: str, env: dict[str, str | None] | None = None) -> Result:

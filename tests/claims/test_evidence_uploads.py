@@ -21,11 +21,10 @@ from sqlalchemy import LargeBinary, func, inspect, select
 from codeshelf.claims.models import ClaimEvidence
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
-from tests import factories
-from tests.conftest import LiveServer
-from tests.helpers import assert_problem, balance
-
-from .support import claim_body, claims_of, operator_headers, place
+from tests.fixtures import factories
+from tests.fixtures.claims import claim_body, claims_of, operator_headers, place
+from tests.fixtures.http import assert_problem, balance
+from tests.fixtures.servers import serve
 
 CLAIMS = "/api/v1/claims"
 SMALL_LIMIT = 2048
@@ -105,13 +104,10 @@ def assert_nothing_kept(
 
 
 @pytest.fixture
-def small_client(settings: Settings) -> Iterator[httpx.Client]:
+def small_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
     """A server of its own whose screenshots may be at most SMALL_LIMIT bytes."""
     limited = settings.model_copy(update={"max_evidence_bytes": SMALL_LIMIT})
-    with (
-        LiveServer(limited) as server,
-        httpx.Client(base_url=server.url, timeout=60) as http,
-    ):
+    with serve(limited, db) as http:
         yield http
 
 

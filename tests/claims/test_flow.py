@@ -8,10 +8,9 @@ import httpx
 
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
-from tests import factories
-from tests.helpers import balance, order
-
-from .support import approve, operator_headers, reveal
+from tests.fixtures import factories
+from tests.fixtures.claims import approve, operator_headers, reveal
+from tests.fixtures.http import balance, order
 
 
 def _claim_body(order_id: str, code: str, **extra: object) -> dict[str, object]:

@@ -35,18 +35,17 @@ from codeshelf.partners import service as partners
 from codeshelf.stock.models import Code, CodeState
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import LedgerTransaction, TransactionKind
-from tests import factories
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import (
+from tests.fixtures import factories
+from tests.fixtures.claims import operator_headers, reveal
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import (
     assert_problem,
     balance,
     order,
     second_while_first_is_open,
     wait_until_blocked,
 )
-
-from .support import operator_headers, reveal
+from tests.fixtures.servers import LiveServer
 
 OPERATOR = claims.Actor("operator:race-test")
 PRICE = 4650  # psn-us-50 for the shop's partners, in cents

@@ -13,7 +13,7 @@ debits + refunds as the model computes them, and the services' own ledger checks
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,7 +35,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from codeshelf.claims import service as claims
 from codeshelf.claims.evidence import EvidenceStore
@@ -67,8 +66,8 @@ from codeshelf.wallet.models import (
     Posting,
     TransactionKind,
 )
-from tests import factories
-from tests.conftest import Postgres
+from tests.fixtures import factories
+from tests.fixtures.databases import Backend
 
 PRICE = 4650  # psn-us-50, for both partners
 DEPOSIT = 100_000  # make_shop gives each partner 1000.00
@@ -612,31 +611,18 @@ class ClaimsMachine(RuleBasedStateMachine):
                 assert money.minor >= 0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def new_database(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[Callable[[], Database]]:
-    """Makes a fresh, migrated database for each example the state machine runs."""
-    server: Postgres | None = None
-    if request.param == "postgresql":
-        server = request.getfixturevalue("postgres")
-    made: list[Database] = []
+@pytest.fixture
+def new_database(backend: Backend) -> Iterator[Callable[[], Database]]:
+    """Makes a database of its own for each example the state machine runs: a transaction of
+    the worker's database, rolled back when the next example starts (and at the end)."""
+    examples = contextlib.ExitStack()
 
     def make() -> Database:
-        if server is None:
-            target = tmp_path / f"example-{len(made)}.db"
-            shutil.copy(sqlite_template, target)
-            database = Database(f"sqlite:///{target}")
-        else:
-            database = Database(server.create_database())
-        made.append(database)
-        return database
+        examples.close()
+        return examples.enter_context(backend.transaction())
 
-    yield make
-    for database in made:
-        database.dispose()
-        if server is not None:
-            server.execute(f"DROP DATABASE IF EXISTS {make_url(database.url).database}")
+    with examples:
+        yield make
 
 
 def test_random_claim_histories_keep_every_invariant(

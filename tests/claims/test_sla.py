@@ -16,10 +16,8 @@ from pydantic import ValidationError
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from tests import factories
-from tests.conftest import LiveServer
-
-from .support import (
+from tests.fixtures import factories
+from tests.fixtures.claims import (
     OperatorKeyHandle,
     backdate_delivery,
     claim_body,
@@ -30,6 +28,7 @@ from .support import (
     place,
     snapshot,
 )
+from tests.fixtures.servers import serve
 
 TRIAGE = timedelta(hours=24)
 REMEDY = timedelta(hours=48)
@@ -149,7 +148,7 @@ def test_escalation_by_api_skips_the_servers_holidays(
     alice = issue_operator_key(db)
     configured = settings.model_copy(update={"holidays": holiday.isoformat()})
     assert configured.holiday_dates() == {holiday}
-    with LiveServer(configured) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with serve(configured, db) as http:
         claim_id = submitted(http, shop)
         shown = escalate(http, alice, claim_id)
     claim = load_claim(db, claim_id)

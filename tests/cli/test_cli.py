@@ -20,7 +20,7 @@ from codeshelf.partners.models import ApiKey, Partner
 from codeshelf.stock.models import Code
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import LedgerTransaction
-from tests.factories import Shop, run_cli
+from tests.fixtures.factories import Shop, run_cli
 
 SKU = "psn-us-50"
 PRODUCT_ARGS = ("--platform", "psn", "--region", "US", "--face-value", "50", "--currency", "USD")
@@ -502,8 +502,8 @@ def test_the_ledger_check_names_each_violation(
     database_url: str, db: Database, shop: Shop, order: str, sql: str, named: str
 ) -> None:
     wallet_code = f"wallet:{shop.a.id}:USD"
-    with db.engine.begin() as conn:
-        changed = conn.execute(text(sql), {"wallet": wallet_code, "order": order}).rowcount
+    with db.session() as session:
+        changed = session.execute(text(sql), {"wallet": wallet_code, "order": order}).rowcount
     assert changed == 1
 
     result = run_cli(database_url, "ledger", "check", "--json")

@@ -14,12 +14,8 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from codeshelf.orders.service import fulfilment
-from tests import factories
-from tests.claims.support import operator_headers
-from tests.factories import Shop
-from tests.helpers import order
-
-from .backorder_support import (
+from tests.fixtures import factories
+from tests.fixtures.backorders import (
     CHEAP,
     add_empty_products,
     assert_consistent,
@@ -28,6 +24,9 @@ from .backorder_support import (
     placed,
     restock,
 )
+from tests.fixtures.claims import operator_headers
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import order
 
 
 @pytest.fixture

@@ -26,18 +26,8 @@ from codeshelf.orders import service as orders
 from codeshelf.orders.models import Order
 from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
-from tests import factories
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import (
-    assert_problem,
-    available_codes,
-    order,
-    order_count,
-    second_while_first_is_open,
-)
-
-from .backorder_support import (
+from tests.fixtures import factories
+from tests.fixtures.backorders import (
     CHEAP,
     CHEAP_PRICE_MINOR,
     DELAYED,
@@ -64,6 +54,15 @@ from .backorder_support import (
     usd,
     wait_for_lock_waiters,
 )
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import (
+    assert_problem,
+    available_codes,
+    order,
+    order_count,
+    second_while_first_is_open,
+)
+from tests.fixtures.servers import LiveServer, serve
 
 MAX_HOURS = 72
 
@@ -178,7 +177,7 @@ def test_the_cap_is_the_operators_setting(settings: Settings, db: Database) -> N
     short = settings.model_copy(update={"backorder_max_hours": 2})
     acme = factories.add_partner(db, "Capped Co")
     factories.deposit(db, acme.id, "100.00")
-    with LiveServer(short) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with serve(short, db) as http:
         before = utcnow()
         body = placed(backorder(http, acme.headers, 1), "pending")
         until = parse_time(body["backorder_until"])
@@ -567,6 +566,7 @@ def _waiting_and_restocked(client: httpx.Client, shop: Shop, db: Database, vault
     return waiting
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_an_order_racing_a_fill_takes_only_the_free_code(
     client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
@@ -588,6 +588,7 @@ def test_an_order_racing_a_fill_takes_only_the_free_code(
     assert_consistent(db)
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_a_backorder_placed_during_a_fill_waits_for_the_next(
     client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
@@ -608,6 +609,7 @@ def test_a_backorder_placed_during_a_fill_waits_for_the_next(
     assert_consistent(db)
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_two_fillers_at_once_deliver_each_backorder_once(
     client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
@@ -634,6 +636,7 @@ def postgres_only(database_url: str) -> None:
         pytest.skip("SQLite runs one write transaction at a time")
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_two_orders_racing_for_the_last_free_code_leave_the_promise_intact(
     postgres_only: None, client: httpx.Client, empty: Shop, db: Database, vault: Vault
 ) -> None:
@@ -658,6 +661,7 @@ def test_two_orders_racing_for_the_last_free_code_leave_the_promise_intact(
     assert_consistent(db)
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_a_new_backorder_and_the_fill_of_an_older_one_do_not_deadlock(
     postgres_only: None,
     client: httpx.Client,
@@ -703,6 +707,7 @@ def test_a_new_backorder_and_the_fill_of_an_older_one_do_not_deadlock(
     assert retried == []
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_a_stock_import_whose_fill_meets_a_new_backorder_still_delivers(
     postgres_only: None,
     client: httpx.Client,

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
 from codeshelf.stock.models import Code, CodeState
-from tests.conftest import LiveServer
-from tests.factories import Shop
-from tests.helpers import balance, order
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import balance, order
+from tests.fixtures.servers import LiveServer
 
 CLIENTS_PER_PARTNER = 18  # 36 clients for the shop's 20 codes
 

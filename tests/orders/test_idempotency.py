@@ -16,9 +16,9 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.partners import service as partners
-from tests import factories
-from tests.factories import Shop
-from tests.helpers import assert_problem, available_codes, balance, order, order_count
+from tests.fixtures import factories
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import assert_problem, available_codes, balance, order, order_count
 
 BODY = {"product_id": "psn-us-50", "quantity": 2}
 

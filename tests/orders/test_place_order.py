@@ -7,9 +7,9 @@ import pytest
 
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
-from tests import factories
-from tests.factories import Shop
-from tests.helpers import assert_problem, available_codes, balance, order, order_count
+from tests.fixtures import factories
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import assert_problem, available_codes, balance, order, order_count
 
 
 def test_an_order_is_priced_paid_and_delivered_at_once(client: httpx.Client, shop: Shop) -> None:

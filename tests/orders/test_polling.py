@@ -11,8 +11,8 @@ from codeshelf.idempotency import service as idempotency
 from codeshelf.idempotency.models import IdempotencyRecord
 from codeshelf.kit.db import Database
 from codeshelf.orders.models import Order
-from tests import factories
-from tests.helpers import order
+from tests.fixtures import factories
+from tests.fixtures.http import order
 
 
 def test_updated_since_lists_only_orders_changed_since(

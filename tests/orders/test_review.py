@@ -26,11 +26,10 @@ from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
 from codeshelf.wallet.models import LedgerTransaction
 from codeshelf.webhooks.models import Event
-from tests import factories
-from tests.claims.support import OperatorKeyHandle, audit_events, issue_operator_key
-from tests.conftest import LiveServer
-from tests.factories import PartnerHandle, Shop
-from tests.helpers import (
+from tests.fixtures import factories
+from tests.fixtures.claims import OperatorKeyHandle, audit_events, issue_operator_key
+from tests.fixtures.factories import PartnerHandle, Shop
+from tests.fixtures.http import (
     assert_problem,
     available_codes,
     balance,
@@ -38,6 +37,7 @@ from tests.helpers import (
     order_count,
     second_while_first_is_open,
 )
+from tests.fixtures.servers import serve
 
 ADMIN = "/api/v1/admin/orders"
 REVIEW_MESSAGE = (
@@ -174,18 +174,15 @@ def alice(db: Database) -> OperatorKeyHandle:
 
 
 @contextmanager
-def serve(settings: Settings, **update: Any) -> Iterator[httpx.Client]:
-    with (
-        LiveServer(settings.model_copy(update=update)) as server,
-        httpx.Client(base_url=server.url, timeout=60) as http,
-    ):
+def serve_with(settings: Settings, db: Database, **update: Any) -> Iterator[httpx.Client]:
+    with serve(settings.model_copy(update=update), db) as http:
         yield http
 
 
 @pytest.fixture
-def default_limit_client(settings: Settings) -> Iterator[httpx.Client]:
+def default_limit_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
     """The API with CODESHELF_REVIEW_QUANTITY_OVER=5."""
-    with serve(settings, review_quantity_over=5) as client:
+    with serve_with(settings, db, review_quantity_over=5) as client:
         yield client
 
 
@@ -343,7 +340,7 @@ def test_the_usual_size_is_the_median_of_the_latest_orders(
     settings: Settings, db: Database, vault: Vault
 ) -> None:
     usual, _ = cheap_shop(db, vault, 60)
-    with serve(settings, review_unusual_floor=10) as client:
+    with serve_with(settings, db, review_unusual_floor=10) as client:
         for size in (2, 2, 9, 1, 2):  # median 2: more than 20 codes is unusual
             assert_delivered(buy(client, usual, size, sku="psn-us-1"))
         assert_delivered(buy(client, usual, 20, sku="psn-us-1"))
@@ -357,7 +354,7 @@ def test_an_even_history_has_a_median_between_its_middle_sizes(
     settings: Settings, db: Database, vault: Vault
 ) -> None:
     usual, _ = cheap_shop(db, vault, 40)
-    with serve(settings, review_unusual_floor=10) as client:
+    with serve_with(settings, db, review_unusual_floor=10) as client:
         for size in (1, 1, 1, 2, 2, 2):  # median 1.5: more than 15 codes is unusual
             assert_delivered(buy(client, usual, size, sku="psn-us-1"))
         assert_delivered(buy(client, usual, 12, sku="psn-us-1"))
@@ -492,6 +489,7 @@ def test_a_decision_needs_a_reason_and_an_order_under_review(
     assert_consistent(db)
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_two_racing_decisions_decide_once(
     client: httpx.Client, db: Database, database_url: str, shop: Shop, alice: OperatorKeyHandle
 ) -> None:

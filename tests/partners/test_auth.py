@@ -10,8 +10,8 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.tokens import hash_key
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import ApiKey
-from tests.factories import Shop
-from tests.helpers import assert_problem, order
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import assert_problem, order
 
 ROUTES = ["/api/v1/inventory", "/api/v1/balance", "/api/v1/orders", "/api/v1/ledger"]
 

@@ -25,10 +25,10 @@ from codeshelf.partners.models import Partner
 from codeshelf.stock.models import Batch, Code, CodeState
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import LedgerTransaction, Posting, TransactionKind
-from tests import factories
-from tests.claims.support import approve, claim_body, file_claim, operator_headers
-from tests.claims.support import place as place_and_reveal
-from tests.reconciliation.test_partner_report import (
+from tests.fixtures import factories
+from tests.fixtures.claims import approve, claim_body, file_claim, operator_headers
+from tests.fixtures.claims import place as place_and_reveal
+from tests.fixtures.reconciliation import (
     OTHER,
     BusyDay,
     backdate_everything,

@@ -18,13 +18,11 @@ from codeshelf.kit.vault import Vault
 from codeshelf.orders.service import fulfilment
 from codeshelf.partners.models import Partner
 from codeshelf.wallet.models import Account, LedgerTransaction, Posting
-from tests import factories
-from tests.claims.support import claim_body, file_claim, reveal
-from tests.conftest import LiveServer
-from tests.factories import PartnerHandle, Shop, run_cli
-from tests.helpers import assert_problem, balance, order
-
-from . import (
+from tests.fixtures import factories
+from tests.fixtures.claims import claim_body, file_claim, reveal
+from tests.fixtures.factories import PartnerHandle, Shop, run_cli
+from tests.fixtures.http import assert_problem, balance, order
+from tests.fixtures.sandbox import (
     assert_books_balance,
     get_json,
     held,
@@ -33,6 +31,7 @@ from . import (
     live_stock,
     top_up,
 )
+from tests.fixtures.servers import serve
 
 SANDBOX_PATHS = {
     "/api/v1/sandbox/deposits",
@@ -50,10 +49,10 @@ LISTS = (
 
 
 @pytest.fixture
-def api(settings: Settings) -> Iterator[httpx.Client]:
+def api(settings: Settings, db: Database) -> Iterator[httpx.Client]:
     """The API, allowing webhook endpoints on loopback (none is ever sent to here)."""
     allowing = settings.model_copy(update={"webhook_allow_private": True})
-    with LiveServer(allowing) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with serve(allowing, db) as http:
         yield http
 
 

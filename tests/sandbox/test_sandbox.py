@@ -24,14 +24,12 @@ from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import KeyMode, Partner
 from codeshelf.webhooks import delivery
-from tests import factories
-from tests.claims.support import issue_operator_key
-from tests.conftest import LiveServer
-from tests.factories import PartnerHandle, Shop, run_cli
-from tests.helpers import assert_problem, balance, order, second_while_first_is_open
-from tests.webhooks.receiver import Receiver
-
-from . import (
+from tests.fixtures import factories
+from tests.fixtures.claims import issue_operator_key
+from tests.fixtures.factories import PartnerHandle, Shop, run_cli
+from tests.fixtures.http import assert_problem, balance, order, second_while_first_is_open
+from tests.fixtures.receiver import Receiver
+from tests.fixtures.sandbox import (
     assert_books_balance,
     event_types,
     events_of,
@@ -41,6 +39,7 @@ from . import (
     live_stock,
     top_up,
 )
+from tests.fixtures.servers import serve
 
 TEST_CODE = re.compile(r"TEST-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
 
@@ -116,6 +115,7 @@ def test_a_sandbox_partner_gets_no_keys_of_its_own(
         assert "sandbox" in result.stderr and result.stdout == ""
 
 
+@pytest.mark.live  # concurrent transactions: real commits
 def test_two_first_sandbox_keys_issued_at_once_share_one_twin(db: Database, shop: Shop) -> None:
     first: list[str] = []
 
@@ -556,9 +556,9 @@ def test_a_price_set_on_the_sandbox_partner_is_refused(
 
 
 @pytest.fixture
-def hook_client(settings: Settings) -> Iterator[httpx.Client]:
+def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
     allowing = settings.model_copy(update={"webhook_allow_private": True})
-    with LiveServer(allowing) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with serve(allowing, db) as http:
         yield http
 
 

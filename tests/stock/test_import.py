@@ -21,8 +21,8 @@ from codeshelf.audit.models import AuditEvent
 from codeshelf.kit.db import Base, Database
 from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import Batch, Code, CodeState
-from tests import factories
-from tests.conftest import SECRET
+from tests.fixtures import factories
+from tests.fixtures.factories import SECRET
 
 SKU = "psn-us-50"
 # Twelve letters and digits each; the canonical forms are ABCD-EFGH-IJKL and so on.
@@ -574,6 +574,7 @@ def assert_reimport_succeeds(database_url: str, path: Path, batch: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.live  # a real process is killed mid-import
 @needs_proc
 def test_a_killed_import_leaves_nothing_half_imported(
     database_url: str,
@@ -594,6 +595,7 @@ def test_a_killed_import_leaves_nothing_half_imported(
 
 
 @pytest.mark.slow
+@pytest.mark.live  # a real process is killed mid-import
 @needs_proc
 def test_an_interrupted_import_rolls_back_and_says_so(
     database_url: str,

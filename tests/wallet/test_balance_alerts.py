@@ -17,9 +17,9 @@ from codeshelf.orders import service as orders
 from codeshelf.orders.service import fulfilment
 from codeshelf.orders.service.review import ReviewLimits
 from codeshelf.partners import service as partners
-from tests import factories
-from tests.factories import Shop
-from tests.helpers import assert_problem, balance, order
+from tests.fixtures import factories
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import assert_problem, balance, order
 
 ALERTS = "/api/v1/balance/alerts"
 

@@ -53,9 +53,9 @@ from codeshelf.wallet.models import (
     TransactionKind,
 )
 from codeshelf.webhooks.models import Event
-from tests import factories
-from tests.factories import Shop
-from tests.helpers import order
+from tests.fixtures import factories
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import order
 
 PRICE = 4650  # psn-us-50 in the shop
 FAR_FUTURE = timedelta(hours=10_000)

@@ -20,7 +20,7 @@ from codeshelf.partners import service as partners
 from codeshelf.stock.models import Code, CodeState
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import Account, Posting
-from tests import factories
+from tests.fixtures import factories
 
 PRICE = 4650
 _references = itertools.count()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 from codeshelf.kit.db import Database
-from tests import factories
-from tests.factories import Shop
-from tests.helpers import order
+from tests.fixtures import factories
+from tests.fixtures.factories import Shop
+from tests.fixtures.http import order
 
 
 def test_balance_is_per_currency(client: httpx.Client, shop: Shop, db: Database) -> None:

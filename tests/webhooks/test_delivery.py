@@ -13,11 +13,10 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
-from tests import factories
-from tests.conftest import LiveServer
-from tests.helpers import order
-
-from .receiver import Receiver
+from tests.fixtures import factories
+from tests.fixtures.http import order
+from tests.fixtures.receiver import Receiver
+from tests.fixtures.servers import serve
 
 
 @pytest.fixture
@@ -26,8 +25,8 @@ def hook_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def hook_client(hook_settings: Settings) -> Iterator[httpx.Client]:
-    with LiveServer(hook_settings) as server, httpx.Client(base_url=server.url) as http:
+def hook_client(hook_settings: Settings, db: Database) -> Iterator[httpx.Client]:
+    with serve(hook_settings, db) as http:
         yield http
 
 

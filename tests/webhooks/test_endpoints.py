@@ -19,20 +19,19 @@ from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery, signing
 from codeshelf.webhooks.models import EVENT_TYPES, WebhookEndpoint
-from tests import factories
-from tests.conftest import LiveServer
-from tests.helpers import assert_problem, order
-
-from .receiver import Receiver
+from tests.fixtures import factories
+from tests.fixtures.http import assert_problem, order
+from tests.fixtures.receiver import Receiver
+from tests.fixtures.servers import serve
 
 HOOKS = "/api/v1/webhook-endpoints"
 
 
 @pytest.fixture
-def hook_client(settings: Settings) -> Iterator[httpx.Client]:
+def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
     """The API with ``webhook_allow_private`` on, so a loopback receiver may be registered."""
     allowed = settings.model_copy(update={"webhook_allow_private": True})
-    with LiveServer(allowed) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with serve(allowed, db) as http:
         yield http
 
 

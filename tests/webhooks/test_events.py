@@ -16,21 +16,20 @@ from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import Delivery, Event
-from tests import factories
-from tests.claims.support import claim_body, file_claim, issue_operator_key, load_claim, place
-from tests.conftest import LiveServer
-from tests.helpers import assert_problem, order
-
-from .receiver import Receiver
+from tests.fixtures import factories
+from tests.fixtures.claims import claim_body, file_claim, issue_operator_key, load_claim, place
+from tests.fixtures.http import assert_problem, order
+from tests.fixtures.receiver import Receiver
+from tests.fixtures.servers import serve
 
 HOOKS = "/api/v1/webhook-endpoints"
 ADMIN = "/api/v1/admin/claims"
 
 
 @pytest.fixture
-def hook_client(settings: Settings) -> Iterator[httpx.Client]:
+def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
     allowed = settings.model_copy(update={"webhook_allow_private": True})
-    with LiveServer(allowed) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with serve(allowed, db) as http:
         yield http
 
 

@@ -22,19 +22,21 @@ from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import Delivery, DeliveryAttempt, Event
-from tests import factories
-from tests.conftest import LiveServer
-from tests.helpers import order
+from tests.fixtures import factories
+from tests.fixtures.http import order
+from tests.fixtures.receiver import Received, Receiver, scripted, webhook_ids
+from tests.fixtures.servers import serve
 
-from .receiver import Received, Receiver, scripted, webhook_ids
+# The worker's own transactions, threads and receivers are the point: real commits.
+pytestmark = pytest.mark.live
 
 HOOKS = "/api/v1/webhook-endpoints"
 
 
 @pytest.fixture
-def hook_client(settings: Settings) -> Iterator[httpx.Client]:
+def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
     allowed = settings.model_copy(update={"webhook_allow_private": True})
-    with LiveServer(allowed) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with serve(allowed, db) as http:
         yield http
 
 

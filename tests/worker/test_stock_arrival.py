@@ -7,8 +7,8 @@ import httpx
 
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
-from tests import factories
-from tests.claims.support import (
+from tests.fixtures import factories
+from tests.fixtures.claims import (
     approve,
     audit_events,
     claim_body,
@@ -18,7 +18,7 @@ from tests.claims.support import (
     place,
     reveal,
 )
-from tests.helpers import order
+from tests.fixtures.http import order
 
 
 def _claim_waiting_for_a_replacement(

@@ -12,13 +12,13 @@ from codeshelf.operators import service as operators
 
 
 class HideAdminApi:
-    def __init__(self, app: ASGIApp, prefix: str, db: Database) -> None:
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
         self.app = app
         self.prefix = prefix
-        self.db = db
 
-    def _is_operator(self, token: str) -> bool:
-        with self.db.read_session() as session:
+    @staticmethod
+    def _is_operator(db: Database, token: str) -> bool:
+        with db.read_session() as session:
             return operators.authenticate(session, token) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -31,7 +31,9 @@ class HideAdminApi:
                 scheme.lower() == "bearer"
                 and token.startswith(operators.KEY_PREFIX)
                 and len(token) <= 200
-                and await run_in_threadpool(self._is_operator, token)
+                and await run_in_threadpool(
+                    self._is_operator, scope["app"].state.services.db, token
+                )
             )
             if not allowed:
                 detail = f"nothing at {scope.get('method')} {path}"

@@ -43,9 +43,25 @@ Wholesale API for digital gift codes. Authenticate with `Authorization: Bearer <
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def services_for(settings: Settings, db: Database | None = None) -> Services:
+    """What the app's requests use: ``db`` (default: a new one for ``settings.database_url``,
+    the caller's to dispose of when given), the vault, the rate limiter, the evidence store.
+
+    Everything a request needs is read from ``app.state.services``, so an app can be pointed
+    at other services (the test suite points one app at each test's database)."""
     vault = Vault(settings.require_secret(), settings.previous_secrets())
+    return Services(
+        settings=settings,
+        db=db or Database(settings.database_url),
+        vault=vault,
+        limiter=RateLimiter(settings.rate_limit_storage),
+        evidence=EvidenceStore(settings.evidence_dir, vault),
+    )
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """The application, with ``services_for(settings, db)``."""
+    settings = settings or get_settings()
     app = FastAPI(
         title="codeshelf",
         version="1.0.0",
@@ -55,13 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         redirect_slashes=False,  # /orders/x/ is not /orders/x: no redirect to guess at
     )
-    app.state.services = Services(
-        settings=settings,
-        db=Database(settings.database_url),
-        vault=vault,
-        limiter=RateLimiter(settings.rate_limit_storage),
-        evidence=EvidenceStore(settings.evidence_dir, vault),
-    )
+    app.state.services = services_for(settings, db)
     api = APIRouter(prefix=API_PREFIX)
     for router in (
         inventory_router,
@@ -78,14 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     _split_openapi(app)
     problems.install(app)
-    app.add_middleware(
-        BodyLimitAndHeaders,
-        max_body_bytes=settings.max_request_bytes,
-        upload_path_prefix=f"{API_PREFIX}/claims",
-        max_upload_bytes=settings.max_upload_bytes,
-    )
+    app.add_middleware(BodyLimitAndHeaders, upload_path_prefix=f"{API_PREFIX}/claims")
     # Outermost: without an operator key the admin API is not there at all.
-    app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX, db=app.state.services.db)
+    app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX)
     return app
 
 

@@ -35,7 +35,7 @@ class Principal:
     api_key: ApiKey
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

@@ -15,20 +15,15 @@ NO_STORE = (b"cache-control", b"no-store")
 
 
 class BodyLimitAndHeaders:
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_body_bytes: int,
-        upload_path_prefix: str | None = None,
-        max_upload_bytes: int = 0,
-    ) -> None:
+    """Limits come from the app's settings (``app.state.services``), read per request."""
+
+    def __init__(self, app: ASGIApp, upload_path_prefix: str | None = None) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
         # Multipart uploads (claim screenshots) under this prefix may be bigger.
         self.upload_path_prefix = upload_path_prefix
-        self.max_upload_bytes = max_upload_bytes
 
     def _limit(self, scope: Scope) -> int:
+        settings = scope["app"].state.services.settings
         headers = dict(scope.get("headers", []))
         is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
         if (
@@ -36,8 +31,8 @@ class BodyLimitAndHeaders:
             and self.upload_path_prefix
             and str(scope.get("path", "")).startswith(self.upload_path_prefix)
         ):
-            return max(self.max_upload_bytes, self.max_body_bytes)
-        return self.max_body_bytes
+            return int(max(settings.max_upload_bytes, settings.max_request_bytes))
+        return int(settings.max_request_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -23,7 +23,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -71,7 +71,8 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _make_engine(url: str, *, immediate: bool) -> Engine:
+def make_engine(url: str, *, immediate: bool = True) -> Engine:
+    """An engine for ``url``; on SQLite, ``immediate`` write transactions (BEGIN IMMEDIATE)."""
     if not is_sqlite(url):
         # No pre-ping: it would add a round trip to every request; connections are recycled
         # instead, and a dead one fails its request (which a client retries idempotently).
@@ -103,10 +104,27 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
-        self.engine = _make_engine(url, immediate=True)
-        self.read_engine = _make_engine(url, immediate=False) if self.is_sqlite else self.engine
+        self.engine = make_engine(url, immediate=True)
+        self.read_engine = make_engine(url, immediate=False) if self.is_sqlite else self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.owns_connections = True
+
+    @classmethod
+    def within(cls, connection: Connection) -> Database:
+        """Sessions that all run inside ``connection``'s open transaction, each in a savepoint
+        of its own: what a session commits is released to that transaction, what it rolls back
+        is undone, and nothing is committed until the caller commits (or, as the test suite
+        does, rolls everything back). One connection serves one thread at a time."""
+        database = cls.__new__(cls)
+        database.url = connection.engine.url.render_as_string(hide_password=False)
+        database.is_sqlite = connection.dialect.name == "sqlite"
+        database.engine = database.read_engine = connection.engine
+        database._writer = database._reader = sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        database.owns_connections = False
+        return database
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -120,6 +138,10 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        """Close the engines' connections (a database made ``within`` a connection has none
+        of its own)."""
+        if not self.owns_connections:
+            return
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
