@@ -42,6 +42,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "live_server" in getattr(item, "fixturenames", ()):
             item.add_marker(LIVE)
+    # The longest tests first: they run beside the rest instead of after them, on one worker.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def is_live(request: pytest.FixtureRequest) -> bool:

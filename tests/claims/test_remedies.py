@@ -625,6 +625,7 @@ def new_database(backend: Backend) -> Iterator[Callable[[], Database]]:
         yield make
 
 
+@pytest.mark.slow
 def test_random_claim_histories_keep_every_invariant(
     new_database: Callable[[], Database], vault: Vault, tmp_path: Path
 ) -> None:

@@ -694,6 +694,7 @@ def machine(db: Database, vault: Vault) -> Iterator[type[HoldsMachine]]:
     yield bound
 
 
+@pytest.mark.slow
 def test_holds_conserve_money_through_any_sequence(machine: type[HoldsMachine]) -> None:
     # Modest sizes: each step is a few real transactions plus the full set of checks, on both
     # databases; 15 examples of up to 12 steps (Hypothesis varies which rules each example
