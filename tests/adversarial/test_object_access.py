@@ -29,67 +29,66 @@ from tests.fixtures.adversarial import (
 )
 from tests.fixtures.factories import Shop
 from tests.fixtures.http import available_codes, order_count
-from tests.fixtures.servers import LiveServer
 
 
-def _get(live_server: LiveServer, path: str, headers: dict[str, str]) -> httpx.Response:
-    return request(live_server.url, "GET", path, headers=headers)
+def _get(client: httpx.Client, path: str, headers: dict[str, str]) -> httpx.Response:
+    return request(client, "GET", path, headers=headers)
 
 
-def _place(live_server: LiveServer, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = post_order(live_server.url, headers, json.dumps({**ONE, **body}).encode())
+def _place(client: httpx.Client, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = post_order(client, headers, json.dumps({**ONE, **body}).encode())
     assert response.status_code == 201, response.text
     placed: dict[str, Any] = response.json()
     return placed
 
 
 def test_another_partners_order_is_invisible_through_every_door(
-    live_server: LiveServer, shop: Shop, db: Database
+    client: httpx.Client, shop: Shop, db: Database
 ) -> None:
-    mine = _place(live_server, shop.a.headers, quantity=2, client_order_id="SHARED-1")
+    mine = _place(client, shop.a.headers, quantity=2, client_order_id="SHARED-1")
     b = shop.b.headers
     for path in (f"{ORDERS}/{mine['id']}", f"{ORDERS}/{mine['id']}/codes"):
-        theirs = _get(live_server, path, b)
-        missing = _get(live_server, path.replace(mine["id"], "ord_00000000000000000000"), b)
+        theirs = _get(client, path, b)
+        missing = _get(client, path.replace(mine["id"], "ord_00000000000000000000"), b)
         assert_clean_problem(theirs, 404)
         # Exactly as if it did not exist: same status, type, title and shape of detail.
         scrub = {**theirs.json(), "detail": None, "instance": None}
         assert scrub == {**missing.json(), "detail": None, "instance": None}
         assert "SHARED-1" not in theirs.text
     for query in ("", "?client_order_id=SHARED-1", "?status=delivered", "?limit=200"):
-        assert _get(live_server, f"{ORDERS}{query}", b).json()["data"] == []
-    ledger = _get(live_server, "/api/v1/ledger?limit=500", b).json()["data"]
+        assert _get(client, f"{ORDERS}{query}", b).json()["data"] == []
+    ledger = _get(client, "/api/v1/ledger?limit=500", b).json()["data"]
     assert [entry["type"] for entry in ledger] == ["deposit"]
-    assert _get(live_server, "/api/v1/balance", b).json()["data"][0]["amount"] == "1000.00"
+    assert _get(client, "/api/v1/balance", b).json()["data"][0]["amount"] == "1000.00"
     # B's attempts revealed nothing and were not recorded as a reveal.
     with db.read_session() as session:
         reveals = session.scalars(select(AuditEvent).where(AuditEvent.action == "codes.reveal"))
         assert [event.partner_public_id for event in reveals] == []
 
 
-def test_a_client_order_id_is_private_to_its_partner(live_server: LiveServer, shop: Shop) -> None:
-    mine = _place(live_server, shop.a.headers, client_order_id="PO-7")
+def test_a_client_order_id_is_private_to_its_partner(client: httpx.Client, shop: Shop) -> None:
+    mine = _place(client, shop.a.headers, client_order_id="PO-7")
     theirs = post_order(
-        live_server.url, shop.b.headers, json.dumps({**ONE, "client_order_id": "PO-7"}).encode()
+        client, shop.b.headers, json.dumps({**ONE, "client_order_id": "PO-7"}).encode()
     )
     assert theirs.status_code == 201, theirs.text  # not a duplicate, and no existing_order_id
     assert mine["id"] not in theirs.text
     again = post_order(
-        live_server.url, shop.b.headers, json.dumps({**ONE, "client_order_id": "PO-7"}).encode()
+        client, shop.b.headers, json.dumps({**ONE, "client_order_id": "PO-7"}).encode()
     )
     problem = assert_clean_problem(again, 409)
     assert problem["existing_order_id"] == theirs.json()["id"] != mine["id"]
 
 
 def test_a_crafted_cursor_cannot_page_into_another_partners_orders_or_ledger(
-    live_server: LiveServer, shop: Shop
+    client: httpx.Client, shop: Shop
 ) -> None:
     for _ in range(3):
-        _place(live_server, shop.a.headers)
-    b_order = _place(live_server, shop.b.headers)
+        _place(client, shop.a.headers)
+    b_order = _place(client, shop.b.headers)
 
-    a_orders = _get(live_server, f"{ORDERS}?limit=10", shop.a.headers).json()["data"]
-    a_entries = _get(live_server, "/api/v1/ledger?limit=10", shop.a.headers).json()["data"]
+    a_orders = _get(client, f"{ORDERS}?limit=10", shop.a.headers).json()["data"]
+    a_entries = _get(client, "/api/v1/ledger?limit=10", shop.a.headers).json()["data"]
     crafted = (
         [
             base64.urlsafe_b64encode(str(n).encode()).decode().rstrip("=")
@@ -101,18 +100,18 @@ def test_a_crafted_cursor_cannot_page_into_another_partners_orders_or_ledger(
 
     def check(cursor: str) -> None:
         for path in (f"{ORDERS}?cursor={cursor}&limit=200", f"/api/v1/ledger?cursor={cursor}"):
-            response = _get(live_server, path, shop.b.headers)
+            response = _get(client, path, shop.b.headers)
             # another partner's ids, or anything this API did not issue, are not cursors
             assert response.status_code == 400, response.text
             assert response.json()["type"].endswith("invalid-cursor")
 
     each(crafted, check)
-    own = _get(live_server, f"{ORDERS}?cursor={b_order['id']}", shop.b.headers)
+    own = _get(client, f"{ORDERS}?cursor={b_order['id']}", shop.b.headers)
     assert own.status_code == 200 and own.json()["data"] == []
 
 
 def test_a_body_cannot_set_what_the_server_owns(
-    live_server: LiveServer, shop: Shop, db: Database
+    client: httpx.Client, shop: Shop, db: Database
 ) -> None:
     owned: dict[str, Any] = {
         "status": "delivered",
@@ -133,7 +132,7 @@ def test_a_body_cannot_set_what_the_server_owns(
             ({**ONE, field: owned[field]}, f"#/{field}"),
             ({"items": [{**ONE, field: owned[field]}]}, f"#/items/0/{field}"),
         ):
-            response = post_order(live_server.url, shop.a.headers, json.dumps(body).encode())
+            response = post_order(client, shop.a.headers, json.dumps(body).encode())
             problem = assert_clean_problem(response, 422)
             assert pointer in [error.get("pointer") for error in problem["errors"]]
 
@@ -144,7 +143,7 @@ def test_a_body_cannot_set_what_the_server_owns(
 
 
 def test_a_line_that_contradicts_itself_is_refused(
-    live_server: LiveServer, shop: Shop, db: Database
+    client: httpx.Client, shop: Shop, db: Database
 ) -> None:
     contradictions: list[dict[str, object]] = [
         {"region": "TR"},
@@ -156,7 +155,7 @@ def test_a_line_that_contradicts_itself_is_refused(
 
     def check(extra: dict[str, object]) -> None:
         body = {"items": [{"product_id": "psn-us-50", "quantity": 1, **extra}]}
-        response = post_order(live_server.url, shop.a.headers, json.dumps(body).encode())
+        response = post_order(client, shop.a.headers, json.dumps(body).encode())
         assert_clean_problem(response, 422)
 
     each(contradictions, check)
@@ -164,16 +163,16 @@ def test_a_line_that_contradicts_itself_is_refused(
 
 
 def test_query_parameters_cannot_widen_what_a_partner_sees(
-    live_server: LiveServer, shop: Shop
+    client: httpx.Client, shop: Shop
 ) -> None:
-    _place(live_server, shop.a.headers)
+    _place(client, shop.a.headers)
     for path in (
         f"{ORDERS}?partner_id={shop.a.id}",
         f"{ORDERS}?partner={shop.a.id}&all=true",
         f"/api/v1/ledger?partner_id={shop.a.id}&limit=500",
         f"/api/v1/balance?partner_id={shop.a.id}",
     ):
-        seen = _get(live_server, path, shop.b.headers)
+        seen = _get(client, path, shop.b.headers)
         assert seen.status_code == 200, seen.text
         assert shop.a.id not in seen.text
         for row in seen.json()["data"]:
@@ -182,13 +181,13 @@ def test_query_parameters_cannot_widen_what_a_partner_sees(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # HTTP layer only
 def test_an_api_key_counts_only_in_the_authorization_header(
-    live_server: LiveServer, shop: Shop
+    client: httpx.Client, shop: Shop
 ) -> None:
     key = shop.a.key
 
     def check(attempt: tuple[str, dict[str, str]]) -> None:
         path, headers = attempt
-        response = _get(live_server, path, headers)
+        response = _get(client, path, headers)
         assert_clean_problem(response, 401)
         assert key not in response.text
 
@@ -205,8 +204,8 @@ def test_an_api_key_counts_only_in_the_authorization_header(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # HTTP layer only
-def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, shop: Shop) -> None:
-    spec = _get(live_server, "/api/v1/openapi.json", {}).json()
+def test_operator_functions_are_not_on_the_partner_api(client: httpx.Client, shop: Shop) -> None:
+    spec = _get(client, "/api/v1/openapi.json", {}).json()
     assert set(spec["paths"]) == {
         "/api/v1/inventory",
         "/api/v1/balance",
@@ -273,7 +272,7 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
     def check(attempt: tuple[str, str]) -> None:
         method, path = attempt
         response = request(
-            live_server.url,
+            client,
             method,
             path,
             headers={**shop.a.headers, "Content-Type": "application/json"},
@@ -282,18 +281,18 @@ def test_operator_functions_are_not_on_the_partner_api(live_server: LiveServer, 
         assert_clean_problem(response, 404, 405)
 
     each(attempts, check)
-    assert _get(live_server, "/api/v1/balance", shop.a.headers).json()["data"][0] == {
+    assert _get(client, "/api/v1/balance", shop.a.headers).json()["data"][0] == {
         "amount": "1000.00",
         "currency": "USD",
     }
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # HTTP layer only
-def test_no_cross_origin_grant_is_made(live_server: LiveServer, shop: Shop) -> None:
+def test_no_cross_origin_grant_is_made(client: httpx.Client, shop: Shop) -> None:
     origin = {"Origin": "https://evil.example"}
-    plain = _get(live_server, "/api/v1/balance", {**shop.a.headers, **origin})
+    plain = _get(client, "/api/v1/balance", {**shop.a.headers, **origin})
     preflight = request(
-        live_server.url,
+        client,
         "OPTIONS",
         ORDERS,
         headers={
@@ -308,7 +307,7 @@ def test_no_cross_origin_grant_is_made(live_server: LiveServer, shop: Shop) -> N
 
 
 def test_an_unexpected_error_gives_nothing_internal_away(
-    live_server: LiveServer, shop: Shop, db: Database, monkeypatch: pytest.MonkeyPatch
+    client: httpx.Client, shop: Shop, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = f"SELECT key_hash FROM api_keys WHERE key = '{shop.a.key}'"
 
@@ -316,7 +315,7 @@ def test_an_unexpected_error_gives_nothing_internal_away(
         raise RuntimeError(secret)
 
     monkeypatch.setattr(orders_service, "place_order", explode)
-    response = post_order(live_server.url, shop.a.headers, json.dumps(ONE).encode())
+    response = post_order(client, shop.a.headers, json.dumps(ONE).encode())
     problem = assert_clean_problem(response, 500)
     assert set(problem) == {"type", "title", "status", "detail", "instance"}
     for leak in (secret, shop.a.key, "RuntimeError", "api_keys", "orders/service.py", "line "):
@@ -325,11 +324,11 @@ def test_an_unexpected_error_gives_nothing_internal_away(
 
 
 def test_codes_and_keys_are_at_rest_only_as_ciphertext_and_hashes(
-    live_server: LiveServer, shop: Shop, db: Database
+    client: httpx.Client, shop: Shop, db: Database
 ) -> None:
-    placed = _place(live_server, shop.a.headers, quantity=3)
-    post_order(live_server.url, shop.a.headers, json.dumps({**ONE, "quantity": 99}).encode())
-    revealed = _get(live_server, placed["codes_url"], shop.a.headers)
+    placed = _place(client, shop.a.headers, quantity=3)
+    post_order(client, shop.a.headers, json.dumps({**ONE, "quantity": 99}).encode())
+    revealed = _get(client, placed["codes_url"], shop.a.headers)
     assert revealed.headers["cache-control"] == "no-store"
     codes = [row["code"] for row in revealed.json()["codes"]]
     assert len(codes) == 3 and set(codes) <= set(shop.codes)
@@ -366,17 +365,17 @@ def _number(public: str) -> int | None:
 
 
 def test_ids_and_cursors_say_nothing_about_other_partners_activity(
-    live_server: LiveServer, shop: Shop
+    client: httpx.Client, shop: Shop
 ) -> None:
-    _place(live_server, shop.a.headers)
-    _place(live_server, shop.a.headers)  # nothing happens elsewhere between A's 1st and 2nd
+    _place(client, shop.a.headers)
+    _place(client, shop.a.headers)  # nothing happens elsewhere between A's 1st and 2nd
     for _ in range(3):  # B's business, which A must not be able to measure
-        _place(live_server, shop.b.headers)
-    _place(live_server, shop.a.headers)
-    ledger = _get(live_server, "/api/v1/ledger?limit=500", shop.a.headers).json()["data"]
+        _place(client, shop.b.headers)
+    _place(client, shop.a.headers)
+    ledger = _get(client, "/api/v1/ledger?limit=500", shop.a.headers).json()["data"]
     entry_ids = [entry["id"] for entry in ledger if entry["type"] == "order"]
     cursors = [
-        _get(live_server, f"{ORDERS}?limit={limit}", shop.a.headers).json()["next_cursor"]
+        _get(client, f"{ORDERS}?limit={limit}", shop.a.headers).json()["next_cursor"]
         for limit in (3, 2, 1)  # after A's 1st, 2nd and 3rd order
     ]
 

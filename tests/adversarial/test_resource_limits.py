@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from codeshelf.kit.db import Database
 from tests.fixtures import factories
 from tests.fixtures.adversarial import (
@@ -17,11 +19,10 @@ from tests.fixtures.adversarial import (
 )
 from tests.fixtures.factories import Shop
 from tests.fixtures.http import available_codes, order_count
-from tests.fixtures.servers import LiveServer
 
 
 def test_every_size_a_client_controls_is_bounded(
-    live_server: LiveServer, shop: Shop, db: Database
+    client: httpx.Client, shop: Shop, db: Database
 ) -> None:
     line = {"product_id": "psn-us-50", "quantity": 1}
     bodies: list[tuple[dict[str, object], str]] = [
@@ -42,7 +43,7 @@ def test_every_size_a_client_controls_is_bounded(
 
     def check_body(case: tuple[dict[str, object], str]) -> None:
         body, pointer = case
-        response = post_order(live_server.url, shop.a.headers, json.dumps(body).encode())
+        response = post_order(client, shop.a.headers, json.dumps(body).encode())
         problem = assert_clean_problem(response, 422)
         assert pointer in [error.get("pointer") for error in problem["errors"]], problem
 
@@ -60,7 +61,7 @@ def test_every_size_a_client_controls_is_bounded(
     ]
 
     def check_query(path: str) -> None:
-        response = request(live_server.url, "GET", path, headers=shop.a.headers)
+        response = request(client, "GET", path, headers=shop.a.headers)
         problem = assert_clean_problem(response, 422)
         assert problem["errors"][0].get("parameter") in ("limit", "client_order_id", "currency")
 
@@ -71,23 +72,23 @@ def test_every_size_a_client_controls_is_bounded(
 
 
 def test_the_largest_page_a_client_may_ask_for_is_served_in_full(
-    live_server: LiveServer, shop: Shop
+    client: httpx.Client, shop: Shop
 ) -> None:
     for path, limit in ((ORDERS, 200), ("/api/v1/ledger", 500)):
-        page = request(live_server.url, "GET", f"{path}?limit={limit}", headers=shop.a.headers)
+        page = request(client, "GET", f"{path}?limit={limit}", headers=shop.a.headers)
         assert page.status_code == 200, page.text
         assert page.json()["next_cursor"] is None
 
 
 def test_a_rate_limited_order_does_no_work_and_does_not_burn_its_key(
-    live_server: LiveServer, shop: Shop, db: Database
+    client: httpx.Client, shop: Shop, db: Database
 ) -> None:
     limited = factories.add_partner(db, "Tight Budget", rate_limit=2)
     factories.deposit(db, limited.id, "100.00")
     for _ in range(2):  # the whole quota, spent on refused requests
-        refused = post_order(live_server.url, limited.headers, b"[]")
+        refused = post_order(client, limited.headers, b"[]")
         assert_clean_problem(refused, 422)
-    response = post_order(live_server.url, limited.headers, json.dumps(ONE).encode(), key="later")
+    response = post_order(client, limited.headers, json.dumps(ONE).encode(), key="later")
     problem = assert_clean_problem(response, 429)
     assert problem["type"] == "https://iana.org/assignments/http-problem-types#quota-exceeded"
     assert int(response.headers["retry-after"]) >= 1
@@ -95,5 +96,5 @@ def test_a_rate_limited_order_does_no_work_and_does_not_burn_its_key(
     assert order_count(db) == 0
     assert stored_keys(db) == 0
     # Other partners are not slowed down by this one's quota.
-    other = post_order(live_server.url, shop.a.headers, json.dumps(ONE).encode(), key="later")
+    other = post_order(client, shop.a.headers, json.dumps(ONE).encode(), key="later")
     assert other.status_code == 201, other.text
