@@ -90,3 +90,19 @@ class Code(Base):
     state: Mapped[str] = mapped_column(String(16), default=CodeState.AVAILABLE)
     order_item_id: Mapped[int | None] = mapped_column(ForeignKey("order_items.id"))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StockFloor(Base):
+    """A lower bound of a product's available codes' ids, so the pick starts where stock does.
+
+    Every code sold leaves a dead entry at the front of PostgreSQL's partial index of available
+    codes until vacuum removes it (and vacuum may skip the index for years on a large table), so
+    a scan from the first id reads past every code ever sold. The pick starts at this id instead.
+    It is a hint: moved up by the worker, down by an import, and a pick that comes up short
+    looks again from the start, so a floor set too high can only reorder, never refuse.
+    """
+
+    __tablename__ = "stock_floors"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    code_id: Mapped[int]

@@ -37,6 +37,7 @@ def run(
     with httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client:
         while not stopping():
             passes.serve_waiting(db, report)
+            passes.advance_stock_floors(db)
             sent = passes.send_webhooks(db, vault, client, settings, batch)
             now = utcnow()
             if last_purge is None or now - last_purge >= PURGE_EVERY:

@@ -19,6 +19,7 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
+from codeshelf.stock import service as stock
 from codeshelf.webhooks import delivery
 from codeshelf.webhooks import service as webhooks
 
@@ -64,6 +65,16 @@ def serve_waiting(db: Database, report: Report) -> Served:
     for line in served.lines():
         report(line)
     return served
+
+
+def advance_stock_floors(db: Database) -> None:
+    """Move each product's pick floor up to its first available code (PostgreSQL), so an
+    order's pick reads a few index pages however many codes were sold before it."""
+    try:
+        with db.session() as session:
+            stock.floors.advance(session)
+    except Exception:
+        log.exception("moving the stock floors failed; retrying next pass")
 
 
 def send_webhooks(

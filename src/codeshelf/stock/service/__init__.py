@@ -5,6 +5,7 @@ Doors and other domains call these names from here.
 """
 
 from codeshelf.stock.models import CodeState
+from codeshelf.stock.service import floors
 from codeshelf.stock.service.allocation import (
     SANDBOX_STOCK,
     DeliveredCode,
@@ -65,6 +66,7 @@ __all__ = [
     "batch_quality",
     "codes_of_batch",
     "find_on_items",
+    "floors",
     "import_codes",
     "import_file",
     "inventory",

@@ -28,11 +28,17 @@ class InsufficientStockError(ConflictError):
 _PICK_AND_CLAIM = (
     "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
     "WHERE id = ANY(ARRAY(SELECT id FROM codes WHERE product_id = :product "
-    "AND state = 'available' ORDER BY id LIMIT :quantity FOR UPDATE{skip}))"
+    "AND state = 'available'{floor} ORDER BY id LIMIT :quantity FOR UPDATE{skip}))"
+)
+
+# The scan starts at the product's stock floor (see floors.py), not at the first code ever sold.
+_FROM_FLOOR = (
+    " AND id >= COALESCE((SELECT code_id FROM stock_floors WHERE product_id = :product), 0)"
 )
 
 
-# SQLite runs one write transaction at a time, so its pick needs no lock.
+# SQLite runs one write transaction at a time, so its pick needs no lock; and it drops index
+# entries as it updates rows, so its scan needs no floor.
 _SQLITE_PICK_AND_CLAIM = text(
     "UPDATE codes SET state = 'delivered', order_item_id = :item, delivered_at = :now "
     "WHERE id IN (SELECT id FROM codes WHERE product_id = :product "
@@ -40,15 +46,16 @@ _SQLITE_PICK_AND_CLAIM = text(
 )
 
 
-# PostgreSQL: first SKIP LOCKED, so concurrent orders take different codes instead of queueing
-# on the same ones. Only if that comes up short (codes held by transactions that may yet roll
-# back: an order refused for money must not make this one fail for stock), the claim is undone
-# and retried waiting for the held codes. A waiting pick holds no codes of its own and locks in
-# id order, so pickers cannot deadlock each other.
-_POSTGRESQL_SKIP_LOCKED = text(_PICK_AND_CLAIM.format(skip=" SKIP LOCKED"))
+# PostgreSQL: first SKIP LOCKED from the floor, so concurrent orders take different codes
+# instead of queueing on the same ones. Only if that comes up short (codes held by transactions
+# that may yet roll back: an order refused for money must not make this one fail for stock; or
+# a floor set too high), the claim is undone and retried from the first id, waiting for the
+# held codes. A waiting pick holds no codes of its own and locks in id order, so pickers cannot
+# deadlock each other.
+_POSTGRESQL_SKIP_LOCKED = text(_PICK_AND_CLAIM.format(floor=_FROM_FLOOR, skip=" SKIP LOCKED"))
 
 
-_POSTGRESQL_WAIT = text(_PICK_AND_CLAIM.format(skip=""))
+_POSTGRESQL_WAIT = text(_PICK_AND_CLAIM.format(floor="", skip=""))
 
 
 def allocate(

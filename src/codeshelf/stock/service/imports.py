@@ -22,6 +22,7 @@ from codeshelf.kit.errors import ConflictError, InvalidInputError
 from codeshelf.kit.money import InvalidMoneyError, Money
 from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import Batch, CodeState
+from codeshelf.stock.service import floors
 
 CHUNK = 10_000  # codes per bulk insert (SQLite allows 32,766 parameters per statement)
 
@@ -373,6 +374,7 @@ def import_codes(
         report.imported = 0  # the caller rolls back: nothing of this file is kept
         raise StrictImportRefusedError(report)
     batch.code_count = report.imported
+    floors.include_batch(session, product.id, batch.id)
     if report.imported >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
         # Fresh statistics keep the allocation query on its index right after a big import.
         session.connection().exec_driver_sql("ANALYZE codes")
