@@ -17,6 +17,7 @@ TARGET_ORDER_RATIO = 0.4  # orders/s ÷ GET /balance req/s, at least
 TARGET_BIG_ORDER_S = 1.0  # one 10,000-code order, POST + GET codes, under
 TARGET_IMPORT_RATE = 50_000  # codes per second, at least
 TARGET_IMPORT_RSS_MB = 300  # peak resident set of the import process, at most
+TARGET_AFTER_SALES_RATIO = 0.9  # orders/s after sold_before codes ÷ on fresh stock: ~1, no lower
 
 
 # Webhooks: the order rate while the delay from order to webhook is measured, and the worker's
@@ -35,11 +36,24 @@ class BenchConfig:
     pgbench_scale: int
     webhook_events: int  # queued (3 per 1-code order), then delivered by one worker
     latency_orders: int  # placed at WEBHOOK_LATENCY_RATE, each timed to its order.fulfilled
+    sold_before: int  # codes sold (10,000 an order) before 1-code orders are measured again
 
     @classmethod
     def full(cls) -> BenchConfig:
-        return cls(1_000_000, 10, 2, 16, 2, 16, webhook_events=3_000, latency_orders=100)
+        return cls(
+            1_000_000,
+            10,
+            2,
+            16,
+            2,
+            16,
+            webhook_events=3_000,
+            latency_orders=100,
+            sold_before=200_000,
+        )
 
     @classmethod
     def quick(cls) -> BenchConfig:
-        return cls(100_000, 3, 1, 16, 2, 4, webhook_events=300, latency_orders=30)
+        return cls(
+            100_000, 3, 1, 16, 2, 4, webhook_events=300, latency_orders=30, sold_before=50_000
+        )

@@ -5,7 +5,14 @@ from __future__ import annotations
 from bench import config
 from bench.load import WrkResult
 from bench.report import Figure
-from bench.scenarios import BigOrderResult, CpuShares, ImportResult, LoadResults, PgbenchResult
+from bench.scenarios import (
+    BigOrderResult,
+    CpuShares,
+    ImportResult,
+    LoadResults,
+    PgbenchResult,
+    SoldResults,
+)
 from bench.webhooks import DeliveryRun, WebhookResults
 
 
@@ -50,6 +57,37 @@ def load_figures(db: str, loads: LoadResults, cfg: config.BenchConfig) -> list[F
         _cpu_figure(db, "orders", cpu),
         _cpu_figure(db, "balance", loads.balance_cpu),
     ]
+
+
+def after_sales_figures(db: str, sold: SoldResults) -> list[Figure]:
+    rows = [
+        Figure(
+            db,
+            f"orders/s after {sold.sold:,} codes sold",
+            f"{sold.after.rate:,.1f}",
+            note=f"p50 / p99 {sold.after.p50_ms:.1f} / {sold.after.p99_ms:.1f} ms, "
+            f"{_errors(sold.after)}; sold in {sold.sell_s:.1f} s",
+        ),
+        Figure(
+            db,
+            "orders/s after the sales ÷ on fresh stock",
+            f"{sold.ratio:.2f}",
+            f"≥ {config.TARGET_AFTER_SALES_RATIO:.2f}",
+            sold.ratio >= config.TARGET_AFTER_SALES_RATIO,
+            note="the pick costs the same however many codes were sold",
+        ),
+        _cpu_figure(db, "orders after the sales", sold.after_cpu),
+    ]
+    if sold.fresh_pages is not None and sold.after_pages is not None:
+        rows.append(
+            Figure(
+                db,
+                "pages one 1-code pick reads: fresh / after the sales",
+                f"{sold.fresh_pages} / {sold.after_pages}",
+                note="EXPLAIN (ANALYZE, BUFFERS) of the orders' own pick statement",
+            )
+        )
+    return rows
 
 
 def _cpu_figure(db: str, run: str, cpu: CpuShares) -> Figure:

@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from bench import config
 from bench.load import Load, WrkResult
-from bench.procs import codeshelf_executable, machine_busy_s, process_cpu_s, run_child
-from bench.stack import Server, Shop, Target
+from bench.procs import (
+    children_of,
+    codeshelf_executable,
+    machine_busy_s,
+    process_cpu_s,
+    run_child,
+)
+from bench.stack import DATABASE, Server, Shop, Target
 
 ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # Random bytes below 252 (7 * 36) map evenly onto the alphabet; the rest are dropped.
@@ -114,15 +121,16 @@ def measured(
     target: Target, server: Server, run: Callable[[], WrkResult]
 ) -> tuple[WrkResult, CpuShares]:
     """Run a load and account the CPU of the server, the database backends and the machine."""
-    before = {pid: process_cpu_s(pid) for pid in [server.pid, *target.backend_pids()]}
+    serving = [server.pid, *children_of(server.pid)]  # uvicorn's supervisor and its workers
+    before = {pid: process_cpu_s(pid) for pid in [*serving, *target.backend_pids()]}
     busy = machine_busy_s()
     started = time.perf_counter()
     result = run()
     wall = time.perf_counter() - started
     busy = machine_busy_s() - busy
-    after = {pid: process_cpu_s(pid) for pid in [server.pid, *target.backend_pids()]}
+    after = {pid: process_cpu_s(pid) for pid in [*serving, *target.backend_pids()]}
     used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
-    server_s = used.pop(server.pid)
+    server_s = sum(used.pop(pid) for pid in serving)
     shares = CpuShares(
         server_s / wall, sum(used.values()) / wall, result.wrk_cpu_s / wall, busy / wall
     )
@@ -209,6 +217,86 @@ def big_order(server: Server, shop: Shop, quantity: int = config.BIG_ORDER) -> B
     fetched.raise_for_status()
     codes = [entry["code"] for entry in fetched.json()["codes"]]
     return BigOrderResult(quantity, post_s, get_s, len(codes), len(set(codes)))
+
+
+def sell(server: Server, shop: Shop, codes: int, per_order: int = config.BIG_ORDER) -> float:
+    """Sell ``codes`` codes of the product through the API, ``per_order`` at a time; seconds."""
+    headers = {"Authorization": f"Bearer {shop.api_key}"}
+    started = time.perf_counter()
+    with httpx.Client(base_url=server.url, headers=headers, timeout=300) as client:
+        for start in range(0, codes, per_order):
+            placed = client.post(
+                "/api/v1/orders",
+                json={"product_id": config.SKU, "quantity": min(per_order, codes - start)},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
+            if placed.status_code != 201 or placed.json()["status"] != "delivered":
+                raise RuntimeError(f"selling stock got {placed.status_code}: {placed.text[:500]}")
+    return time.perf_counter() - started
+
+
+def pick_pages(target: Target) -> int | None:
+    """Pages (buffers) the scan of one 1-code pick reads on PostgreSQL: EXPLAIN (ANALYZE,
+    BUFFERS) of the scan orders run, its locks released at once. None on SQLite."""
+    if target.cluster is None:
+        return None
+    from codeshelf.stock.service.allocation import POSTGRESQL_SCAN
+
+    sql = POSTGRESQL_SCAN.replace(":product", "%(product)s").replace(":quantity", "1")
+    with psycopg.connect(target.cluster.libpq(DATABASE)) as conn:
+        found = conn.execute("SELECT id FROM products WHERE sku = %s", (config.SKU,)).fetchone()
+        plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", {"product": found and found[0]})
+        lines = [row[0] for row in plan]
+        conn.rollback()
+    top = next(line for line in lines if "Buffers:" in line)
+    return sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", top))
+
+
+@dataclass(frozen=True)
+class SoldResults:
+    """1-code orders on fresh stock, then again after ``sold`` codes were sold."""
+
+    sold: int
+    sell_s: float
+    fresh: WrkResult
+    fresh_pages: int | None
+    after: WrkResult
+    after_cpu: CpuShares
+    after_pages: int | None
+
+    @property
+    def ratio(self) -> float:
+        return self.after.rate / self.fresh.rate
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sold_before": self.sold,
+            "sell_s": self.sell_s,
+            "pick_pages_fresh": self.fresh_pages,
+            "pick_pages_after": self.after_pages,
+            "orders_after": {**self.after.as_json(), "cpu_cores": self.after_cpu.as_json()},
+            "after_per_fresh": self.ratio,
+        }
+
+
+def after_sales(
+    load: Load,
+    target: Target,
+    server: Server,
+    shop: Shop,
+    cfg: config.BenchConfig,
+    fresh: WrkResult,
+    fresh_pages: int | None,
+) -> SoldResults:
+    """Sell ``cfg.sold_before`` codes in 10,000-code orders, give the worker (running beside
+    the server, as in production) two polls, then 1-code orders under wrk again."""
+    sell_s = sell(server, shop, cfg.sold_before)
+    time.sleep(2 * config.WORKER_POLL_S + 0.5)
+    pages = pick_pages(target)
+    url, key = server.url, shop.api_key
+    load.orders(url, key, config.SKU, cfg.warmup_s)
+    after, cpu = measured(target, server, lambda: load.orders(url, key, config.SKU, cfg.duration_s))
+    return SoldResults(cfg.sold_before, sell_s, fresh, fresh_pages, after, cpu, pages)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,14 @@ from codeshelf.cli.main import app as cli_app
 
 ROOT = Path(__file__).resolve().parents[1]
 # Needed at run time without an import statement of ours: the PostgreSQL driver SQLAlchemy loads
-# for postgresql+psycopg:// URLs, and the form parser Starlette loads for claim screenshots.
-LOADED_BY_NAME = {"psycopg": "the PostgreSQL driver", "python-multipart": "multipart forms"}
+# for postgresql+psycopg:// URLs, the form parser Starlette loads for claim screenshots, and the
+# event loop and HTTP parser uvicorn picks when they are installed.
+LOADED_BY_NAME = {
+    "psycopg": "the PostgreSQL driver",
+    "python-multipart": "multipart forms",
+    "httptools": "uvicorn's HTTP parser",
+    "uvloop": "uvicorn's event loop",
+}
 
 
 def _normalized(name: str) -> str:

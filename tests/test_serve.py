@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
+import pytest
 
 
 def _codeshelf(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -32,3 +39,63 @@ def test_demo_mode_runs_without_a_secret(tmp_path: Path) -> None:
     result = _codeshelf(tmp_path, "demo", "--json", CODESHELF_DEMO="true")
     assert result.returncode == 0, result.stderr
     assert '"api_key": "cs_live_' in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    return ""
+
+
+def _serving(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """Start `codeshelf serve`, make one request, stop it: its worker count and its log."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESHELF_")}
+    env |= {"CODESHELF_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+    env |= {"CODESHELF_SECRET_KEY": "s" * 32}
+    argv = [str(Path(sys.executable).with_name("codeshelf")), "serve", "--port", str(port)]
+    log = tmp_path / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*argv, *args], cwd=tmp_path, env=env, stdout=out, stderr=out)
+        try:
+            for _ in range(600):
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"http://127.0.0.1:{port}/api/v1/inventory").status_code:
+                        break
+                time.sleep(0.05)
+            spawned = [c for c in _children(proc.pid) if "spawn" in _cmdline(c)]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    return len(spawned), log.read_text()
+
+
+@pytest.mark.live
+def test_serve_runs_a_process_per_core_and_logs_no_line_per_request(tmp_path: Path) -> None:
+    workers, log = _serving(tmp_path)
+    cores = len(os.sched_getaffinity(0))
+    assert workers == (cores if cores > 1 else 0)  # one process serves alone, with no children
+    assert "Started server process" in log
+    assert "/api/v1/inventory" not in log
+
+
+@pytest.mark.live
+def test_serve_logs_requests_when_asked(tmp_path: Path) -> None:
+    _, log = _serving(tmp_path, "--workers", "1", "--access-log")
+    assert '"GET /api/v1/inventory HTTP/1.1"' in log

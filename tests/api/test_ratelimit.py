@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from typing import Any
 
 import httpx
 
 from codeshelf.api.problems import QUOTA_EXCEEDED
+from codeshelf.api.ratelimit import LazyMemoryStorage, RateLimiter
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from tests.fixtures import factories
@@ -57,3 +61,34 @@ def test_the_global_default_applies_without_a_partner_limit(
     with serve(limited, db) as http:
         codes = [http.get("/api/v1/balance", headers=partner.headers).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_the_in_memory_limiter_starts_no_thread_per_request(monkeypatch: Any) -> None:
+    limiter = RateLimiter("memory://")
+    limiter.hit("warm-up", 10)
+    time.sleep(0.05)  # any timer started so far has run out: only later ones are counted
+    started: list[threading.Thread] = []
+    original = threading.Thread.start
+
+    def counting(thread: threading.Thread) -> None:
+        started.append(thread)
+        original(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting)
+    decisions = [limiter.hit(f"key-{n % 3}", 50) for n in range(300)]
+    assert started == []
+    assert [d.allowed for d in decisions].count(False) == 3 * (100 - 50)  # still enforced
+
+
+def test_a_passed_window_starts_again_and_idle_keys_are_swept() -> None:
+    memory = LazyMemoryStorage()
+    assert memory.incr("a", expiry=0.05) == 1
+    assert memory.incr("a", expiry=0.05) == 2
+    time.sleep(0.06)  # the window passes (not a timing assertion: only its end matters)
+    assert memory.incr("a", expiry=60) == 1
+    memory.incr("idle", expiry=0.01)
+    time.sleep(0.02)
+    for _ in range(LazyMemoryStorage.SWEEP_EVERY):
+        memory.incr("busy", expiry=60)
+    assert "idle" not in memory.storage and "idle" not in memory.expirations
+    assert memory.get("busy") == LazyMemoryStorage.SWEEP_EVERY

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute, storage
+from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
 WINDOW_SECONDS = 60
@@ -32,9 +33,44 @@ class RateLimitDecision:
         }
 
 
+class LazyMemoryStorage(MemoryStorage):
+    """``limits``' memory storage without its sweeper thread: that one starts a new
+    ``threading.Timer`` on nearly every hit (about 27 threads a second under load). A window
+    that has passed is dropped when its key is next read, as ``get`` already does, and every
+    ``SWEEP_EVERY`` hits the keys of passed windows are dropped so idle keys free their memory.
+    """
+
+    SWEEP_EVERY = 10_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hits = 0
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        self.get(key)  # a passed window starts again from zero
+        with self.locks[key]:
+            self.storage[key] += amount
+            if self.storage[key] == amount:
+                self.expirations[key] = time.time() + expiry
+        self._hits += 1
+        if self._hits % self.SWEEP_EVERY == 0:
+            self._sweep()
+        return self.storage.get(key, 0)
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for key, expires in list(self.expirations.items()):
+            if expires <= now:
+                self.clear(key)
+
+
+def _storage(uri: str) -> storage.StorageTypes:
+    return LazyMemoryStorage() if uri == "memory://" else storage.storage_from_string(uri)
+
+
 class RateLimiter:
     def __init__(self, storage_uri: str) -> None:
-        self._limiter = FixedWindowRateLimiter(storage.storage_from_string(storage_uri))
+        self._limiter = FixedWindowRateLimiter(_storage(storage_uri))
         self._items: dict[int, RateLimitItemPerMinute] = {}
 
     def hit(self, key: str, per_minute: int) -> RateLimitDecision:

@@ -6,6 +6,7 @@ document on stdout, errors go to stderr with exit code 1.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -65,20 +66,47 @@ def migrate_command() -> None:
     say("database schema is current", console=err)
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: Annotated[int, typer.Option(min=1)] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Server processes. [default: one per core]", show_default=False),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log a line per request (off: it costs CPU at every request).")
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (migrating the schema first when it is behind)."""
+    """Serve the HTTP API (migrating the schema first when it is behind).
+
+    uvloop and httptools run the event loop and parse HTTP where they are installed (they are
+    dependencies on Linux and macOS).
+    """
     settings = context.settings()
     try:
         settings.require_secret()
     except MissingSecretKeyError as exc:
         fail(str(exc))
     migrate.ensure_current(settings.database_url)
-    uvicorn.run("codeshelf.api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        "codeshelf.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or _cores(),
+        access_log=access_log,
+        loop="auto",
+        http="auto",
+    )
 
 
 @app.command("demo")
