@@ -41,6 +41,20 @@ def load_figures(db: str, loads: LoadResults, cfg: config.BenchConfig) -> list[F
         ),
         Figure(
             db,
+            "minimal async one-SELECT endpoint req/s (reference)",
+            f"{loads.reference.rate:,.1f}",
+            note=f"p50 / p99 {loads.reference.p50_ms:.1f} / {loads.reference.p99_ms:.1f} ms, "
+            f"{_errors(loads.reference)}; bench/reference.py, same server settings",
+        ),
+        Figure(
+            db,
+            "GET /balance ÷ the minimal async endpoint",
+            f"{loads.balance_ratio:.2f}",
+            f"≥ {config.TARGET_BALANCE_RATIO:.2f}",
+            loads.balance_ratio >= config.TARGET_BALANCE_RATIO,
+        ),
+        Figure(
+            db,
             "orders/s ÷ balance req/s",
             f"{loads.ratio:.2f}",
             f"≥ {config.TARGET_ORDER_RATIO:.2f}",
@@ -56,6 +70,7 @@ def load_figures(db: str, loads: LoadResults, cfg: config.BenchConfig) -> list[F
         ),
         _cpu_figure(db, "orders", cpu),
         _cpu_figure(db, "balance", loads.balance_cpu),
+        _cpu_figure(db, "the reference", loads.reference_cpu),
     ]
 
 
@@ -88,6 +103,18 @@ def after_sales_figures(db: str, sold: SoldResults) -> list[Figure]:
             )
         )
     return rows
+
+
+def orders_per_tpcb(db: str, orders_per_s: float, tps: float) -> Figure:
+    ratio = orders_per_s / tps
+    return Figure(
+        db,
+        "orders/s after the sales ÷ pgbench TPC-B tps",
+        f"{ratio:.3f}",
+        f"≥ {config.TARGET_ORDERS_PER_TPCB:.2f}",
+        ratio >= config.TARGET_ORDERS_PER_TPCB,
+        note="what the database itself sustains on this machine",
+    )
 
 
 def _cpu_figure(db: str, run: str, cpu: CpuShares) -> Figure:

@@ -136,6 +136,10 @@ class Load:
     def balance(self, url: str, api_key: str, seconds: int) -> WrkResult:
         return self._run(f"{url}/api/v1/balance", api_key, DONE_HOOK, seconds, "balance")
 
+    def get(self, url: str, seconds: int, name: str) -> WrkResult:
+        """GET ``url`` (the key is sent, and ignored by a reference that needs none)."""
+        return self._run(url, "none", DONE_HOOK, seconds, name)
+
     def _run(self, url: str, api_key: str, script: str, seconds: int, name: str) -> WrkResult:
         script_path = self.workdir / f"{name}.lua"
         script_path.write_text(script)

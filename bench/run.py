@@ -131,15 +131,18 @@ class Bench:
         self._record(name, "import", imported.as_json(), figures.import_figures(name, imported))
         server = stack_.enter_context(stack.serve(target, shop))
         with webhooks.worker(target):  # beside the server, as in production
-            self._load(target, server, shop)
+            sold = self._load(target, server, shop)
         hooks = webhooks.measure(target, server, shop, cfg, _log)
         self._record(name, "webhooks", hooks.as_json(), figures.webhook_figures(name, hooks))
         if target.cluster is not None and self.bindir is not None:
             _log(f"{name}: pgbench TPC-B on the same cluster")
             bench = scenarios.pgbench(self.bindir, target, cfg)
             self._record(name, "pgbench", bench.as_json(), figures.pgbench_figures(name, bench))
+            self.figures.append(figures.orders_per_tpcb(name, sold.after.rate, bench.tps))
 
-    def _load(self, target: stack.Target, server: stack.Server, shop: stack.Shop) -> None:
+    def _load(
+        self, target: stack.Target, server: stack.Server, shop: stack.Shop
+    ) -> scenarios.SoldResults:
         """GET /balance, orders on fresh stock, the big order, then orders after many sold."""
         name, cfg = target.name, self.cfg
         _log(f"{name}: serving on {server.url}; GET /balance, then orders, under wrk")
@@ -153,6 +156,7 @@ class Bench:
         _log(f"{name}: selling {cfg.sold_before:,} codes, then orders under wrk again")
         sold = scenarios.after_sales(load, target, server, shop, cfg, loads.orders, fresh_pages)
         self._record(name, "after_sales", sold.as_json(), figures.after_sales_figures(name, sold))
+        return sold
 
     def _record(self, name: str, what: str, data: dict[str, Any], rows: list[Figure]) -> None:
         self.results.setdefault(name, {})[what] = data

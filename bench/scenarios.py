@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench import config
+from bench import config, stack
 from bench.load import Load, WrkResult
 from bench.procs import (
     children_of,
@@ -143,13 +143,21 @@ class LoadResults:
     balance_cpu: CpuShares
     orders: WrkResult
     orders_cpu: CpuShares
+    reference: WrkResult
+    reference_cpu: CpuShares
 
     @property
     def ratio(self) -> float:
         return self.orders.rate / self.balance.rate
 
+    @property
+    def balance_ratio(self) -> float:
+        return self.balance.rate / self.reference.rate
+
     def as_json(self) -> dict[str, Any]:
         return {
+            "reference": {**self.reference.as_json(), "cpu_cores": self.reference_cpu.as_json()},
+            "balance_per_reference": self.balance_ratio,
             "balance": {**self.balance.as_json(), "cpu_cores": self.balance_cpu.as_json()},
             "orders": {**self.orders.as_json(), "cpu_cores": self.orders_cpu.as_json()},
             "orders_per_balance": self.ratio,
@@ -159,15 +167,22 @@ class LoadResults:
 def throughput(
     load: Load, target: Target, server: Server, shop: Shop, cfg: config.BenchConfig
 ) -> LoadResults:
-    """GET /balance (the reference), then 1-code orders; each after a short warm-up."""
+    """The minimal async endpoint (a reference), GET /balance, then 1-code orders; each after
+    a short warm-up. The reference runs on its own, with codeshelf's server idle."""
     url, key, seconds = server.url, shop.api_key, cfg.duration_s
+    with stack.reference(target, shop) as ref:
+        path = f"{ref.url}/balance/{shop.partner_id}"
+        load.get(path, cfg.warmup_s, "reference")
+        reference, reference_cpu = measured(
+            target, ref, lambda: load.get(path, seconds, "reference")
+        )
     load.balance(url, key, cfg.warmup_s)
     balance, balance_cpu = measured(target, server, lambda: load.balance(url, key, seconds))
     load.orders(url, key, config.SKU, cfg.warmup_s)
     orders, orders_cpu = measured(
         target, server, lambda: load.orders(url, key, config.SKU, seconds)
     )
-    return LoadResults(balance, balance_cpu, orders, orders_cpu)
+    return LoadResults(balance, balance_cpu, orders, orders_cpu, reference, reference_cpu)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from bench.procs import (
 )
 
 DATABASE = "codeshelf"
+WORKERS = len(os.sched_getaffinity(0))  # server processes, codeshelf's and the reference's
 SECRET = secrets.token_urlsafe(32)  # one per run: encrypts the codes of the throwaway databases
 
 
@@ -124,6 +125,7 @@ def serve(target: Target, shop: Shop) -> Iterator[Server]:
     port = free_port()
     log = target.workdir / f"serve-{port}.log"
     argv = [codeshelf_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--workers", str(WORKERS)]  # as with a shared rate-limit store in production
     with background(argv, env=target.env(), cwd=target.workdir, log=log) as proc:
         server = Server(f"http://127.0.0.1:{port}", proc.pid)
         if not _ready(server, shop, proc):
@@ -133,13 +135,39 @@ def serve(target: Target, shop: Shop) -> Iterator[Server]:
         yield server
 
 
-def _ready(server: Server, shop: Shop, proc: subprocess.Popen[bytes]) -> bool:
-    """Wait (up to a minute) until an authenticated GET /balance answers 200."""
+@contextmanager
+def reference(target: Target, shop: Shop) -> Iterator[Server]:
+    """``bench/reference.py`` (one indexed SELECT, async) served like ``codeshelf serve``."""
+    port = free_port()
+    log = target.workdir / f"reference-{port}.log"
+    database = (
+        target.cluster.libpq(DATABASE)
+        if target.cluster is not None
+        else target.url.removeprefix("sqlite:///")
+    )
+    env = {**os.environ, "BENCH_REFERENCE_DATABASE": database}
+    argv = [
+        str(Path(codeshelf_executable()).with_name("uvicorn")), "bench.reference:app",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS), "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    cwd = Path(__file__).resolve().parents[1]
+    with background(argv, env=env, cwd=cwd, log=log) as proc:
+        server = Server(f"http://127.0.0.1:{port}", proc.pid)
+        if not _ready(server, shop, proc, f"/balance/{shop.partner_id}"):
+            raise RuntimeError(f"the reference did not come up:\n{log_tail(log)}")
+        yield server
+
+
+def _ready(
+    server: Server, shop: Shop, proc: subprocess.Popen[bytes], path: str = "/api/v1/balance"
+) -> bool:
+    """Wait (up to a minute) until an authenticated GET ``path`` answers 200."""
     deadline = time.monotonic() + 60
     headers = {"Authorization": f"Bearer {shop.api_key}"}
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(f"{server.url}/api/v1/balance", headers=headers).status_code == 200:
+            if httpx.get(f"{server.url}{path}", headers=headers).status_code == 200:
                 return True
         except httpx.TransportError:
             pass

@@ -63,16 +63,16 @@ def _cmdline(pid: int) -> str:
     return ""
 
 
-def _serving(tmp_path: Path, *args: str) -> tuple[int, str]:
+def _serving(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Start `codeshelf serve`, make one request, stop it: its worker count and its log."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODESHELF_")}
-    env |= {"CODESHELF_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
-    env |= {"CODESHELF_SECRET_KEY": "s" * 32}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CODESHELF_")}
+    clean |= {"CODESHELF_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+    clean |= {"CODESHELF_SECRET_KEY": "s" * 32, **(env or {})}
     argv = [str(Path(sys.executable).with_name("codeshelf")), "serve", "--port", str(port)]
     log = tmp_path / f"serve-{port}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([*argv, *args], cwd=tmp_path, env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen([*argv, *args], cwd=tmp_path, env=clean, stdout=out, stderr=out)
         try:
             for _ in range(600):
                 with contextlib.suppress(httpx.TransportError):
@@ -87,11 +87,21 @@ def _serving(tmp_path: Path, *args: str) -> tuple[int, str]:
 
 
 @pytest.mark.live
-def test_serve_runs_a_process_per_core_and_logs_no_line_per_request(tmp_path: Path) -> None:
-    workers, log = _serving(tmp_path)
+def test_serve_runs_a_process_per_core_with_a_shared_rate_limit_store(tmp_path: Path) -> None:
+    storage = {"CODESHELF_RATE_LIMIT_STORAGE": "redis://127.0.0.1:1"}  # never reached here
+    workers, log = _serving(tmp_path, env=storage)
     cores = len(os.sched_getaffinity(0))
     assert workers == (cores if cores > 1 else 0)  # one process serves alone, with no children
     assert "Started server process" in log
+    assert "/api/v1/inventory" not in log  # no line per request unless asked
+
+
+@pytest.mark.live
+def test_serve_keeps_one_process_while_rate_limits_count_in_memory(tmp_path: Path) -> None:
+    workers, log = _serving(tmp_path)
+    assert workers == 0
+    if len(os.sched_getaffinity(0)) > 1:
+        assert "serving with one process: rate limits are counted in this process" in log
     assert "/api/v1/inventory" not in log
 
 

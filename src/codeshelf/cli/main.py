@@ -28,7 +28,7 @@ from codeshelf.cli.wallet import wallet_app
 from codeshelf.cli.webhooks import webhooks_app
 from codeshelf.cli.worker import worker
 from codeshelf.kit import migrate
-from codeshelf.kit.settings import MissingSecretKeyError
+from codeshelf.kit.settings import MissingSecretKeyError, Settings
 
 # Rich tracebacks would print local variables, and locals can hold codes or keys.
 app = typer.Typer(
@@ -74,13 +74,33 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _default_workers(settings: Settings) -> int:
+    """One process per core when the rate limits are counted in a shared store; one process
+    with the in-memory count, which each process would keep on its own (N times the limit)."""
+    if settings.rate_limit_storage != "memory://":
+        return _cores()
+    if _cores() > 1:
+        say(
+            "serving with one process: rate limits are counted in this process's memory. Set "
+            "CODESHELF_RATE_LIMIT_STORAGE=redis://… to serve with one process per core, or "
+            "pass --workers",
+            console=err,
+        )
+    return 1
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Server processes. [default: one per core]", show_default=False),
+        typer.Option(
+            min=1,
+            help="Server processes. [default: one per core with a shared rate-limit store "
+            "(CODESHELF_RATE_LIMIT_STORAGE), else 1]",
+            show_default=False,
+        ),
     ] = None,
     access_log: Annotated[
         bool, typer.Option(help="Log a line per request (off: it costs CPU at every request).")
@@ -102,7 +122,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        workers=workers or _cores(),
+        workers=workers or _default_workers(settings),
         access_log=access_log,
         loop="auto",
         http="auto",
