@@ -92,6 +92,12 @@ def after_sales_figures(db: str, sold: SoldResults) -> list[Figure]:
             note="the pick costs the same however many codes were sold",
         ),
         _cpu_figure(db, "orders after the sales", sold.after_cpu),
+        Figure(
+            db,
+            "GET /inventory, median of 20 (it counts the stock)",
+            f"{sold.inventory_ms:.1f} ms",
+            note="with the codes still in stock after the sales",
+        ),
     ]
     if sold.fresh_pages is not None and sold.after_pages is not None:
         rows.append(

@@ -267,6 +267,18 @@ def pick_pages(target: Target) -> int | None:
     return sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", top))
 
 
+def inventory_ms(server: Server, shop: Shop, calls: int = 20) -> float:
+    """The median time of one GET /inventory (it counts the codes in stock), sequentially."""
+    headers = {"Authorization": f"Bearer {shop.api_key}"}
+    times = []
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        for _ in range(calls):
+            started = time.perf_counter()
+            client.get("/api/v1/inventory").raise_for_status()
+            times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2] * 1000
+
+
 @dataclass(frozen=True)
 class SoldResults:
     """1-code orders on fresh stock, then again after ``sold`` codes were sold."""
@@ -278,6 +290,7 @@ class SoldResults:
     after: WrkResult
     after_cpu: CpuShares
     after_pages: int | None
+    inventory_ms: float  # one GET /inventory, the median of 20, with the stock left
 
     @property
     def ratio(self) -> float:
@@ -291,6 +304,7 @@ class SoldResults:
             "pick_pages_after": self.after_pages,
             "orders_after": {**self.after.as_json(), "cpu_cores": self.after_cpu.as_json()},
             "after_per_fresh": self.ratio,
+            "inventory_ms": self.inventory_ms,
         }
 
 
@@ -311,7 +325,8 @@ def after_sales(
     url, key = server.url, shop.api_key
     load.orders(url, key, config.SKU, cfg.warmup_s)
     after, cpu = measured(target, server, lambda: load.orders(url, key, config.SKU, cfg.duration_s))
-    return SoldResults(cfg.sold_before, sell_s, fresh, fresh_pages, after, cpu, pages)
+    inventory = inventory_ms(server, shop)
+    return SoldResults(cfg.sold_before, sell_s, fresh, fresh_pages, after, cpu, pages, inventory)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from limits import RateLimitItemPerMinute, storage
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
 
 WINDOW_SECONDS = 60
 
@@ -71,7 +72,14 @@ def _storage(uri: str) -> storage.StorageTypes:
 class RateLimiter:
     def __init__(self, storage_uri: str) -> None:
         self._limiter = FixedWindowRateLimiter(_storage(storage_uri))
+        self._in_memory = storage_uri == "memory://"
         self._items: dict[int, RateLimitItemPerMinute] = {}
+
+    async def hit_async(self, key: str, per_minute: int) -> RateLimitDecision:
+        """``hit`` from the event loop: in memory at once, a network store from a thread."""
+        if self._in_memory:
+            return self.hit(key, per_minute)
+        return await run_in_threadpool(self.hit, key, per_minute)
 
     def hit(self, key: str, per_minute: int) -> RateLimitDecision:
         item = self._items.setdefault(per_minute, RateLimitItemPerMinute(per_minute))

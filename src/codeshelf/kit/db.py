@@ -27,6 +27,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from codeshelf.kit.reads import AsyncReads
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -109,6 +111,8 @@ class Database:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self.owns_connections = True
+        # Reads from the event loop: PostgreSQL's async pool, or SQLite's engine inline.
+        self.reads = AsyncReads(self.engine, self._reader if self.is_sqlite else None)
 
     @classmethod
     def within(cls, connection: Connection) -> Database:
@@ -124,6 +128,7 @@ class Database:
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         database.owns_connections = False
+        database.reads = AsyncReads(connection.engine, database._reader)
         return database
 
     @contextmanager
@@ -142,6 +147,7 @@ class Database:
         of its own)."""
         if not self.owns_connections:
             return
+        self.reads.close()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

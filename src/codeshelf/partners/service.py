@@ -7,17 +7,21 @@ Keys are 256-bit random tokens (``cs_live_…``) shown once; only their hash is 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from codeshelf.audit import service as audit
 from codeshelf.kit.clock import utcnow
+from codeshelf.kit.db import table_of
 from codeshelf.kit.errors import InvalidInputError, NotFoundError
 from codeshelf.kit.ids import public_id
 from codeshelf.kit.money import Money
+from codeshelf.kit.reads import AsyncReads
 from codeshelf.kit.tokens import hash_key, same_hash
 from codeshelf.partners.models import ApiKey, KeyMode, Partner
 
@@ -205,17 +209,45 @@ def list_keys(session: Session, partner_public_id: str) -> list[ApiKey]:
     )
 
 
+_PARTNERS, _KEYS = table_of(Partner), table_of(ApiKey)
+_M = TypeVar("_M", Partner, ApiKey)
+
+# The one statement that authenticates every request: the partner and its live key by hash.
+AUTHENTICATE = (
+    select(*_PARTNERS.c, *_KEYS.c)
+    .join_from(_PARTNERS, _KEYS, _KEYS.c.partner_id == _PARTNERS.c.id)
+    .where(_KEYS.c.key_hash == bindparam("digest"), _KEYS.c.revoked_at.is_(None))
+)
+
+
 def authenticate(session: Session, presented: str) -> tuple[Partner, ApiKey] | None:
     """The partner and key behind a presented API key, or None (unknown or revoked)."""
     digest = hash_key(presented)
-    row = session.execute(
-        select(Partner, ApiKey)
-        .join(ApiKey, ApiKey.partner_id == Partner.id)
-        .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-    ).first()
-    if row is None or not same_hash(row.ApiKey.key_hash, digest):
+    return _principal(session.execute(AUTHENTICATE, {"digest": digest}).first(), digest)
+
+
+async def authenticate_async(reads: AsyncReads, presented: str) -> tuple[Partner, ApiKey] | None:
+    """``authenticate`` from the event loop: one round trip, no session."""
+    digest = hash_key(presented)
+    return _principal(await reads.fetch_one(AUTHENTICATE, {"digest": digest}), digest)
+
+
+def _principal(row: Sequence[Any] | None, digest: str) -> tuple[Partner, ApiKey] | None:
+    if row is None:
         return None
-    return row.Partner, row.ApiKey
+    split = len(_PARTNERS.c)
+    partner = _detached(Partner, _PARTNERS, row[:split])
+    api_key = _detached(ApiKey, _KEYS, row[split:])
+    if not same_hash(api_key.key_hash, digest):
+        return None
+    return partner, api_key
+
+
+def _detached(model: type[_M], table: Table, values: Sequence[Any]) -> _M:
+    """A loaded row as the detached object a closed session would have left."""
+    entity = model(**{column.key: value for column, value in zip(table.c, values, strict=True)})
+    make_transient_to_detached(entity)
+    return entity
 
 
 def live_partners(session: Session) -> list[Partner]:

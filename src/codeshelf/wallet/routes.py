@@ -10,7 +10,6 @@ from codeshelf.kit.money import InvalidMoneyError, Money, normalize_currency
 from codeshelf.kit.schemas import MoneyOut
 from codeshelf.orders import service as orders
 from codeshelf.wallet import service
-from codeshelf.wallet.models import AccountKind
 from codeshelf.wallet.schemas import (
     Balance,
     LedgerEntryOut,
@@ -23,14 +22,12 @@ router = APIRouter(tags=["wallet"])
 
 
 @router.get("/balance", response_model=Balance)
-def get_balance(principal: PrincipalDep, services: ServicesDep) -> Balance:
+async def get_balance(principal: PrincipalDep, services: ServicesDep) -> Balance:
     """The available balance in each currency the partner holds, and what is held."""
-    with services.db.read_session() as session:
-        balances = service.balances(session, principal.partner.id)
-        held = service.balances(session, principal.partner.id, AccountKind.HELD)
+    found = await service.all_balances_async(services.db.reads, principal.partner.id)
     return Balance(
-        data=[MoneyOut.of(money) for money in balances],
-        held=[MoneyOut.of(money) for money in held],
+        data=[MoneyOut.of(money) for money in found.available],
+        held=[MoneyOut.of(money) for money in found.held],
     )
 
 

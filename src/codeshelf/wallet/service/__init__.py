@@ -7,8 +7,11 @@ wallet). Doors call these names from here.
 """
 
 from codeshelf.wallet.service.accounts import (
+    Balances,
     InsufficientFundsError,
     account,
+    all_balances,
+    all_balances_async,
     balances,
     low_balance_alerts,
     set_low_balance_alert,
@@ -34,6 +37,7 @@ from codeshelf.wallet.service.statements import (
 )
 
 __all__ = [
+    "Balances",
     "CurrencyFigures",
     "DepositConflictError",
     "DepositResult",
@@ -41,6 +45,8 @@ __all__ = [
     "InsufficientFundsError",
     "LedgerEntry",
     "account",
+    "all_balances",
+    "all_balances_async",
     "balances",
     "capture_hold",
     "day_figures",

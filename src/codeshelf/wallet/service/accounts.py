@@ -8,6 +8,10 @@ balances are the sum of their postings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,6 +19,7 @@ from sqlalchemy.orm import Session
 from codeshelf.kit.db import table_of
 from codeshelf.kit.errors import DomainError, InvalidInputError
 from codeshelf.kit.money import Money
+from codeshelf.kit.reads import AsyncReads
 from codeshelf.partners.models import Partner
 from codeshelf.wallet.models import (
     Account,
@@ -122,6 +127,36 @@ def _insufficient(session: Session, partner: Partner, total: Money) -> Insuffici
         required=total.as_json(),
         balance=balance.as_json(),
     )
+
+
+@dataclass(frozen=True)
+class Balances:
+    available: list[Money]  # the wallets, by currency
+    held: list[Money]  # what waits in held accounts for backorders and review
+
+
+# Both of a partner's kinds of account in one statement: the balance read of every partner.
+_BALANCES = (
+    select(Account.kind, Account.currency, Account.balance_minor)
+    .where(Account.partner_id == bindparam("partner_id"))
+    .order_by(Account.currency)
+)
+
+
+def _balances_of(rows: Iterable[Sequence[Any]]) -> Balances:
+    found: dict[str, list[Money]] = {AccountKind.WALLET: [], AccountKind.HELD: []}
+    for kind, currency, balance in rows:
+        found.get(kind, []).append(Money(balance, currency))
+    return Balances(found[AccountKind.WALLET], found[AccountKind.HELD])
+
+
+def all_balances(session: Session, partner_id: int) -> Balances:
+    return _balances_of(session.execute(_BALANCES, {"partner_id": partner_id}))
+
+
+async def all_balances_async(reads: AsyncReads, partner_id: int) -> Balances:
+    """``all_balances`` from the event loop: one round trip, no session."""
+    return _balances_of(await reads.fetch_all(_BALANCES, {"partner_id": partner_id}))
 
 
 def balances(session: Session, partner_id: int, kind: str = AccountKind.WALLET) -> list[Money]:
