@@ -16,6 +16,10 @@ from bench.scenarios import (
 from bench.webhooks import DeliveryRun, WebhookResults
 
 
+def _single_writer(db: str) -> str:
+    return "; SQLite: one writer at a time, orders queue on its lock" if db == "sqlite" else ""
+
+
 def _errors(result: WrkResult) -> str:
     if not result.error_count:
         return "no errors"
@@ -30,7 +34,7 @@ def load_figures(db: str, loads: LoadResults, cfg: config.BenchConfig) -> list[F
             db,
             f"orders/s (1 code each, {cfg.connections} conns, {cfg.duration_s} s)",
             f"{orders.rate:,.1f}",
-            note=f"{orders.requests:,} orders, {_errors(orders)}",
+            note=f"{orders.requests:,} orders, {_errors(orders)}" + _single_writer(db),
         ),
         Figure(db, "orders latency p50 / p99", f"{orders.p50_ms:.1f} / {orders.p99_ms:.1f} ms"),
         Figure(
