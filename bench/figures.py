@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import config
 from bench.load import WrkResult
+from bench.replay import ReplayResult
 from bench.report import Figure
 from bench.scenarios import (
     BigOrderResult,
@@ -113,6 +114,26 @@ def after_sales_figures(db: str, sold: SoldResults) -> list[Figure]:
             )
         )
     return rows
+
+
+def replay_figures(db: str, replayed: ReplayResult, orders_per_s: float) -> list[Figure]:
+    ratio = orders_per_s / replayed.tps
+    return [
+        Figure(
+            db,
+            "one order's own SQL replayed by pgbench, tps (reference)",
+            f"{replayed.tps:,.1f}",
+            note=f"{replayed.statements} statements in {replayed.transactions} transactions, "
+            f"{replayed.clients} clients (bench/replay.py)",
+        ),
+        Figure(
+            db,
+            "orders/s after the sales ÷ their SQL replayed",
+            f"{ratio:.2f}",
+            f"≥ {config.TARGET_ORDERS_PER_REPLAY:.2f}",
+            ratio >= config.TARGET_ORDERS_PER_REPLAY,
+        ),
+    ]
 
 
 def orders_per_tpcb(db: str, orders_per_s: float, tps: float) -> Figure:

@@ -39,7 +39,7 @@ app = FastAPI(lifespan=_lifespan)
 
 
 @app.get("/balance/{partner_id}")
-async def balance(partner_id: str) -> dict[str, int | None]:
+async def balance(partner_id: str) -> dict[str, Any]:
     if "sqlite" in _state:
         row = _state["sqlite"].execute(QUERY.format("?"), (partner_id,)).fetchone()
         return {"id": row and row[0]}

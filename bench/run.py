@@ -50,7 +50,7 @@ from typing import Any
 
 from tests.fixtures.postgres import find_bindir
 
-from bench import config, figures, scenarios, stack, webhooks
+from bench import config, figures, replay, scenarios, stack, webhooks
 from bench.load import Load, ensure_wrk
 from bench.report import Figure, machine, print_machine, print_table, write_json
 
@@ -156,6 +156,11 @@ class Bench:
         _log(f"{name}: selling {cfg.sold_before:,} codes, then orders under wrk again")
         sold = scenarios.after_sales(load, target, server, shop, cfg, loads.orders, fresh_pages)
         self._record(name, "after_sales", sold.as_json(), figures.after_sales_figures(name, sold))
+        if target.cluster is not None and self.bindir is not None:
+            _log(f"{name}: one order's own SQL, captured and replayed by pgbench")
+            replayed = replay.replay(self.bindir, target, shop, cfg)
+            rows = figures.replay_figures(name, replayed, sold.after.rate)
+            self._record(name, "order_replay", replayed.as_json(), rows)
         return sold
 
     def _record(self, name: str, what: str, data: dict[str, Any], rows: list[Figure]) -> None:
