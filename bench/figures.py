@@ -123,8 +123,8 @@ def replay_figures(db: str, replayed: ReplayResult, orders_per_s: float) -> list
             db,
             "one order's own SQL replayed by pgbench, tps (reference)",
             f"{replayed.tps:,.1f}",
-            note=f"{replayed.statements} statements in {replayed.transactions} transactions, "
-            f"{replayed.clients} clients (bench/replay.py)",
+            note=f"{replayed.statements} statements, {replayed.round_trips} round trips, "
+            f"{replayed.transactions} transactions; {replayed.clients} clients (bench/replay.py)",
         ),
         Figure(
             db,

@@ -166,10 +166,14 @@ def _substitute(params: Any, passed: dict[Any, str]) -> Any:
     return out
 
 
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     tps: float
-    statements: int
+    statements: int  # SQL statements of one order (executemany rows each count)
+    round_trips: int  # statements, savepoints, BEGINs and COMMITs
     transactions: int
     clients: int
     output: str
@@ -178,6 +182,7 @@ class ReplayResult:
         return {
             "tps": self.tps,
             "statements_per_order": self.statements,
+            "round_trips_per_order": self.round_trips,
             "transactions_per_order": self.transactions,
             "clients": self.clients,
             "output": self.output[-2000:],
