@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import httpx
 
 from bench import config
 from bench.load import Load, WrkResult
-from bench.procs import codeshelf_executable, machine_busy_s, process_cpu_s, run_child
+from bench.procs import ChildRun, codeshelf_executable, machine_busy_s, process_cpu_s, run_child
 from bench.stack import Server, Shop, Target
 
 ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -81,6 +82,49 @@ def stock_import(target: Target, codes_file: Path, count: int) -> ImportResult:
         raise RuntimeError(f"codeshelf stock import exited {child.returncode}:\n{stderr[-2000:]}")
     imported = int(json.loads(text)["imported"])
     return ImportResult(count, imported, child.wall_s, child.max_rss_mb, child.cpu_s, text[:2000])
+
+
+@dataclass(frozen=True)
+class FloorResult:
+    """The import's raw floor (``bench/floor.py``): the same file, one process, sequential."""
+
+    codes: int
+    wall_s: float
+    max_rss_mb: float
+    cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.codes / self.wall_s
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "codes": self.codes,
+            "wall_s": self.wall_s,
+            "codes_per_s": self.rate,
+            "max_rss_mb": self.max_rss_mb,
+            "cpu_s": self.cpu_s,
+        }
+
+
+def import_floor(target: Target, codes_file: Path) -> FloorResult:
+    """``bench/floor.py`` as a child process, timed as the import is; its table dropped after."""
+    _floor_step(target, "setup")
+    child, output = _floor_step(target, "run", str(codes_file))
+    _floor_step(target, "drop")
+    codes = int(json.loads(output)["codes"])
+    return FloorResult(codes, child.wall_s, child.max_rss_mb, child.cpu_s)
+
+
+def _floor_step(target: Target, step: str, *args: str) -> tuple[ChildRun, str]:
+    output = target.workdir / f"floor-{step}.out"
+    env = {**target.env(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    argv = [sys.executable, "-m", "bench.floor", step, target.url, *args]
+    child = run_child(argv, env=env, cwd=target.workdir, stdout=output)
+    if child.returncode != 0:
+        stderr = output.with_suffix(".err").read_text(errors="replace")
+        raise RuntimeError(f"bench.floor {step} exited {child.returncode}:\n{stderr[-2000:]}")
+    return child, output.read_text()
 
 
 @dataclass(frozen=True)
