@@ -32,6 +32,9 @@ ANALYZE_AFTER = 10_000  # imports at least this big refresh the planner's statis
 REPORT_EXAMPLES = 1_000  # lines listed per kind of problem; the counts are always complete
 
 
+AVAILABLE = CodeState.AVAILABLE.value  # a new code's state, as plain text (COPY writes it)
+
+
 class BatchExistsError(ConflictError):
     slug = "batch-exists"
 
@@ -166,7 +169,7 @@ def _prepare(
         chunk.codes[fingerprint] = (number, canonical)
         sealed = seal(canonical, fingerprint)
         chunk.rows.append(
-            (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], CodeState.AVAILABLE)
+            (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], AVAILABLE)
         )
         if len(chunk.codes) >= CHUNK:
             yield chunk
@@ -286,16 +289,68 @@ def _stored_batches(session: Session, fingerprints: list[bytes]) -> dict[bytes, 
 
 
 def _insert_new_codes(session: Session, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
-    """Insert the rows whose fingerprint is new; returns the others with their stored batch."""
+    """Insert the rows whose fingerprint is new; returns the others with their stored batch.
+
+    The unique index on fingerprint is the probe. Most chunks hold no code stored already: they
+    are written straight into codes (binary COPY on PostgreSQL) and nothing else is asked. A
+    chunk that does hold one (stored by an earlier import, by an earlier chunk of this one, or by
+    a concurrent import, whose commit the index waits for) fails as a whole; it was written in a
+    savepoint, so only it is undone, and it is written again the careful way.
+    """
     if not rows:
         return {}
+    try:
+        with session.begin_nested():
+            _write_codes(session, rows)
+    except Exception as exc:
+        if not _refused(exc):
+            raise
+        return _insert_carefully(session, rows)
+    return {}
+
+
+def _refused(exc: Exception) -> bool:
+    """Did the write fail on a code already stored (PostgreSQL: or wait for another import's rows
+    while that one waited for its own, a deadlock, where only the chunk needs undoing)?"""
+    cause = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's errors; COPY's are bare
+    if getattr(cause, "sqlstate", None) in {"23505", "40P01"}:  # unique violation, deadlock
+        return True
+    return getattr(cause, "sqlite_errorname", None) == "SQLITE_CONSTRAINT_UNIQUE"
+
+
+# The binary COPY types of _CODE_COLUMNS in the codes table.
+_CODE_COPY_TYPES = ["int8", "int8", "bytea", "bytea", "varchar", "varchar", "varchar"]
+
+
+def _write_codes(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_rows(session, "codes", rows, binary=True)
+        return
+    session.connection().exec_driver_sql(
+        f"INSERT INTO codes ({_CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        rows,
+    )
+
+
+def _copy_rows(session: Session, table: str, rows: list[tuple[Any, ...]], *, binary: bool) -> None:
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {table} ({_CODE_COLUMNS}) FROM STDIN" + (" (FORMAT BINARY)" * binary)
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        if binary:
+            copy.set_types(_CODE_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_carefully(session: Session, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
+    """Insert the new rows of a chunk known to hold a stored code; returns the others."""
     if session.get_bind().dialect.name == "postgresql":
         return _insert_new_codes_postgresql(session, rows)
     stored = _stored_batches(session, [row[2] for row in rows])
-    session.connection().exec_driver_sql(
-        f"INSERT INTO codes ({_CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-        [row for row in rows if row[2] not in stored],
-    )
+    new = [row for row in rows if row[2] not in stored]
+    if new:
+        _write_codes(session, new)
     return stored
 
 
@@ -303,7 +358,9 @@ def _insert_new_codes_postgresql(session: Session, rows: list[tuple[Any, ...]]) 
     """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING into codes.
 
     Only when some rows were refused does a second query find which: a refused row's stored
-    twin carries another ciphertext (every seal has its own random nonce).
+    twin carries another ciphertext (every seal has its own random nonce). A row a concurrent
+    import holds uncommitted makes the INSERT wait for that import's end, then skip the code or
+    store it: two imports never both store one.
     """
     connection = session.connection()
     connection.exec_driver_sql(
@@ -311,14 +368,7 @@ def _insert_new_codes_postgresql(session: Session, rows: list[tuple[Any, ...]]) 
         "fingerprint bytea, sealed bytea, key_id text, last4 text, state text) ON COMMIT DROP"
     )
     connection.exec_driver_sql("TRUNCATE codes_import")
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY codes_import ({_CODE_COLUMNS}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    _copy_rows(session, "codes_import", rows, binary=False)
     inserted = connection.exec_driver_sql(
         f"INSERT INTO codes ({_CODE_COLUMNS}) SELECT {_CODE_COLUMNS} FROM codes_import "  # noqa: S608
         "ON CONFLICT (fingerprint) DO NOTHING"
