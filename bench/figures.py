@@ -108,6 +108,10 @@ FLOOR_WORK = {
 }
 
 
+def _db_cpu(seconds: float) -> str:
+    return f" + {seconds:.1f} s PostgreSQL CPU" if seconds else ""
+
+
 def import_figures(db: str, result: ImportResult, floor: FloorResult) -> list[Figure]:
     complete = result.imported == result.codes == floor.codes
     ratio = result.rate / floor.rate
@@ -117,15 +121,15 @@ def import_figures(db: str, result: ImportResult, floor: FloorResult) -> list[Fi
             f"stock import {result.codes:,} codes (CLI)",
             f"{result.rate:,.0f}/s",
             note=f"{result.imported:,} imported in {result.wall_s:.1f} s wall, "
-            f"{result.cpu_s:.1f} s CPU",
+            f"{result.cpu_s:.1f} s CPU{_db_cpu(result.db_cpu_s)}",
         ),
         Figure(
             db,
             "import raw floor, sequential (reference)",
             f"{floor.rate:,.0f}/s",
             note=f"read + HMAC + AES-GCM + {FLOOR_WORK.get(db, 'insert')} into a codes-shaped "
-            f"table, 1 process: {floor.wall_s:.1f} s wall, {floor.cpu_s:.1f} s CPU, "
-            f"{floor.max_rss_mb:,.0f} MB",
+            f"table, 1 process: {floor.wall_s:.1f} s wall, {floor.cpu_s:.1f} s CPU"
+            f"{_db_cpu(floor.db_cpu_s)}, {floor.max_rss_mb:,.0f} MB",
         ),
         Figure(
             db,

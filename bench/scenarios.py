@@ -51,6 +51,7 @@ class ImportResult:
     max_rss_mb: float
     cpu_s: float
     output: str
+    db_cpu_s: float = 0.0  # PostgreSQL's processes meanwhile (SQLite works inside the import)
 
     @property
     def rate(self) -> float:
@@ -64,6 +65,7 @@ class ImportResult:
             "codes_per_s": self.rate,
             "max_rss_mb": self.max_rss_mb,
             "cpu_s": self.cpu_s,
+            "db_cpu_s": self.db_cpu_s,
             "output": self.output,
         }
 
@@ -73,15 +75,19 @@ def stock_import(target: Target, codes_file: Path, count: int) -> ImportResult:
     output = target.workdir / "import.out"
     batch = f"bench-{uuid.uuid4().hex[:8]}"
     argv = [codeshelf_executable(), "stock", "import", str(codes_file), "--sku", config.SKU]
+    db_cpu = target.database_cpu_s()
     child = run_child(
         [*argv, "--batch", batch, "--json"], env=target.env(), cwd=target.workdir, stdout=output
     )
+    db_cpu = target.database_cpu_s() - db_cpu
     text = output.read_text()
     if child.returncode != 0:
         stderr = output.with_suffix(".err").read_text(errors="replace")
         raise RuntimeError(f"codeshelf stock import exited {child.returncode}:\n{stderr[-2000:]}")
     imported = int(json.loads(text)["imported"])
-    return ImportResult(count, imported, child.wall_s, child.max_rss_mb, child.cpu_s, text[:2000])
+    return ImportResult(
+        count, imported, child.wall_s, child.max_rss_mb, child.cpu_s, text[:2000], db_cpu
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class FloorResult:
     wall_s: float
     max_rss_mb: float
     cpu_s: float
+    db_cpu_s: float
 
     @property
     def rate(self) -> float:
@@ -104,16 +111,19 @@ class FloorResult:
             "codes_per_s": self.rate,
             "max_rss_mb": self.max_rss_mb,
             "cpu_s": self.cpu_s,
+            "db_cpu_s": self.db_cpu_s,
         }
 
 
 def import_floor(target: Target, codes_file: Path) -> FloorResult:
     """``bench/floor.py`` as a child process, timed as the import is; its table dropped after."""
     _floor_step(target, "setup")
+    db_cpu = target.database_cpu_s()
     child, output = _floor_step(target, "run", str(codes_file))
+    db_cpu = target.database_cpu_s() - db_cpu
     _floor_step(target, "drop")
     codes = int(json.loads(output)["codes"])
-    return FloorResult(codes, child.wall_s, child.max_rss_mb, child.cpu_s)
+    return FloorResult(codes, child.wall_s, child.max_rss_mb, child.cpu_s, db_cpu)
 
 
 def _floor_step(target: Target, step: str, *args: str) -> tuple[ChildRun, str]:
