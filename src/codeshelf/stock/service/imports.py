@@ -275,6 +275,8 @@ class _Importer:
 
     def _stocked_under_earlier_secrets(self, chunk: _Chunk) -> set[bytes]:
         """Codes of the chunk already in stock under a fingerprint of an earlier secret."""
+        if not self.vault.rotated:  # the common case: no code need be hashed again
+            return set()
         earlier = {
             old: fingerprint
             for fingerprint, (_, canonical) in chunk.codes.items()
