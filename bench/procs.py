@@ -140,6 +140,17 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a live process, of the children it has reaped (cutime + cstime) and of
+    its live children: a PostgreSQL backend's CPU still counts once its client has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    reaped = (int(fields[13]) + int(fields[14])) / CLK_TCK
+    return process_cpu_s(pid) + reaped + sum(process_cpu_s(child) for child in children_of(pid))
+
+
 def children_of(pid: int) -> list[int]:
     """The direct children of a process (e.g. a postmaster's backends)."""
     found = []

@@ -4,7 +4,11 @@ What is measured, per database, against the real ``codeshelf`` command as separa
 
 1. Stock import: ``codeshelf stock import`` of 1,000,000 random 12-character codes (one per
    line, generated beforehand) — codes per second over the subprocess's wall time, and its peak
-   RSS (``wait4`` on that child). These codes are then the stock for the orders below.
+   RSS (``wait4`` on that child). These codes are then the stock for the orders below. Before
+   it, its reference: the raw floor (``bench/floor.py``), the same file read, fingerprinted and
+   sealed with codeshelf's ``Vault`` and stored into a scratch table shaped like ``codes`` (same
+   indexes and constraints) by one sequential process — binary COPY on PostgreSQL,
+   ``executemany`` on SQLite — timed the same way; the ratio import ÷ floor has a target of 0.8.
 2. Order throughput: ``codeshelf serve`` under wrk (16 connections, 2 threads), placing 1-code
    orders (POST /api/v1/orders with a fresh Idempotency-Key per request, set by a Lua script).
    Beside it, under the same load generator, GET /api/v1/balance (one authenticated query) as a
@@ -32,7 +36,8 @@ PostgreSQL is a fresh throwaway cluster with fsync on; SQLite is a file in a tem
 The demo data (product, partner, deposit) is made through the CLI. Speed is reported, never
 asserted: the exit status is 0 unless the benchmark itself failed. Results are printed as a
 table and written to bench/results/latest.json. ``--quick`` uses smaller sizes (100,000 codes,
-3-second runs, 300 webhook events, 30 timed orders); ``--only postgres|sqlite`` runs one database.
+3-second runs, 300 webhook events, 30 timed orders); ``--only postgres|sqlite`` runs one database;
+``--scenarios import`` only the import and its floor.
 """
 
 from __future__ import annotations
@@ -55,12 +60,19 @@ from bench.load import Load, ensure_wrk
 from bench.report import Figure, machine, print_machine, print_table, write_json
 
 DATABASES = ("postgres", "sqlite")
+SCENARIOS = ("all", "import")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, 3-second runs")
     parser.add_argument("--only", choices=DATABASES, help="benchmark one database")
+    parser.add_argument(
+        "--scenarios",
+        choices=SCENARIOS,
+        default="all",
+        help="'import': only the stock import and its raw floor",
+    )
     return parser.parse_args(argv)
 
 
@@ -75,8 +87,11 @@ def _log(message: str) -> None:
 class Bench:
     """One run: its configuration, load generator, scratch directory and collected results."""
 
-    def __init__(self, cfg: config.BenchConfig, wrk: str, tmp: Path) -> None:
+    def __init__(
+        self, cfg: config.BenchConfig, wrk: str, tmp: Path, import_only: bool = False
+    ) -> None:
         self.cfg = cfg
+        self.import_only = import_only
         self.tmp = tmp
         self.wrk = wrk
         self.bindir = find_bindir()
@@ -126,9 +141,15 @@ class Bench:
         name, cfg = target.name, self.cfg
         _log(f"{name}: migrating and adding product, partner and deposit through the CLI")
         shop = stack.prepare(target)
+        _log(f"{name}: the import's raw floor: {cfg.import_codes:,} codes, one process")
+        floor = scenarios.import_floor(target, self.codes_file)
+        self.results.setdefault(name, {})["import_floor"] = floor.as_json()
         _log(f"{name}: importing {cfg.import_codes:,} codes through the CLI")
         imported = scenarios.stock_import(target, self.codes_file, cfg.import_codes)
-        self._record(name, "import", imported.as_json(), figures.import_figures(name, imported))
+        rows = figures.import_figures(name, imported, floor)
+        self._record(name, "import", imported.as_json(), rows)
+        if self.import_only:
+            return
         server = stack_.enter_context(stack.serve(target, shop))
         with webhooks.worker(target):  # beside the server, as in production
             sold = self._load(target, server, shop)
@@ -178,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print_machine(info)
     try:
         with tempfile.TemporaryDirectory(prefix="codeshelf-bench-") as tmp:
-            bench = Bench(cfg, wrk, Path(tmp))
+            bench = Bench(cfg, wrk, Path(tmp), import_only=args.scenarios == "import")
             bench.run((args.only,) if args.only else DATABASES)
     except KeyboardInterrupt:
         print("\ninterrupted: servers and clusters stopped, nothing written", file=sys.stderr)

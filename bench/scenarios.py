@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import psycopg
 from bench import config, stack
 from bench.load import Load, WrkResult
 from bench.procs import (
+    ChildRun,
     children_of,
     codeshelf_executable,
     machine_busy_s,
@@ -57,6 +59,7 @@ class ImportResult:
     max_rss_mb: float
     cpu_s: float
     output: str
+    db_cpu_s: float = 0.0  # PostgreSQL's processes meanwhile (SQLite works inside the import)
 
     @property
     def rate(self) -> float:
@@ -70,6 +73,7 @@ class ImportResult:
             "codes_per_s": self.rate,
             "max_rss_mb": self.max_rss_mb,
             "cpu_s": self.cpu_s,
+            "db_cpu_s": self.db_cpu_s,
             "output": self.output,
         }
 
@@ -79,15 +83,66 @@ def stock_import(target: Target, codes_file: Path, count: int) -> ImportResult:
     output = target.workdir / "import.out"
     batch = f"bench-{uuid.uuid4().hex[:8]}"
     argv = [codeshelf_executable(), "stock", "import", str(codes_file), "--sku", config.SKU]
+    db_cpu = target.database_cpu_s()
     child = run_child(
         [*argv, "--batch", batch, "--json"], env=target.env(), cwd=target.workdir, stdout=output
     )
+    db_cpu = target.database_cpu_s() - db_cpu
     text = output.read_text()
     if child.returncode != 0:
         stderr = output.with_suffix(".err").read_text(errors="replace")
         raise RuntimeError(f"codeshelf stock import exited {child.returncode}:\n{stderr[-2000:]}")
     imported = int(json.loads(text)["imported"])
-    return ImportResult(count, imported, child.wall_s, child.max_rss_mb, child.cpu_s, text[:2000])
+    return ImportResult(
+        count, imported, child.wall_s, child.max_rss_mb, child.cpu_s, text[:2000], db_cpu
+    )
+
+
+@dataclass(frozen=True)
+class FloorResult:
+    """The import's raw floor (``bench/floor.py``): the same file, one process, sequential."""
+
+    codes: int
+    wall_s: float
+    max_rss_mb: float
+    cpu_s: float
+    db_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.codes / self.wall_s
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "codes": self.codes,
+            "wall_s": self.wall_s,
+            "codes_per_s": self.rate,
+            "max_rss_mb": self.max_rss_mb,
+            "cpu_s": self.cpu_s,
+            "db_cpu_s": self.db_cpu_s,
+        }
+
+
+def import_floor(target: Target, codes_file: Path) -> FloorResult:
+    """``bench/floor.py`` as a child process, timed as the import is; its table dropped after."""
+    _floor_step(target, "setup")
+    db_cpu = target.database_cpu_s()
+    child, output = _floor_step(target, "run", str(codes_file))
+    db_cpu = target.database_cpu_s() - db_cpu
+    _floor_step(target, "drop")
+    codes = int(json.loads(output)["codes"])
+    return FloorResult(codes, child.wall_s, child.max_rss_mb, child.cpu_s, db_cpu)
+
+
+def _floor_step(target: Target, step: str, *args: str) -> tuple[ChildRun, str]:
+    output = target.workdir / f"floor-{step}.out"
+    env = {**target.env(), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    argv = [sys.executable, "-m", "bench.floor", step, target.url, *args]
+    child = run_child(argv, env=env, cwd=target.workdir, stdout=output)
+    if child.returncode != 0:
+        stderr = output.with_suffix(".err").read_text(errors="replace")
+        raise RuntimeError(f"bench.floor {step} exited {child.returncode}:\n{stderr[-2000:]}")
+    return child, output.read_text()
 
 
 @dataclass(frozen=True)

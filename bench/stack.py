@@ -27,6 +27,7 @@ from bench.procs import (
     codeshelf_executable,
     free_port,
     log_tail,
+    tree_cpu_s,
 )
 
 DATABASE = "codeshelf"
@@ -65,8 +66,15 @@ class Target:
         """PostgreSQL's server processes (the postmaster's children); none for SQLite."""
         if self.cluster is None:
             return []
-        pid_file = self.cluster.data / "postmaster.pid"
-        return children_of(int(pid_file.read_text().split("\n", 1)[0]))
+        return children_of(self._postmaster())
+
+    def database_cpu_s(self) -> float:
+        """CPU seconds all of PostgreSQL's processes have used so far; 0 for SQLite (in process)."""
+        return 0.0 if self.cluster is None else tree_cpu_s(self._postmaster())
+
+    def _postmaster(self) -> int:
+        assert self.cluster is not None
+        return int((self.cluster.data / "postmaster.pid").read_text().split("\n", 1)[0])
 
 
 @contextmanager

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from typer.testing import Result
 
 from codeshelf.audit.models import AuditEvent
+from codeshelf.invariants import check_all
 from codeshelf.kit.db import Base, Database
 from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import Batch, Code, CodeState
@@ -432,6 +433,74 @@ def test_a_crash_halfway_through_an_import_leaves_nothing_behind(
     assert report["imported"] == 8_000
 
 
+# Chunks: an import writes up to 10,000 distinct codes at a time straight into the table, in a
+# savepoint; a chunk holding a code already stored is undone alone and written the careful way.
+
+
+def test_duplicates_spread_over_many_chunks_are_each_reported_and_the_rest_stored(
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
+) -> None:
+    old = numbered_codes(3_000, prefix="OLD")
+    json_report(import_file(database_url, write_lines(tmp_path / "old.txt", old), "old", "--json"))
+    new = numbered_codes(24_000, prefix="NEW")
+    lines: list[str] = []
+    in_stock: list[int] = []  # line numbers
+    in_file: list[int] = []
+    for index, code in enumerate(new):
+        lines.append(code)
+        if index > 11_000 and index % 1_000 == 0:  # a code of the old batch, from chunk 2 on
+            lines.append(old[index // 1_000])
+            in_stock.append(len(lines))
+        if index > 11_000 and index % 1_500 == 0:  # a code of this file's first chunk
+            lines.append(canonical(new[index // 1_500]).lower())
+            in_file.append(len(lines))
+        if index % 2_500 == 1:  # the code of the line before, again
+            lines.append(new[index - 1])
+            in_file.append(len(lines))
+    path = write_lines(tmp_path / "new.txt", lines)
+
+    refused = import_file(database_url, path, "new", "--strict", "--json")
+    assert refused.exit_code != 0
+    assert f"--strict: {len(in_stock) + len(in_file)} bad line(s)" in refused.stderr
+    assert batch_row(db, "new") is None
+    assert len(stored_codes(db, vault)) == len(old)
+
+    report = json_report(import_file(database_url, path, "new", "--json"))
+
+    assert report["lines_read"] == len(lines)
+    assert report["imported"] == len(new)
+    assert sorted(issue_lines(report, "duplicates_in_stock")) == in_stock
+    assert sorted(issue_lines(report, "duplicates_in_file")) == sorted(in_file)
+    assert report["duplicates_in_stock"]["count"] == len(in_stock)
+    assert report["duplicates_in_file"]["count"] == len(in_file)
+    assert sorted(stored_codes(db, vault)) == sorted(canonical(code) for code in old + new)
+    for reference, count in (("old", len(old)), ("new", len(new))):
+        batch = batch_row(db, reference)
+        assert batch is not None and batch.code_count == count
+    with db.read_session() as session:
+        assert check_all(session) == []
+
+
+def test_a_file_imported_again_is_refused_code_by_code_and_adds_nothing(
+    database_url: str, db: Database, vault: Vault, product: str, tmp_path: Path
+) -> None:
+    codes = numbered_codes(21_000, prefix="AGN")
+    path = write_lines(tmp_path / "codes.txt", codes)
+    assert json_report(import_file(database_url, path, "first", "--json"))["imported"] == 21_000
+
+    again = json_report(import_file(database_url, path, "again", "--json"))
+
+    assert again["imported"] == 0
+    assert again["duplicates_in_stock"]["count"] == 21_000
+    assert len(again["duplicates_in_stock"]["lines"]) == 1_000  # examples; the count is whole
+    assert again["duplicates_in_file"]["count"] == 0
+    batch = batch_row(db, "again")
+    assert batch is not None and batch.code_count == 0
+    with db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(Code)) == 21_000
+        assert check_all(session) == []
+
+
 def test_stock_summary_counts_the_imported_codes(
     database_url: str, product: str, tmp_path: Path
 ) -> None:
@@ -613,6 +682,37 @@ def test_an_interrupted_import_rolls_back_and_says_so(
     assert process.returncode == 130, stderr
     assert "interrupted: nothing was imported" in stderr
     assert "Traceback" not in stderr
+    assert stdout == ""
+    assert_nothing_imported(db, "big-1")
+    assert_reimport_succeeds(database_url, big_file, "big-1")
+
+
+@pytest.mark.slow
+@pytest.mark.live  # the import's own database connection is cut while it writes
+@needs_proc
+def test_a_database_failure_halfway_through_an_import_leaves_nothing_behind(
+    database_url: str,
+    db: Database,
+    product: str,
+    big_file: Path,
+    start_import: Callable[[str, Path, str], subprocess.Popen[str]],
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL: the import's server process is terminated")
+    process = start_import(database_url, big_file, "big-1")
+    wait_until_inserting(process, big_file)
+
+    with db.engine.connect() as connection:  # the one session that has written: the import's
+        terminated = connection.scalars(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND backend_xid IS NOT NULL"
+            )
+        ).all()
+    stdout, _ = process.communicate(timeout=60)
+
+    assert terminated == [True]
+    assert process.returncode not in (0, None)
     assert stdout == ""
     assert_nothing_imported(db, "big-1")
     assert_reimport_succeeds(database_url, big_file, "big-1")

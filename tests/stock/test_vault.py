@@ -98,6 +98,14 @@ def test_after_rotation_rows_sealed_under_the_previous_secret_still_open() -> No
         old.open(*new_row)
 
 
+def test_a_vault_knows_whether_earlier_secrets_may_have_fingerprinted_stock() -> None:
+    assert not Vault(NEW_SECRET).rotated
+    assert Vault(NEW_SECRET).earlier_fingerprints(CODE) == []
+    rotated = Vault(NEW_SECRET, previous_secrets=[OLD_SECRET])
+    assert rotated.rotated
+    assert rotated.earlier_fingerprints(CODE) == [Vault(OLD_SECRET).fingerprint(CODE)]
+
+
 def test_the_key_id_names_the_secret_without_revealing_it() -> None:
     assert Vault(NEW_SECRET).key_id == Vault(NEW_SECRET).key_id
     assert Vault(NEW_SECRET).key_id != Vault(OLD_SECRET).key_id

@@ -50,6 +50,11 @@ class Vault:
     def fingerprint(self, canonical_code: str) -> bytes:
         return hmac.digest(self._fingerprint_key, canonical_code.encode(), "sha256")
 
+    @property
+    def rotated(self) -> bool:
+        """Whether earlier secrets are configured: stock may hold fingerprints made with them."""
+        return bool(self._earlier_fingerprint_keys)
+
     def earlier_fingerprints(self, canonical_code: str) -> list[bytes]:
         """The code's fingerprints under earlier secrets: stock imported before a rotation."""
         message = canonical_code.encode()

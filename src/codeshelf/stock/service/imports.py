@@ -1,5 +1,11 @@
 """Importing codes from an upstream batch: streamed, encrypted at rest, deduplicated by keyed
-fingerprint (within the file and against all stock), in the caller's transaction."""
+fingerprint (within the file and against all stock), in the caller's transaction.
+
+The file is read in chunks of up to CHUNK distinct codes, each parsed, fingerprinted and sealed
+(on PostgreSQL in a thread, ahead of the database's work on the chunk before), then written
+straight into ``codes`` in a savepoint of its own: the unique index on the fingerprint is what
+finds codes already in stock (``_insert_new_codes``).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,9 @@ ANALYZE_AFTER = 10_000  # imports at least this big refresh the planner's statis
 
 
 REPORT_EXAMPLES = 1_000  # lines listed per kind of problem; the counts are always complete
+
+
+AVAILABLE = CodeState.AVAILABLE.value  # a new code's state, as plain text (COPY writes it)
 
 
 class BatchExistsError(ConflictError):
@@ -167,7 +176,7 @@ def _prepare(
         chunk.codes[fingerprint] = (number, canonical)
         sealed = seal(canonical, fingerprint)
         chunk.rows.append(
-            (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], CodeState.AVAILABLE)
+            (product_id, batch_id, fingerprint, sealed, key_id, canonical[-4:], AVAILABLE)
         )
         if len(chunk.codes) >= CHUNK:
             yield chunk
@@ -214,6 +223,18 @@ def _in_background(items: Iterator[_Chunk], depth: int = 2) -> Iterator[_Chunk]:
         worker.join()
 
 
+def _overlapped(session: Session, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
+    """PostgreSQL works in a process of its own: the chunks are prepared in a thread meanwhile.
+
+    SQLite works inside this one, giving up and taking back the GIL around every row it
+    inserts; a second thread would only fight it for the GIL (an import measured a third
+    slower so), so there the chunks are prepared in line.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return _in_background(chunks)
+    return chunks
+
+
 NOT_THIS_BATCH = -1
 
 
@@ -255,6 +276,8 @@ class _Importer:
 
     def _stocked_under_earlier_secrets(self, chunk: _Chunk) -> set[bytes]:
         """Codes of the chunk already in stock under a fingerprint of an earlier secret."""
+        if not self.vault.rotated:  # the common case: no code need be hashed again
+            return set()
         earlier = {
             old: fingerprint
             for fingerprint, (_, canonical) in chunk.codes.items()
@@ -287,16 +310,68 @@ def _stored_batches(session: Session, fingerprints: list[bytes]) -> dict[bytes, 
 
 
 def _insert_new_codes(session: Session, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
-    """Insert the rows whose fingerprint is new; returns the others with their stored batch."""
+    """Insert the rows whose fingerprint is new; returns the others with their stored batch.
+
+    The unique index on fingerprint is the probe. Most chunks hold no code stored already: they
+    are written straight into codes (binary COPY on PostgreSQL) and nothing else is asked. A
+    chunk that does hold one (stored by an earlier import, by an earlier chunk of this one, or by
+    a concurrent import, whose commit the index waits for) fails as a whole; it was written in a
+    savepoint, so only it is undone, and it is written again the careful way.
+    """
     if not rows:
         return {}
+    try:
+        with session.begin_nested():
+            _write_codes(session, rows)
+    except Exception as exc:
+        if not _refused(exc):
+            raise
+        return _insert_carefully(session, rows)
+    return {}
+
+
+def _refused(exc: Exception) -> bool:
+    """Did the write fail on a code already stored (PostgreSQL: or wait for another import's rows
+    while that one waited for its own, a deadlock, where only the chunk needs undoing)?"""
+    cause = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's errors; COPY's are bare
+    if getattr(cause, "sqlstate", None) in {"23505", "40P01"}:  # unique violation, deadlock
+        return True
+    return getattr(cause, "sqlite_errorname", None) == "SQLITE_CONSTRAINT_UNIQUE"
+
+
+# The binary COPY types of _CODE_COLUMNS in the codes table.
+_CODE_COPY_TYPES = ["int8", "int8", "bytea", "bytea", "varchar", "varchar", "varchar"]
+
+
+def _write_codes(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_rows(session, "codes", rows, binary=True)
+        return
+    session.connection().exec_driver_sql(
+        f"INSERT INTO codes ({_CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        rows,
+    )
+
+
+def _copy_rows(session: Session, table: str, rows: list[tuple[Any, ...]], *, binary: bool) -> None:
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {table} ({_CODE_COLUMNS}) FROM STDIN" + (" (FORMAT BINARY)" * binary)
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        if binary:
+            copy.set_types(_CODE_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_carefully(session: Session, rows: list[tuple[Any, ...]]) -> dict[bytes, int]:
+    """Insert the new rows of a chunk known to hold a stored code; returns the others."""
     if session.get_bind().dialect.name == "postgresql":
         return _insert_new_codes_postgresql(session, rows)
     stored = _stored_batches(session, [row[2] for row in rows])
-    session.connection().exec_driver_sql(
-        f"INSERT INTO codes ({_CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-        [row for row in rows if row[2] not in stored],
-    )
+    new = [row for row in rows if row[2] not in stored]
+    if new:
+        _write_codes(session, new)
     return stored
 
 
@@ -304,7 +379,9 @@ def _insert_new_codes_postgresql(session: Session, rows: list[tuple[Any, ...]]) 
     """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING into codes.
 
     Only when some rows were refused does a second query find which: a refused row's stored
-    twin carries another ciphertext (every seal has its own random nonce).
+    twin carries another ciphertext (every seal has its own random nonce). A row a concurrent
+    import holds uncommitted makes the INSERT wait for that import's end, then skip the code or
+    store it: two imports never both store one.
     """
     connection = session.connection()
     connection.exec_driver_sql(
@@ -312,14 +389,7 @@ def _insert_new_codes_postgresql(session: Session, rows: list[tuple[Any, ...]]) 
         "fingerprint bytea, sealed bytea, key_id text, last4 text, state text) ON COMMIT DROP"
     )
     connection.exec_driver_sql("TRUNCATE codes_import")
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY codes_import ({_CODE_COLUMNS}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    _copy_rows(session, "codes_import", rows, binary=False)
     inserted = connection.exec_driver_sql(
         f"INSERT INTO codes ({_CODE_COLUMNS}) SELECT {_CODE_COLUMNS} FROM codes_import "  # noqa: S608
         "ON CONFLICT (fingerprint) DO NOTHING"
@@ -367,7 +437,7 @@ def import_codes(
     session.flush()
     importer = _Importer(session, vault, product, batch)
     chunks = _prepare(lines, vault, format_for(product.platform), product.id, batch.id)
-    for chunk in _in_background(chunks):
+    for chunk in _overlapped(session, chunks):
         importer.store(chunk)
     report = importer.report
     if strict and report.problem_count:
