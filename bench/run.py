@@ -32,7 +32,8 @@ PostgreSQL is a fresh throwaway cluster with fsync on; SQLite is a file in a tem
 The demo data (product, partner, deposit) is made through the CLI. Speed is reported, never
 asserted: the exit status is 0 unless the benchmark itself failed. Results are printed as a
 table and written to bench/results/latest.json. ``--quick`` uses smaller sizes (100,000 codes,
-3-second runs, 300 webhook events, 30 timed orders); ``--only postgres|sqlite`` runs one database.
+3-second runs, 300 webhook events, 30 timed orders); ``--only postgres|sqlite`` runs one database;
+``--part webhooks`` measures only the import (the orders need its stock) and the webhooks.
 """
 
 from __future__ import annotations
@@ -55,12 +56,16 @@ from bench.load import Load, ensure_wrk
 from bench.report import Figure, machine, print_machine, print_table, write_json
 
 DATABASES = ("postgres", "sqlite")
+PARTS = ("all", "webhooks")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, 3-second runs")
     parser.add_argument("--only", choices=DATABASES, help="benchmark one database")
+    parser.add_argument(
+        "--part", choices=PARTS, default="all", help="webhooks: the import, then the webhooks only"
+    )
     return parser.parse_args(argv)
 
 
@@ -75,8 +80,9 @@ def _log(message: str) -> None:
 class Bench:
     """One run: its configuration, load generator, scratch directory and collected results."""
 
-    def __init__(self, cfg: config.BenchConfig, wrk: str, tmp: Path) -> None:
+    def __init__(self, cfg: config.BenchConfig, wrk: str, tmp: Path, part: str = "all") -> None:
         self.cfg = cfg
+        self.part = part
         self.tmp = tmp
         self.wrk = wrk
         self.bindir = find_bindir()
@@ -130,6 +136,18 @@ class Bench:
         imported = scenarios.stock_import(target, self.codes_file, cfg.import_codes)
         self._record(name, "import", imported.as_json(), figures.import_figures(name, imported))
         server = stack_.enter_context(stack.serve(target, shop))
+        if self.part == "all":
+            self._load(target, server, shop)
+        hooks = webhooks.measure(target, server, shop, cfg, _log)
+        self._record(name, "webhooks", hooks.as_json(), figures.webhook_figures(name, hooks))
+        if self.part == "all" and target.cluster is not None and self.bindir is not None:
+            _log(f"{name}: pgbench TPC-B on the same cluster")
+            bench = scenarios.pgbench(self.bindir, target, cfg)
+            self._record(name, "pgbench", bench.as_json(), figures.pgbench_figures(name, bench))
+
+    def _load(self, target: stack.Target, server: stack.Server, shop: stack.Shop) -> None:
+        """Orders and GET /balance under wrk, then one big order."""
+        name, cfg = target.name, self.cfg
         _log(f"{name}: serving on {server.url}; GET /balance, then orders, under wrk")
         load = Load(self.wrk, target.workdir, cfg.connections, cfg.wrk_threads)
         loads = scenarios.throughput(load, target, server, shop, cfg)
@@ -137,12 +155,6 @@ class Bench:
         _log(f"{name}: one {config.BIG_ORDER:,}-code order")
         big = scenarios.big_order(server, shop)
         self._record(name, "big_order", big.as_json(), figures.big_order_figures(name, big))
-        hooks = webhooks.measure(target, server, shop, cfg, _log)
-        self._record(name, "webhooks", hooks.as_json(), figures.webhook_figures(name, hooks))
-        if target.cluster is not None and self.bindir is not None:
-            _log(f"{name}: pgbench TPC-B on the same cluster")
-            bench = scenarios.pgbench(self.bindir, target, cfg)
-            self._record(name, "pgbench", bench.as_json(), figures.pgbench_figures(name, bench))
 
     def _record(self, name: str, what: str, data: dict[str, Any], rows: list[Figure]) -> None:
         self.results.setdefault(name, {})[what] = data
@@ -159,13 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     print_machine(info)
     try:
         with tempfile.TemporaryDirectory(prefix="codeshelf-bench-") as tmp:
-            bench = Bench(cfg, wrk, Path(tmp))
+            bench = Bench(cfg, wrk, Path(tmp), args.part)
             bench.run((args.only,) if args.only else DATABASES)
     except KeyboardInterrupt:
         print("\ninterrupted: servers and clusters stopped, nothing written", file=sys.stderr)
         return 130
     print_table(bench.figures)
-    document = {"machine": info, "config": asdict(cfg) | {"quick": args.quick}}
+    document = {"machine": info, "config": asdict(cfg) | {"quick": args.quick, "part": args.part}}
     path = write_json(document | {"results": bench.results}, bench.figures)
     print(f"results written to {path}")
     return 1 if bench.crashed else 0
