@@ -1,4 +1,8 @@
-"""The loop: pass after pass until told to stop; it sleeps only when a pass had nothing to send.
+"""The loop: pass after pass until told to stop; it waits only when a pass had nothing to send.
+
+On PostgreSQL it waits on ``LISTEN``: the commit that queues a delivery wakes it at once (the
+NOTIFY of migration 0006). Either way it looks again after ``worker_poll_seconds`` at the latest:
+retries falling due, backorders' deadlines, and any notification missed.
 
 Several workers may run against one PostgreSQL: each delivery is held by one at a time, and the
 stock pass locks what it serves.
@@ -6,8 +10,8 @@ stock pass locks what it serves.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timedelta
 
 import httpx
@@ -16,6 +20,7 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
+from codeshelf.kit.wakeup import waiter
 from codeshelf.webhooks import delivery
 from codeshelf.worker import passes
 
@@ -34,7 +39,10 @@ def run(
 ) -> None:
     """Run passes until ``stopping()`` (or after one pass, with ``once``)."""
     last_purge: datetime | None = None
-    with httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client:
+    with (
+        closing(waiter(db, delivery.CHANNEL, listen=not once)) as alarm,  # before the first pass
+        httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
+    ):
         while not stopping():
             passes.serve_waiting(db, report)
             sent = passes.send_webhooks(db, vault, client, settings, batch)
@@ -47,4 +55,4 @@ def run(
             if once:
                 return
             if not sent:
-                time.sleep(settings.worker_poll_seconds)
+                alarm.wait(settings.worker_poll_seconds)
