@@ -349,3 +349,55 @@ def test_a_long_queue_checks_its_holds_as_it_goes(
     rows = deliveries(db)
     assert [(d.state, d.attempts) for d in rows] == [("failed", 0)] * 3
     assert attempts(db) == []
+
+
+def test_the_loop_records_in_the_background_yet_sends_nothing_after_a_410(
+    hook_client: httpx.Client,
+    hook_settings: Settings,
+    db: Database,
+    vault: Vault,
+    shop: factories.Shop,
+) -> None:
+    """The worker's loop hands each batch's results to its recorder and claims the next batch
+    meanwhile, two at a time here: every one of A's nine webhooks arrives once and is recorded
+    once; B's receiver answers 410, and B is sent nothing more in the passes that follow."""
+    settings = hook_settings.model_copy(update={"worker_poll_seconds": 0.05})
+    passes = [0]
+    stop = threading.Event()
+
+    def stopping() -> bool:
+        passes[0] += 1
+        return stop.is_set()
+
+    with Receiver() as a_receiver, Receiver(lambda _: (410, {})) as b_receiver:
+        register(hook_client, shop.a.headers, a_receiver.url)
+        b_endpoint = register(hook_client, shop.b.headers, b_receiver.url)
+        for headers in (shop.a.headers, shop.b.headers, shop.a.headers, shop.a.headers):
+            assert order(hook_client, headers).status_code == 201
+        loop = threading.Thread(
+            target=worker.run, args=(settings, db, vault), kwargs={"batch": 2, "stopping": stopping}
+        )
+        loop.start()
+        try:
+
+            def settled() -> bool:
+                return all(d.state != "pending" for d in deliveries(db))
+
+            wait_until(settled, "every delivery settled")
+            seen = passes[0]
+            wait_until(lambda: passes[0] >= seen + 3, "three more passes")
+        finally:
+            stop.set()
+            loop.join(timeout=ARRIVAL_S)
+        assert not loop.is_alive()
+        a_ids = webhook_ids(a_receiver)
+    assert len(a_ids) == len(set(a_ids)) == 9
+    assert len(b_receiver.received) == 1
+    rows = deliveries(db)
+    assert sorted((d.state, d.attempts) for d in rows) == sorted(
+        [("succeeded", 1)] * 9 + [("failed", 1)] + [("failed", 0)] * 2
+    )
+    assert len(attempts(db)) == 10
+    assert all(d.lock_token is None and d.locked_until is None for d in rows)
+    shown = hook_client.get(f"{HOOKS}/{b_endpoint}", headers=shop.b.headers).json()
+    assert shown["status"] == "disabled"

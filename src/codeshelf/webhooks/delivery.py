@@ -20,16 +20,17 @@ import json
 import logging
 import random
 import secrets
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import RowMapping, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from codeshelf.kit.clock import utcnow
@@ -172,18 +173,77 @@ def claim_due(db: Database, now: datetime, limit: int) -> list[tuple[int, str]]:
     return [(delivery_id, token) for delivery_id in ids]
 
 
+_ENDPOINTS = table_of(WebhookEndpoint)
+# What signing needs of an endpoint: its secrets, the previous one during a rotation's overlap.
+_SIGNING = (
+    "id",
+    "public_id",
+    "url",
+    "secret_sealed",
+    "secret_key_id",
+    "previous_secret_sealed",
+    "previous_secret_key_id",
+    "previous_secret_expires_at",
+)
+_LOAD = (
+    select(
+        _D.id,
+        _D.attempts,
+        _EVENTS.c.public_id,
+        _EVENTS.c.payload,
+        *(_ENDPOINTS.c[name].label(f"endpoint_{name}") for name in _SIGNING),
+    )
+    .join(_EVENTS, _EVENTS.c.id == _D.event_id)
+    .join(_ENDPOINTS, _ENDPOINTS.c.id == _D.endpoint_id)
+    .where(_D.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def _load(session: Session, ids: Sequence[int]) -> tuple[list[Held], dict[int, WebhookEndpoint]]:
-    """The held deliveries (in the order of ``ids``) with their bodies, and their endpoints."""
-    rows = session.execute(
-        select(_D.id, _D.endpoint_id, _D.attempts, _EVENTS.c.public_id, _EVENTS.c.payload)
-        .join(_EVENTS, _EVENTS.c.id == _D.event_id)
-        .where(_D.id.in_(ids))
-    ).all()
-    found = {row[0]: Held(row[0], row[1], row[2], row[3], _body(row[4])) for row in rows}
-    held = [found[delivery_id] for delivery_id in ids]
-    wanted = {one.endpoint_id for one in held}
-    endpoints = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(wanted)))
-    return held, {endpoint.id: endpoint for endpoint in endpoints}
+    """The held deliveries (in the order of ``ids``) with their bodies, and their endpoints
+    (detached: read once per batch), in one query."""
+    found, endpoints = _unpack(session.execute(_LOAD, {"ids": list(ids)}).mappings())
+    return [found[delivery_id] for delivery_id in ids], endpoints
+
+
+def _unpack(
+    rows: Iterable[RowMapping],
+) -> tuple[dict[int, Held], dict[int, WebhookEndpoint]]:
+    found: dict[int, Held] = {}
+    endpoints: dict[int, WebhookEndpoint] = {}
+    for row in rows:
+        endpoint_id = row["endpoint_id"]
+        if endpoint_id not in endpoints:
+            endpoints[endpoint_id] = WebhookEndpoint(
+                **{name: row[f"endpoint_{name}"] for name in _SIGNING}
+            )
+        found[row["id"]] = Held(
+            row["id"], endpoint_id, row["attempts"], row["public_id"], _body(row["payload"])
+        )
+    return found, endpoints
+
+
+def _claim_and_load(now: datetime, limit: int, token: str) -> Select[Any]:
+    """PostgreSQL: the claim and the load as one statement (the claim a data-modifying CTE)."""
+    claimed = (
+        update(_DELIVERIES)
+        .where(_D.id.in_(_due(now, limit)))
+        .values(locked_until=now + LOCK, lock_token=token)
+        .returning(_D.id, _D.attempts, _D.event_id, _D.endpoint_id, _D.next_attempt_at)
+        .cte("claimed")
+    )
+    return (
+        select(
+            claimed.c.id,
+            claimed.c.attempts,
+            claimed.c.next_attempt_at,
+            _EVENTS.c.public_id,
+            _EVENTS.c.payload,
+            *(_ENDPOINTS.c[name].label(f"endpoint_{name}") for name in _SIGNING),
+        )
+        .join_from(claimed, _EVENTS, _EVENTS.c.id == claimed.c.event_id)
+        .join(_ENDPOINTS, _ENDPOINTS.c.id == claimed.c.endpoint_id)
+    )
 
 
 def _body(payload: dict[str, Any]) -> bytes:
@@ -191,8 +251,17 @@ def _body(payload: dict[str, Any]) -> bytes:
 
 
 def _claim_batch(db: Database, now: datetime, limit: int) -> Claimed | None:
-    """Claim a batch and load what it takes to send it, in one transaction."""
+    """Claim a batch and load what it takes to send it, in one transaction (on PostgreSQL one
+    statement, in autocommit: a single round trip)."""
     token = secrets.token_hex(16)
+    if not db.is_sqlite:
+        with db.statement() as conn:
+            rows = conn.execute(_claim_and_load(now, limit, token)).mappings().all()
+        if not rows:
+            return None
+        found, endpoints = _unpack(rows)
+        due = sorted(rows, key=lambda row: (row["next_attempt_at"], row["id"]))
+        return Claimed(token, [found[row["id"]] for row in due], endpoints)
     with db.session() as session:
         ids = _claim(session, now, limit, token)
         if not ids:
@@ -208,10 +277,22 @@ class Message:
     headers: dict[str, str]
 
 
-def _message(vault: Vault, endpoint: WebhookEndpoint, held: Held, now: datetime) -> Message:
-    secrets_ = service.signing_secrets(vault, endpoint, now)
-    headers = signing.headers(secrets_, held.event_public_id, int(now.timestamp()), held.body)
-    return Message(endpoint.url, held.body, headers)
+@dataclass(frozen=True)
+class Signer:
+    """An endpoint's URL and the secrets it is signed with now (read once per batch, and again
+    at each checkpoint: a secret rotated meanwhile signs from then on)."""
+
+    url: str
+    secrets: list[str]
+
+    @classmethod
+    def of(cls, vault: Vault, endpoint: WebhookEndpoint, now: datetime) -> Signer:
+        return cls(endpoint.url, service.signing_secrets(vault, endpoint, now))
+
+    def message(self, held: Held, now: datetime) -> Message:
+        timestamp = int(now.timestamp())
+        headers = signing.headers(self.secrets, held.event_public_id, timestamp, held.body)
+        return Message(self.url, held.body, headers)
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
@@ -267,7 +348,7 @@ def attempt(
         if not _renew(session, [delivery_id], token, now):
             return None
         [held], endpoints = _load(session, [delivery_id])
-    message = _message(vault, endpoints[held.endpoint_id], held, now)
+    message = Signer.of(vault, endpoints[held.endpoint_id], now).message(held, now)
     sent = Sent(held, now, send(client, message, now, allow_private))
     return sent.outcome if _record(db, [sent], token) else None
 
@@ -287,18 +368,26 @@ def _renew(session: Session, ids: Sequence[int], token: str, now: datetime) -> s
     return set(renewed)
 
 
-# Recording: release the holds still ours (counting the attempt), then each one's new state,
-# then the delivery log, one statement each for the whole batch.
-_RELEASE = (
+# Recording, one statement each for the whole batch: the deliveries that succeeded (the holds
+# still ours: the attempt counted, the hold released, done); those that failed (the same, but
+# still pending), then each one's retry time or failure; then the delivery log.
+_HELD = (
+    _D.id.in_(bindparam("ids", expanding=True)),
+    _D.lock_token == bindparam("token"),
+    _D.state == DeliveryState.PENDING,
+)
+_RELEASED = {"attempts": _D.attempts + 1, "locked_until": None, "lock_token": None}
+_SUCCEEDED = (
     update(_DELIVERIES)
-    .where(
-        _D.id.in_(bindparam("ids", expanding=True)),
-        _D.lock_token == bindparam("token"),
-        _D.state == DeliveryState.PENDING,
+    .where(*_HELD)
+    .values(
+        **_RELEASED,
+        state=DeliveryState.SUCCEEDED,
+        completed_at=bindparam("at", type_=UTCDateTime()),
     )
-    .values(attempts=_D.attempts + 1, locked_until=None, lock_token=None)
     .returning(_D.id, _D.attempts)
 )
+_FAILED = update(_DELIVERIES).where(*_HELD).values(**_RELEASED).returning(_D.id, _D.attempts)
 _SETTLE = (
     update(_DELIVERIES)
     .where(_D.id == bindparam("b_id"))
@@ -320,18 +409,33 @@ def _record(db: Database, sent: list[Sent], token: str) -> list[Sent]:
 
 
 def _record_in(session: Session, sent: list[Sent], token: str) -> list[Sent]:
-    released = session.execute(_RELEASE, {"ids": [s.held.id for s in sent], "token": token})
-    attempts: dict[int, int] = {delivery_id: number for delivery_id, number in released}
+    """Successes are marked done at the time of the batch's last send; failures are scheduled
+    again (or failed for good, disabling their endpoint) each after its own attempt."""
+    done = [s for s in sent if s.outcome.delivered]
+    failed = [s for s in sent if not s.outcome.delivered]
+    attempts: dict[int, int] = {}
+    if done:
+        at = max(s.started_at for s in done)
+        rows = session.execute(_SUCCEEDED, {"ids": _ids(done), "token": token, "at": at})
+        attempts.update((delivery_id, number) for delivery_id, number in rows)
+    if failed:
+        rows = session.execute(_FAILED, {"ids": _ids(failed), "token": token})
+        attempts.update((delivery_id, number) for delivery_id, number in rows)
     kept = [s for s in sent if s.held.id in attempts]  # else another worker's result counts
     if not kept:
         return []
     session.execute(_LOG, [_log_row(s, attempts[s.held.id]) for s in kept])
-    settled = [_settled(s, attempts[s.held.id]) for s in kept]
-    session.execute(_SETTLE, settled)
-    for s, row in zip(kept, settled, strict=True):
-        if row["b_state"] == DeliveryState.FAILED:
+    retried = [_settled(s, attempts[s.held.id]) for s in kept if not s.outcome.delivered]
+    if retried:
+        session.execute(_SETTLE, retried)
+    for s in kept:
+        if s.ends_queue:
             _disable(session, s, attempts[s.held.id])
     return kept
+
+
+def _ids(sent: list[Sent]) -> list[int]:
+    return [s.held.id for s in sent]
 
 
 def _log_row(s: Sent, number: int) -> dict[str, Any]:
@@ -347,11 +451,9 @@ def _log_row(s: Sent, number: int) -> dict[str, Any]:
 
 
 def _settled(s: Sent, attempts: int) -> dict[str, Any]:
-    """The delivery's state after its ``attempts``-th attempt, as _SETTLE's parameters."""
+    """A failed delivery's state after its ``attempts``-th attempt, as _SETTLE's parameters."""
     outcome, at = s.outcome, s.started_at
     row: dict[str, Any] = {"b_id": s.held.id, "b_next": None, "b_completed": at}
-    if outcome.delivered:
-        return row | {"b_state": DeliveryState.SUCCEEDED}
     delay = None if outcome.status_code == 410 else next_delay(attempts, outcome.retry_after)
     if delay is not None:
         return row | {"b_state": DeliveryState.PENDING, "b_next": at + delay, "b_completed": None}
@@ -381,15 +483,15 @@ def _disable(session: Session, s: Sent, attempts: int) -> None:
 
 
 def _checkpoint(
-    db: Database, sent: list[Sent], todo: list[Held], token: str, now: datetime
-) -> tuple[list[Held], WebhookEndpoint]:
+    db: Database, vault: Vault, sent: list[Sent], todo: list[Held], token: str, now: datetime
+) -> tuple[list[Held], Signer]:
     """Record what a long queue has sent so far and renew the holds of the rest; returns the
-    rest still ours and still pending, and their endpoint as it is now (a secret rotated)."""
+    rest still ours and still pending, and their endpoint's signer as it is now."""
     with db.session() as session:
         _record_in(session, sent, token)
         still = _renew(session, [held.id for held in todo], token, now)
-        endpoint = session.get_one(WebhookEndpoint, todo[0].endpoint_id)
-    return [held for held in todo if held.id in still], endpoint
+        signer = Signer.of(vault, session.get_one(WebhookEndpoint, todo[0].endpoint_id), now)
+    return [held for held in todo if held.id in still], signer
 
 
 def _send_queue(
@@ -401,26 +503,65 @@ def _send_queue(
     *,
     allow_private: bool,
     now: datetime | None,
+    recorder: Recorder | None,
 ) -> None:
-    """One endpoint's deliveries, in order; what was sent is recorded however this ends."""
-    endpoint = claimed.endpoints[queue[0].endpoint_id]
+    """One endpoint's deliveries, in order; what was sent is recorded however this ends (by
+    ``recorder`` if given, unless the queue ended the endpoint: that is recorded before the
+    next batch is claimed, so it claims nothing more for the endpoint)."""
+    signer = Signer.of(vault, claimed.endpoints[queue[0].endpoint_id], now or utcnow())
     todo: list[Held] = list(queue)
     sent: list[Sent] = []
     since = time.monotonic()
     try:
         while todo:
             if time.monotonic() - since >= CHECKPOINT:
-                todo, endpoint = _checkpoint(db, sent, todo, claimed.token, now or utcnow())
+                todo, signer = _checkpoint(db, vault, sent, todo, claimed.token, now or utcnow())
                 sent, since = [], time.monotonic()
                 continue
             held = todo.pop(0)
             at = now or utcnow()
-            message = _message(vault, endpoint, held, at)
+            message = signer.message(held, at)
             sent.append(Sent(held, at, send(client, message, at, allow_private)))
             if sent[-1].ends_queue:
                 break
     finally:
-        _record(db, sent, claimed.token)
+        if recorder is None or any(s.ends_queue for s in sent):
+            _record(db, sent, claimed.token)
+        else:
+            recorder.record(sent, claimed.token)
+
+
+class Recorder:
+    """Records finished queues in a thread of its own while the worker claims and sends the
+    next batch. Until recorded a delivery stays held, so nobody sends it meanwhile; a worker
+    killed first sends it again later (at least once). ``flush`` waits for what was handed.
+    A database made ``within`` one connection (the tests') is recorded to at once, in turn."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record")
+        self._pending: list[Future[list[Sent]]] = []
+        self._lock = threading.Lock()
+
+    def record(self, sent: list[Sent], token: str) -> None:
+        if not self._db.owns_connections:
+            _record(self._db, sent, token)
+        elif sent:
+            with self._lock:
+                self._pending.append(self._thread.submit(_record, self._db, sent, token))
+
+    def flush(self) -> None:
+        """Wait until everything handed over is recorded; raises what recording raised."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._thread.shutdown()
 
 
 def run_once(
@@ -431,11 +572,13 @@ def run_once(
     allow_private: bool,
     batch: int = 50,
     now: datetime | None = None,
+    recorder: Recorder | None = None,
 ) -> int:
     """Send every delivery due now (up to ``batch``); returns how many were attempted.
 
     Each endpoint's deliveries go one after another (a 410 stops the rest of its queue), and
-    endpoints in parallel, so one slow receiver delays only its own webhooks.
+    endpoints in parallel, so one slow receiver delays only its own webhooks. Their results are
+    recorded before this returns, or handed to ``recorder`` (the worker's loop).
     """
     claimed = _claim_batch(db, now or utcnow(), batch)
     if claimed is None:
@@ -445,7 +588,16 @@ def run_once(
         queues.setdefault(held.endpoint_id, []).append(held)
 
     def send_queue(queue: list[Held]) -> None:
-        _send_queue(db, vault, client, claimed, queue, allow_private=allow_private, now=now)
+        _send_queue(
+            db,
+            vault,
+            client,
+            claimed,
+            queue,
+            allow_private=allow_private,
+            now=now,
+            recorder=recorder,
+        )
 
     if len(queues) == 1:
         send_queue(next(iter(queues.values())))

@@ -42,10 +42,11 @@ def run(
     with (
         closing(waiter(db, delivery.CHANNEL, listen=not once)) as alarm,  # before the first pass
         httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
+        closing(delivery.Recorder(db)) as recorder,  # recorded before it returns
     ):
         while not stopping():
             passes.serve_waiting(db, report)
-            sent = passes.send_webhooks(db, vault, client, settings, batch)
+            sent = passes.send_webhooks(db, vault, client, settings, batch, recorder)
             now = utcnow()
             if last_purge is None or now - last_purge >= PURGE_EVERY:
                 passes.purge(db, now, timedelta(days=settings.event_retention_days), report)
@@ -55,4 +56,5 @@ def run(
             if once:
                 return
             if not sent:
+                recorder.flush()  # nothing left unrecorded while it waits
                 alarm.wait(settings.worker_poll_seconds)

@@ -67,11 +67,22 @@ def serve_waiting(db: Database, report: Report) -> Served:
 
 
 def send_webhooks(
-    db: Database, vault: Vault, client: httpx.Client, settings: Settings, batch: int
+    db: Database,
+    vault: Vault,
+    client: httpx.Client,
+    settings: Settings,
+    batch: int,
+    recorder: delivery.Recorder | None = None,
 ) -> int:
-    """Deliver what is due; returns how many deliveries were attempted."""
+    """Deliver what is due; returns how many deliveries were attempted. Their results are
+    recorded by ``recorder`` if given (meanwhile the next pass may claim and send)."""
     return delivery.run_once(
-        db, vault, client, allow_private=settings.webhook_allow_private, batch=batch
+        db,
+        vault,
+        client,
+        allow_private=settings.webhook_allow_private,
+        batch=batch,
+        recorder=recorder,
     )
 
 
