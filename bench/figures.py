@@ -118,7 +118,7 @@ def import_figures(db: str, result: ImportResult) -> list[Figure]:
 
 
 SQLITE_WRITER = "SQLite: one writer at a time (the worker's claims and records wait their turn"
-SQLITE_WRITER += " behind the server's orders), and no NOTIFY: its worker polls"
+SQLITE_WRITER += " behind the server's orders)"
 
 
 def webhook_figures(db: str, result: WebhookResults) -> list[Figure]:
@@ -167,11 +167,11 @@ def webhook_figures(db: str, result: WebhookResults) -> list[Figure]:
 
 def _delay_figure(db: str, delay: DelayRun) -> Figure:
     matched = delay.matched == delay.orders - delay.refused
+    fallback = f"polling every {config.WORKER_POLL_S:g} s, the default, as a fallback"
     woken = (
-        f"worker polling every {config.WORKER_POLL_S:g} s (default): {SQLITE_WRITER}"
+        f"no NOTIFY: worker woken by a changed PRAGMA data_version ({fallback}); {SQLITE_WRITER}"
         if db == "sqlite"
-        else f"worker woken by NOTIFY on commit (polling every {config.WORKER_POLL_S:g} s, "
-        "the default, as a fallback)"
+        else f"worker woken by NOTIFY on commit ({fallback})"
     )
     return Figure(
         db,

@@ -23,9 +23,9 @@ What is measured, per database, against the real ``codeshelf`` command as separa
    1,000/s). With the worker still running at its default 1-second poll interval, 100 orders at
    10 per second, one at a time: the delay from each POST /orders answer to the arrival of its
    ``order.fulfilled``, median and p99 (target on PostgreSQL, where the order's commit wakes the
-   worker by NOTIFY: p99 under 100 ms; SQLite's worker polls). The reference, the worker
-   stopped: the same receiver, sent as many POSTs of a same-size signed body one after another
-   by one httpx client; the ratio worker ÷ reference is printed.
+   worker by NOTIFY: p99 under 100 ms; SQLite's worker watches its data_version). The
+   reference, the worker stopped: the same receiver, sent as many POSTs of a same-size signed
+   body one after another by one httpx client; the ratio worker ÷ reference is printed.
 5. PostgreSQL only: pgbench TPC-B (``pgbench -c 16 -j 2``) on the same cluster, a reference for
    what the database itself sustains on this machine.
 

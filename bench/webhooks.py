@@ -11,7 +11,8 @@ once; a webhook endpoint of the bench partner (order.created, .paid and .fulfill
 2. Delay: with that worker still running, at its default poll interval, ``latency_orders``
    orders one at a time at WEBHOOK_LATENCY_RATE per second; each delay is the receiver's arrival
    time of the order's ``order.fulfilled`` minus the moment the POST /orders answer came back.
-   On PostgreSQL the order's commit wakes the worker (NOTIFY); SQLite's worker polls.
+   On PostgreSQL the order's commit wakes the worker (NOTIFY); on SQLite the worker sees the
+   database's data_version change, then finds a delivery due.
 3. Reference, the worker stopped: the same receiver, sent as many POSTs as there were
    deliveries, each a real delivery's body signed afresh, one after another by one httpx client
    in this process — what one sender could do at best.

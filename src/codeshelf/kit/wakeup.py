@@ -1,15 +1,21 @@
-"""Waiting for work: woken the moment a commit queues some (PostgreSQL ``LISTEN``/``NOTIFY``),
-or after the poll interval at the latest.
+"""Waiting for work: woken the moment a commit queues some, or after the poll interval at the
+latest.
 
-A notification is only a hint to look now: whoever waits still finds its work by querying, so a
-notification lost (a dropped connection, a worker that was busy) delays work by one poll
-interval at most and loses nothing. SQLite has no notifications: there the wait is a sleep.
+On PostgreSQL a ``LISTEN``-ing connection is woken by the ``NOTIFY`` the commit sends. SQLite has
+no notifications: a ``Watcher`` reads ``PRAGMA data_version`` every few milliseconds (it changes
+when another connection commits; in WAL mode reading it touches no disk), and only when it has
+changed asks whether work is due (one indexed read). Either way a wake-up is only a hint to look
+now: whoever waits still finds its work by querying, so one lost (a dropped connection, a worker
+that was busy) delays work by one poll interval at most and loses nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -75,8 +81,40 @@ class Listener(Sleeper):
             self._conn = None
 
 
-def waiter(db: Database, channel: str, *, listen: bool = True) -> Sleeper:
-    """A ``Listener`` on PostgreSQL (if ``listen``), else a ``Sleeper``."""
-    if db.is_sqlite or not listen:
+class Watcher(Sleeper):
+    """SQLite: wakes when another connection has committed and ``due()`` then holds."""
+
+    INTERVAL = 0.01  # seconds between two looks at data_version
+
+    def __init__(self, db: Database, due: Callable[[], bool]) -> None:
+        self._due = due
+        path = Path(db.engine.url.database or "").absolute()  # never created here: mode=rw
+        self._conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, isolation_level=None)
+        self._seen = self._version()
+
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(self.INTERVAL, left))
+            version = self._version()
+            if version != self._seen:
+                self._seen = version
+                if self._due():
+                    return True
+        return False
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def waiter(db: Database, channel: str, due: Callable[[], bool], *, listen: bool = True) -> Sleeper:
+    """A ``Listener`` on ``channel`` on PostgreSQL, a ``Watcher`` asking ``due`` on SQLite;
+    a plain ``Sleeper`` if not ``listen`` (a single pass)."""
+    if not listen:
         return Sleeper()
+    if db.is_sqlite:
+        return Watcher(db, due)
     return Listener(db, channel)

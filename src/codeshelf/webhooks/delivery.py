@@ -136,9 +136,10 @@ class Claimed:
     endpoints: dict[int, WebhookEndpoint]
 
 
-def _due(now: datetime, limit: int) -> Select[int]:
-    """The ids of up to ``limit`` due deliveries nobody holds, oldest due first."""
-    return (
+def _due(now: datetime, limit: int, *, lock: bool = True) -> Select[int]:
+    """The ids of up to ``limit`` due deliveries nobody holds, oldest due first (locked, and
+    skipping those another transaction has locked, if ``lock``)."""
+    due = (
         select(Delivery.id)
         .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
         .where(
@@ -150,8 +151,8 @@ def _due(now: datetime, limit: int) -> Select[int]:
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
-        .with_for_update(of=Delivery, skip_locked=True)
     )
+    return due.with_for_update(of=Delivery, skip_locked=True) if lock else due
 
 
 def _claim(session: Session, now: datetime, limit: int, token: str) -> list[int]:
@@ -163,6 +164,12 @@ def _claim(session: Session, now: datetime, limit: int, token: str) -> list[int]
         .returning(_D.id, _D.next_attempt_at)
     ).all()
     return [delivery_id for delivery_id, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
+
+
+def any_due(db: Database, now: datetime | None = None) -> bool:
+    """Whether a delivery is due that nobody holds (a read: it takes no write lock)."""
+    with db.read_session() as session:
+        return session.scalar(_due(now or utcnow(), 1, lock=False)) is not None
 
 
 def claim_due(db: Database, now: datetime, limit: int) -> list[tuple[int, str]]:

@@ -1,8 +1,9 @@
 """The loop: pass after pass until told to stop; it waits only when a pass had nothing to send.
 
 On PostgreSQL it waits on ``LISTEN``: the commit that queues a delivery wakes it at once (the
-NOTIFY of migration 0006). Either way it looks again after ``worker_poll_seconds`` at the latest:
-retries falling due, backorders' deadlines, and any notification missed.
+NOTIFY of migration 0006). On SQLite it watches for commits of other connections and wakes when
+one has made a delivery due. Either way it looks again after ``worker_poll_seconds`` at the
+latest: retries falling due, backorders' deadlines, and any wake-up missed.
 
 Several workers may run against one PostgreSQL: each delivery is held by one at a time, and the
 stock pass locks what it serves.
@@ -39,8 +40,12 @@ def run(
 ) -> None:
     """Run passes until ``stopping()`` (or after one pass, with ``once``)."""
     last_purge: datetime | None = None
+
+    def due() -> bool:
+        return delivery.any_due(db)
+
     with (
-        closing(waiter(db, delivery.CHANNEL, listen=not once)) as alarm,  # before the first pass
+        closing(waiter(db, delivery.CHANNEL, due, listen=not once)) as alarm,  # before 1st pass
         httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
         closing(delivery.Recorder(db)) as recorder,  # recorded before it returns
     ):
