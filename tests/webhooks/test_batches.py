@@ -354,16 +354,16 @@ def test_a_long_queue_checks_its_holds_as_it_goes(
     assert attempts(db) == []
 
 
-def test_the_loop_records_in_the_background_yet_sends_nothing_after_a_410(
+def test_the_loop_sends_batch_after_batch_and_nothing_after_a_410(
     hook_client: httpx.Client,
     hook_settings: Settings,
     db: Database,
     vault: Vault,
     shop: factories.Shop,
 ) -> None:
-    """The worker's loop hands each batch's results to its recorder and claims the next batch
-    meanwhile, two at a time here: every one of A's nine webhooks arrives once and is recorded
-    once; B's receiver answers 410, and B is sent nothing more in the passes that follow."""
+    """The worker's loop, two deliveries a batch: every one of A's nine webhooks arrives once
+    and is recorded once; B's receiver answers 410, and B is sent nothing more in the passes
+    that follow."""
     settings = hook_settings.model_copy(update={"worker_poll_seconds": 0.05})
     passes = [0]
     stop = threading.Event()

@@ -20,10 +20,9 @@ import json
 import logging
 import random
 import secrets
-import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -510,11 +509,8 @@ def _send_queue(
     *,
     allow_private: bool,
     now: datetime | None,
-    recorder: Recorder | None,
 ) -> None:
-    """One endpoint's deliveries, in order; what was sent is recorded however this ends (by
-    ``recorder`` if given, unless the queue ended the endpoint: that is recorded before the
-    next batch is claimed, so it claims nothing more for the endpoint)."""
+    """One endpoint's deliveries, in order; what was sent is recorded however this ends."""
     signer = Signer.of(vault, claimed.endpoints[queue[0].endpoint_id], now or utcnow())
     todo: list[Held] = list(queue)
     sent: list[Sent] = []
@@ -532,43 +528,7 @@ def _send_queue(
             if sent[-1].ends_queue:
                 break
     finally:
-        if recorder is None or any(s.ends_queue for s in sent):
-            _record(db, sent, claimed.token)
-        else:
-            recorder.record(sent, claimed.token)
-
-
-class Recorder:
-    """Records finished queues in a thread of its own while the worker claims and sends the
-    next batch. Until recorded a delivery stays held, so nobody sends it meanwhile; a worker
-    killed first sends it again later (at least once). ``flush`` waits for what was handed.
-    A database made ``within`` one connection (the tests') is recorded to at once, in turn."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record")
-        self._pending: list[Future[list[Sent]]] = []
-        self._lock = threading.Lock()
-
-    def record(self, sent: list[Sent], token: str) -> None:
-        if not self._db.owns_connections:
-            _record(self._db, sent, token)
-        elif sent:
-            with self._lock:
-                self._pending.append(self._thread.submit(_record, self._db, sent, token))
-
-    def flush(self) -> None:
-        """Wait until everything handed over is recorded; raises what recording raised."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self._thread.shutdown()
+        _record(db, sent, claimed.token)
 
 
 def run_once(
@@ -579,13 +539,11 @@ def run_once(
     allow_private: bool,
     batch: int = 50,
     now: datetime | None = None,
-    recorder: Recorder | None = None,
 ) -> int:
     """Send every delivery due now (up to ``batch``); returns how many were attempted.
 
     Each endpoint's deliveries go one after another (a 410 stops the rest of its queue), and
-    endpoints in parallel, so one slow receiver delays only its own webhooks. Their results are
-    recorded before this returns, or handed to ``recorder`` (the worker's loop).
+    endpoints in parallel, so one slow receiver delays only its own webhooks.
     """
     claimed = _claim_batch(db, now or utcnow(), batch)
     if claimed is None:
@@ -595,16 +553,7 @@ def run_once(
         queues.setdefault(held.endpoint_id, []).append(held)
 
     def send_queue(queue: list[Held]) -> None:
-        _send_queue(
-            db,
-            vault,
-            client,
-            claimed,
-            queue,
-            allow_private=allow_private,
-            now=now,
-            recorder=recorder,
-        )
+        _send_queue(db, vault, client, claimed, queue, allow_private=allow_private, now=now)
 
     if len(queues) == 1:
         send_queue(next(iter(queues.values())))

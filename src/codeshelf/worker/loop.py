@@ -47,11 +47,10 @@ def run(
     with (
         closing(waiter(db, delivery.CHANNEL, due, listen=not once)) as alarm,  # before 1st pass
         httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
-        closing(delivery.Recorder(db)) as recorder,  # recorded before it returns
     ):
         while not stopping():
             passes.serve_waiting(db, report)
-            sent = passes.send_webhooks(db, vault, client, settings, batch, recorder)
+            sent = passes.send_webhooks(db, vault, client, settings, batch)
             now = utcnow()
             if last_purge is None or now - last_purge >= PURGE_EVERY:
                 passes.purge(db, now, timedelta(days=settings.event_retention_days), report)
@@ -61,5 +60,4 @@ def run(
             if once:
                 return
             if not sent:
-                recorder.flush()  # nothing left unrecorded while it waits
                 alarm.wait(settings.worker_poll_seconds)

@@ -67,22 +67,11 @@ def serve_waiting(db: Database, report: Report) -> Served:
 
 
 def send_webhooks(
-    db: Database,
-    vault: Vault,
-    client: httpx.Client,
-    settings: Settings,
-    batch: int,
-    recorder: delivery.Recorder | None = None,
+    db: Database, vault: Vault, client: httpx.Client, settings: Settings, batch: int
 ) -> int:
-    """Deliver what is due; returns how many deliveries were attempted. Their results are
-    recorded by ``recorder`` if given (meanwhile the next pass may claim and send)."""
+    """Deliver what is due; returns how many deliveries were attempted."""
     return delivery.run_once(
-        db,
-        vault,
-        client,
-        allow_private=settings.webhook_allow_private,
-        batch=batch,
-        recorder=recorder,
+        db, vault, client, allow_private=settings.webhook_allow_private, batch=batch
     )
 
 
