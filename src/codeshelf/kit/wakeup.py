@@ -12,13 +12,12 @@ that was busy) delays work by one poll interval at most and loses nothing.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
+from typing import Any
 
 from codeshelf.kit.db import Database
 
@@ -38,22 +37,26 @@ class Sleeper:
 
 
 class Listener(Sleeper):
-    """``LISTEN``s on ``channel`` from a connection of its own, opened at once (so that
-    whatever commits from then on wakes it), and reopened when it breaks."""
+    """``LISTEN``s on ``channel`` from a connection of its own (the engine's driver, psycopg,
+    with the engine's connection arguments), opened at once, so that whatever commits from then
+    on wakes it; reopened when it breaks."""
 
     def __init__(self, db: Database, channel: str) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", channel):
+            raise ValueError(f"not a plain channel name: {channel!r}")
         self._db = db
         self._channel = channel
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._dbapi: Any = db.engine.dialect.loaded_dbapi
+        self._conn: Any = None  # a psycopg connection in autocommit, while listening
         self._listen()
 
     def _listen(self) -> bool:
         engine = self._db.engine
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         try:
-            conn = psycopg.connect(*args, **kwargs, autocommit=True)
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-        except psycopg.Error as exc:
+            conn = self._dbapi.connect(*args, **kwargs, autocommit=True)
+            conn.execute(f"LISTEN {self._channel}")
+        except self._dbapi.Error as exc:
             log.warning("cannot LISTEN on %s (%s); polling meanwhile", self._channel, exc)
             return False
         self._conn = conn
@@ -69,7 +72,7 @@ class Listener(Sleeper):
             woken = bool(list(self._conn.notifies(timeout=timeout, stop_after=1)))
             if woken:  # one look serves every commit so far
                 list(self._conn.notifies(timeout=0))
-        except psycopg.Error as exc:
+        except self._dbapi.Error as exc:
             log.warning("lost the LISTEN connection (%s); reconnecting", exc)
             self.close()
             return True

@@ -1,17 +1,22 @@
 """The worker's side: claim due deliveries in batches, sign and send them, record the results.
 
 A delivery is held by one worker at a time: a lease of ``LOCK`` (``locked_until`` and the
-claim's ``lock_token``). One statement claims a batch (``UPDATE … RETURNING`` over a pick
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite writers take turns) and one query loads their
-events. Each endpoint's deliveries are then sent one after another, up to 8 endpoints at once,
-and each endpoint's results are recorded together in one transaction, which first checks that
-every hold is still this worker's (a result sent under a hold lost meanwhile is dropped: the
-worker that took the delivery over records its own). A queue that sends for longer than
-``CHECKPOINT`` records what it has sent so far and renews the holds of the rest (again checking
-they are still its own and still pending), so every send starts on a hold with nearly ``LOCK``
-left: no second worker takes a delivery over while it is being sent. A worker killed between
-claim and record simply lets its holds expire, and the deliveries are sent again: receivers
-deduplicate on ``webhook-id``.
+claim's ``lock_token``). One statement claims a batch, oldest due first (``UPDATE … RETURNING``
+over a pick ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, where the same statement also returns the
+events and endpoints, in autocommit: one round trip; SQLite writers take turns, and a second
+query loads them). Each endpoint's deliveries are then sent one after another, up to 8 endpoints
+at once, and each endpoint's results are recorded together in one transaction: one statement
+for the successes and one for the failures, each checking that the holds are still this
+worker's (a result sent under a hold lost meanwhile is dropped: the worker that took the
+delivery over records its own), then one insert for the delivery log. A 410, or a schedule run
+out, ends the endpoint's queue: it is disabled and nothing more is sent to it.
+
+A queue that sends for longer than ``CHECKPOINT`` records what it has sent so far and renews the
+holds of the rest (again checking they are still its own and still pending: an endpoint deleted
+meanwhile is sent nothing more), so every send starts on a hold with nearly ``LOCK`` left and no
+second worker takes a delivery over while it is being sent. A worker killed between claim and
+record simply lets its holds expire, and the deliveries are sent again: receivers deduplicate on
+``webhook-id``.
 """
 
 from __future__ import annotations
