@@ -15,7 +15,7 @@ from bench.scenarios import (
     PgbenchResult,
     SoldResults,
 )
-from bench.webhooks import DeliveryRun, WebhookResults
+from bench.webhooks import DelayRun, DeliveryRun, WebhookResults
 
 
 def _single_writer(db: str) -> str:
@@ -239,15 +239,22 @@ def import_figures(db: str, result: ImportResult, floor: FloorResult) -> list[Fi
     ]
 
 
+SQLITE_WRITER = "SQLite: one writer at a time (the worker's claims and records wait their turn"
+SQLITE_WRITER += " behind the server's orders)"
+
+
 def webhook_figures(db: str, result: WebhookResults) -> list[Figure]:
-    run, ref, delay = result.delivery, result.reference, result.delay
+    run, ref = result.delivery, result.reference
     cpu, ref_cpu = run.cpu, ref.cpu
+    sqlite = db == "sqlite"
     return [
         Figure(
             db,
             f"webhooks delivered/s (1 worker, {run.queued:,} events)",
             f"{run.rate:,.1f}",
-            note=_delivery_check(run),
+            f"≥ {config.TARGET_WEBHOOK_RATE:,}/s",
+            run.complete and run.rate >= config.TARGET_WEBHOOK_RATE,
+            note=_delivery_check(run) + (f"; {SQLITE_WRITER}" if sqlite else ""),
         ),
         Figure(
             db,
@@ -255,7 +262,12 @@ def webhook_figures(db: str, result: WebhookResults) -> list[Figure]:
             f"{ref.rate:,.1f}",
             note=f"{ref.posts:,} sequential POSTs of signed {ref.body_bytes} B bodies",
         ),
-        Figure(db, "webhooks/s ÷ reference req/s", f"{result.ratio:.2f}"),
+        Figure(
+            db,
+            "webhooks/s ÷ reference req/s",
+            f"{result.ratio:.2f}",
+            note="one endpoint: its queue is sent in order, one POST at a time",
+        ),
         Figure(
             db,
             "CPU delivering: worker / receiver / db / others",
@@ -271,16 +283,27 @@ def webhook_figures(db: str, result: WebhookResults) -> list[Figure]:
             f"{ref_cpu['client']:.0%} / {ref_cpu['receiver']:.0%} / {ref_cpu['others']:.0%}",
             note="of one core each",
         ),
-        Figure(
-            db,
-            "order → webhook delay p50 / p99",
-            f"{delay.median_ms:,.0f} / {delay.p99_ms:,.0f} ms",
-            note=f"{delay.matched} of {delay.orders} orders' order.fulfilled matched"
-            f"{'' if delay.matched == delay.orders - delay.refused else ' (MISSING WEBHOOKS)'}, "
-            f"orders at {delay.rate:g}/s, worker polling every {config.WORKER_POLL_S:g} s when "
-            "idle (default)",
-        ),
+        _delay_figure(db, result.delay),
     ]
+
+
+def _delay_figure(db: str, delay: DelayRun) -> Figure:
+    matched = delay.matched == delay.orders - delay.refused
+    fallback = f"polling every {config.WORKER_POLL_S:g} s, the default, as a fallback"
+    woken = (
+        f"no NOTIFY: worker woken by a changed PRAGMA data_version ({fallback}); {SQLITE_WRITER}"
+        if db == "sqlite"
+        else f"worker woken by NOTIFY on commit ({fallback})"
+    )
+    return Figure(
+        db,
+        "order → webhook delay p50 / p99",
+        f"{delay.median_ms:,.1f} / {delay.p99_ms:,.1f} ms",
+        "—" if db == "sqlite" else f"p99 < {config.TARGET_WEBHOOK_P99_MS} ms",
+        None if db == "sqlite" else matched and delay.p99_ms < config.TARGET_WEBHOOK_P99_MS,
+        note=f"{delay.matched} of {delay.orders} orders' order.fulfilled matched"
+        f"{'' if matched else ' (MISSING WEBHOOKS)'}, orders at {delay.rate:g}/s, {woken}",
+    )
 
 
 def _delivery_check(run: DeliveryRun) -> str:

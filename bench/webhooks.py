@@ -11,6 +11,8 @@ once; a webhook endpoint of the bench partner (order.created, .paid and .fulfill
 2. Delay: with that worker still running, at its default poll interval, ``latency_orders``
    orders one at a time at WEBHOOK_LATENCY_RATE per second; each delay is the receiver's arrival
    time of the order's ``order.fulfilled`` minus the moment the POST /orders answer came back.
+   On PostgreSQL the order's commit wakes the worker (NOTIFY); on SQLite the worker sees the
+   database's data_version change, then finds a delivery due.
 3. Reference, the worker stopped: the same receiver, sent as many POSTs as there were
    deliveries, each a real delivery's body signed afresh, one after another by one httpx client
    in this process — what one sender could do at best.
@@ -125,7 +127,7 @@ def receiver(workdir: Path) -> Iterator[Receiver]:
 @contextmanager
 def worker(target: Target) -> Iterator[Process]:
     """One ``codeshelf worker`` at the default poll interval, stopped however we leave."""
-    env = {**target.env(), "CODESHELF_WORKER_POLL_SECONDS": str(config.WORKER_POLL_S)}
+    env = target.env()  # no CODESHELF_WORKER_POLL_SECONDS: the production default
     log = target.workdir / f"worker-{uuid.uuid4().hex[:8]}.log"
     with background([codeshelf_executable(), "worker"], env=env, cwd=target.workdir, log=log) as p:
         yield Process("worker", p, log)

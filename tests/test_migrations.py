@@ -82,3 +82,35 @@ SEED_0002 = [
     "INSERT INTO codes (id, product_id, batch_id, fingerprint, sealed, key_id, last4, state, "
     "order_item_id) VALUES (2, 1, 1, :two, :two, 'k', 'BBBB', 'delivered', 1)",
 ]
+
+
+def _wake_up_objects(url: str) -> set[str]:
+    """The triggers (and, on PostgreSQL, trigger functions) of 0006 found in the database."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            else:
+                query = (
+                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal UNION "
+                    "SELECT proname FROM pg_proc WHERE proname = 'codeshelf_webhooks_notify'"
+                )
+            found = {name for name in connection.execute(text(query)).scalars() if "notify" in name}
+            heads = MigrationContext.configure(connection).get_current_heads()
+    finally:
+        engine.dispose()
+    return found | {f"revision {head}" for head in heads}
+
+
+def test_0006_notifies_on_postgresql_only_and_downgrades_cleanly(empty_database_url: str) -> None:
+    """The wake-up trigger exists on PostgreSQL (SQLite has none); downgrading to 0005 removes
+    it and its function, and upgrading again puts them back."""
+    postgres = not empty_database_url.startswith("sqlite")
+    notify = {"webhook_deliveries_notify", "codeshelf_webhooks_notify"} if postgres else set()
+    command.upgrade(alembic_config(empty_database_url), "0006")
+    assert _wake_up_objects(empty_database_url) == notify | {"revision 0006"}
+    command.downgrade(alembic_config(empty_database_url), "0005")
+    assert _wake_up_objects(empty_database_url) == {"revision 0005"}
+    command.upgrade(alembic_config(empty_database_url), "0006")
+    assert _wake_up_objects(empty_database_url) == notify | {"revision 0006"}

@@ -138,6 +138,18 @@ class Database:
             yield session
 
     @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A connection for one statement that is a transaction of its own: in autocommit on
+        PostgreSQL, which saves the BEGIN and COMMIT round trips; in a write transaction on
+        SQLite, or on a database made ``within`` another transaction."""
+        if self.is_sqlite or not self.owns_connections:
+            with self.session() as session:
+                yield session.connection()
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
+    @contextmanager
     def read_session(self) -> Iterator[Session]:
         with self._reader() as session, session.begin():
             yield session

@@ -1,4 +1,9 @@
-"""The loop: pass after pass until told to stop; it sleeps only when a pass had nothing to send.
+"""The loop: pass after pass until told to stop; it waits only when a pass had nothing to send.
+
+On PostgreSQL it waits on ``LISTEN``: the commit that queues a delivery wakes it at once (the
+NOTIFY of migration 0006). On SQLite it watches for commits of other connections and wakes when
+one has made a delivery due. Either way it looks again after ``worker_poll_seconds`` at the
+latest: retries falling due, backorders' deadlines, and any wake-up missed.
 
 Several workers may run against one PostgreSQL: each delivery is held by one at a time, and the
 stock pass locks what it serves.
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timedelta
 
 import httpx
@@ -16,10 +22,12 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
+from codeshelf.kit.wakeup import waiter
 from codeshelf.webhooks import delivery
 from codeshelf.worker import passes
 
 PURGE_EVERY = timedelta(hours=1)
+FLOORS_EVERY_S = 1.0
 
 
 def run(
@@ -34,10 +42,22 @@ def run(
 ) -> None:
     """Run passes until ``stopping()`` (or after one pass, with ``once``)."""
     last_purge: datetime | None = None
-    with httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client:
+    last_floors: float | None = None
+
+    def due() -> bool:
+        return delivery.any_due(db)
+
+    with (
+        closing(waiter(db, delivery.CHANNEL, due, listen=not once)) as alarm,  # before 1st pass
+        httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
+    ):
         while not stopping():
             passes.serve_waiting(db, report)
-            passes.advance_stock_floors(db)
+            if last_floors is None or time.monotonic() - last_floors >= FLOORS_EVERY_S:
+                passes.advance_stock_floors(
+                    db
+                )  # a woken worker may pass hundreds of times a second
+                last_floors = time.monotonic()
             sent = passes.send_webhooks(db, vault, client, settings, batch)
             now = utcnow()
             if last_purge is None or now - last_purge >= PURGE_EVERY:
@@ -48,4 +68,4 @@ def run(
             if once:
                 return
             if not sent:
-                time.sleep(settings.worker_poll_seconds)
+                alarm.wait(settings.worker_poll_seconds)
