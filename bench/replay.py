@@ -207,5 +207,9 @@ def replay(bindir: Path, target: Target, shop: Shop, cfg: config.BenchConfig) ->
     found = re.search(r"^tps = ([\d.]+)", done.stdout, re.MULTILINE)
     if found is None:
         raise RuntimeError(f"pgbench printed no tps:\n{done.stdout}")
-    begins = sum(1 for s in trace if s.sql.strip().upper() == "BEGIN")
-    return ReplayResult(float(found.group(1)), len(trace), begins + 1, cfg.connections, done.stdout)
+    kinds = [s.sql.strip().split(None, 1)[0].upper() for s in trace]
+    sent = [len(s.params) if isinstance(s.params, list) else 1 for s in trace]
+    statements = sum(n for kind, n in zip(kinds, sent, strict=True) if kind not in _CONTROL)
+    transactions = kinds.count("BEGIN") + 1  # and authentication's read, on autocommit
+    tps = float(found.group(1))
+    return ReplayResult(tps, statements, sum(sent), transactions, cfg.connections, done.stdout)
