@@ -100,6 +100,11 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
     return engine
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    database = engine.url.database
+    return None if not database or database == ":memory:" else database
+
+
 class Database:
     """The engines and session factories of one database URL."""
 
@@ -112,7 +117,9 @@ class Database:
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self.owns_connections = True
         # Reads from the event loop: PostgreSQL's async pool, or SQLite's engine inline.
-        self.reads = AsyncReads(self.engine, self._reader if self.is_sqlite else None)
+        file = _sqlite_file(self.engine) if self.is_sqlite else None
+        sessions = self._reader if self.is_sqlite and file is None else None
+        self.reads = AsyncReads(self.engine, sessions, file)
 
     @classmethod
     def within(cls, connection: Connection) -> Database:
