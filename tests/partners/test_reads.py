@@ -14,6 +14,7 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.money import Money
 from codeshelf.partners import service as partners
 from codeshelf.wallet import service as wallet
+from codeshelf.wallet.models import AccountKind
 from tests.fixtures.factories import Shop
 from tests.fixtures.servers import LiveServer
 
@@ -25,7 +26,10 @@ def test_the_async_read_finds_what_a_session_finds(db: Database, shop: Shop) -> 
         expected = partners.authenticate(session, shop.a.key)
         assert expected is not None
         expected_partner, expected_key = expected
-        expected_balances = wallet.all_balances(session, expected_partner.id)
+        expected_balances = wallet.Balances(
+            wallet.balances(session, expected_partner.id),
+            wallet.balances(session, expected_partner.id, AccountKind.HELD),
+        )
 
     async def read() -> tuple[object, ...]:
         found = await partners.authenticate_async(db.reads, shop.a.key)

@@ -17,6 +17,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 
+from codeshelf.kit.settings import RATE_LIMITS_IN_MEMORY
+
 WINDOW_SECONDS = 60
 
 
@@ -66,13 +68,14 @@ class LazyMemoryStorage(MemoryStorage):
 
 
 def _storage(uri: str) -> storage.StorageTypes:
-    return LazyMemoryStorage() if uri == "memory://" else storage.storage_from_string(uri)
+    return LazyMemoryStorage() if uri == RATE_LIMITS_IN_MEMORY else storage.storage_from_string(uri)
 
 
 class RateLimiter:
     def __init__(self, storage_uri: str) -> None:
-        self._limiter = FixedWindowRateLimiter(_storage(storage_uri))
-        self._in_memory = storage_uri == "memory://"
+        counts = _storage(storage_uri)
+        self._limiter = FixedWindowRateLimiter(counts)
+        self._in_memory = isinstance(counts, LazyMemoryStorage)
         self._items: dict[int, RateLimitItemPerMinute] = {}
 
     async def hit_async(self, key: str, per_minute: int) -> RateLimitDecision:

@@ -28,7 +28,7 @@ from codeshelf.cli.wallet import wallet_app
 from codeshelf.cli.webhooks import webhooks_app
 from codeshelf.cli.worker import worker
 from codeshelf.kit import migrate
-from codeshelf.kit.settings import MissingSecretKeyError, Settings
+from codeshelf.kit.settings import RATE_LIMITS_IN_MEMORY, MissingSecretKeyError, Settings
 
 # Rich tracebacks would print local variables, and locals can hold codes or keys.
 app = typer.Typer(
@@ -77,7 +77,7 @@ def _cores() -> int:
 def _default_workers(settings: Settings) -> int:
     """One process per core when the rate limits are counted in a shared store; one process
     with the in-memory count, which each process would keep on its own (N times the limit)."""
-    if settings.rate_limit_storage != "memory://":
+    if settings.rate_limit_storage != RATE_LIMITS_IN_MEMORY:
         return _cores()
     if _cores() > 1:
         say(
@@ -123,9 +123,7 @@ def serve(
         host=host,
         port=port,
         workers=workers or _default_workers(settings),
-        access_log=access_log,
-        loop="auto",
-        http="auto",
+        access_log=access_log,  # uvloop and httptools: uvicorn's "auto" picks them up
     )
 
 

@@ -116,7 +116,8 @@ class Database:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
         self.owns_connections = True
-        # Reads from the event loop: PostgreSQL's async pool, or SQLite's engine inline.
+        # Reads from the event loop: PostgreSQL's async pool; on SQLite a sqlite3 connection of
+        # their own (a session only for a database without a file).
         file = _sqlite_file(self.engine) if self.is_sqlite else None
         sessions = self._reader if self.is_sqlite and file is None else None
         self.reads = AsyncReads(self.engine, sessions, file)

@@ -63,7 +63,9 @@ def _compile(statement: AnySelect, dialect: Dialect) -> _Compiled:
 
 
 class AsyncReads:
-    """A database's async read path: a pool on PostgreSQL, or a session factory inline."""
+    """A database's async read path: PostgreSQL's async pool; SQLite's file through a sqlite3
+    connection of its own; or, given ``sessions`` (a test's connection, an in-memory SQLite),
+    a session of those, inline."""
 
     def __init__(
         self,

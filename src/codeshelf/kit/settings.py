@@ -19,6 +19,10 @@ class MissingSecretKeyError(RuntimeError):
     """Raised when the server would start without an encryption secret."""
 
 
+# The default rate-limit store: each server process counts on its own.
+RATE_LIMITS_IN_MEMORY = "memory://"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CODESHELF_", env_file=".env", extra="ignore")
 
@@ -35,7 +39,7 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: int = Field(default=60, ge=1)
 
     rate_limit_per_minute: int = Field(default=60, ge=1)
-    rate_limit_storage: str = "memory://"
+    rate_limit_storage: str = RATE_LIMITS_IN_MEMORY
 
     # Claim evidence: screenshots are stored encrypted in this directory, not in the database.
     evidence_dir: Path = Path("./evidence")

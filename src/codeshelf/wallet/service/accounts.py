@@ -150,23 +150,20 @@ def _balances_of(rows: Iterable[Sequence[Any]]) -> Balances:
     return Balances(found[AccountKind.WALLET], found[AccountKind.HELD])
 
 
-def all_balances(session: Session, partner_id: int) -> Balances:
-    return _balances_of(session.execute(_BALANCES, {"partner_id": partner_id}))
-
-
 async def all_balances_async(reads: AsyncReads, partner_id: int) -> Balances:
-    """``all_balances`` from the event loop: one round trip, no session."""
+    """Both kinds of a partner's balances from the event loop: one round trip, no session."""
     return _balances_of(await reads.fetch_all(_BALANCES, {"partner_id": partner_id}))
 
 
 def balances(session: Session, partner_id: int, kind: str = AccountKind.WALLET) -> list[Money]:
-    """The partner's available balances (or, with ``kind=AccountKind.HELD``, the money held)."""
-    rows = session.execute(
-        select(Account.currency, Account.balance_minor)
-        .where(Account.partner_id == partner_id, Account.kind == kind)
-        .order_by(Account.currency)
-    )
-    return [Money(balance, currency) for currency, balance in rows]
+    """The partner's available balances (or, with ``kind=AccountKind.HELD``, the money held):
+    the same statement as ``all_balances_async``."""
+    found = _balances_of(session.execute(_BALANCES, {"partner_id": partner_id}))
+    by_kind: dict[str, list[Money]] = {
+        AccountKind.WALLET: found.available,
+        AccountKind.HELD: found.held,
+    }
+    return by_kind[kind]
 
 
 def set_low_balance_alert(
