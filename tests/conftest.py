@@ -27,7 +27,7 @@ from tests.fixtures.databases import (
 )
 from tests.fixtures.factories import SECRET
 from tests.fixtures.postgres import Postgres
-from tests.fixtures.servers import LIVE_SERVERS, LiveServer, in_process_client
+from tests.fixtures.servers import LIVE_SERVERS, LiveServer, in_process_client, serve
 
 LIVE = "live"
 
@@ -152,6 +152,20 @@ def client(
             yield http
         return
     with in_process_client(settings, db) as http:
+        yield http
+
+
+@pytest.fixture
+def hook_settings(settings: Settings) -> Settings:
+    """The test's settings with ``webhook_allow_private`` on: a loopback receiver may be
+    registered as a webhook endpoint."""
+    return settings.model_copy(update={"webhook_allow_private": True})
+
+
+@pytest.fixture
+def hook_client(hook_settings: Settings, db: Database) -> Iterator[httpx.Client]:
+    """The API with ``hook_settings``."""
+    with serve(hook_settings, db) as http:
         yield http
 
 

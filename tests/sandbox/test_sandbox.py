@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,6 @@ from typer.testing import Result
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
-from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.orders.service import fulfilment
 from codeshelf.partners import service as partners
@@ -39,7 +37,6 @@ from tests.fixtures.sandbox import (
     live_stock,
     top_up,
 )
-from tests.fixtures.servers import serve
 
 TEST_CODE = re.compile(r"TEST-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
 
@@ -553,13 +550,6 @@ def test_a_price_set_on_the_sandbox_partner_is_refused(
 
 # ---------------------------------------------------------------------------------------------
 # Webhooks
-
-
-@pytest.fixture
-def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
-    allowing = settings.model_copy(update={"webhook_allow_private": True})
-    with serve(allowing, db) as http:
-        yield http
 
 
 def test_a_triggered_sample_event_reaches_the_sandbox_endpoint_only(

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import Batch, Code, CodeState
 from tests.fixtures import factories
 from tests.fixtures.factories import SECRET
+from tests.fixtures.processes import StartImport, import_processes
 
 SKU = "psn-us-50"
 # Twelve letters and digits each; the canonical forms are ABCD-EFGH-IJKL and so on.
@@ -563,40 +563,11 @@ BIG_IMPORT = 60_000  # codes; an import inserts them 5,000 to a statement
 LINE_BYTES = len("BIG000000000\n")
 
 
-def codeshelf_command() -> list[str]:
-    script = Path(sys.executable).with_name("codeshelf")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "codeshelf.cli.main"]
-
-
 @pytest.fixture
-def start_import(tmp_path: Path) -> Iterator[Callable[[str, Path, str], subprocess.Popen[str]]]:
+def start_import(tmp_path: Path) -> Iterator[StartImport]:
     """Start `codeshelf stock import` in a process of its own; killed at teardown if need be."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(database_url: str, path: Path, batch: str) -> subprocess.Popen[str]:
-        env = {
-            **os.environ,
-            "CODESHELF_DATABASE_URL": database_url,
-            "CODESHELF_SECRET_KEY": SECRET,
-        }
-        env.pop("CODESHELF_PREVIOUS_SECRET_KEYS", None)
-        args = ["stock", "import", str(path), "--sku", SKU, "--batch", batch]
-        process = subprocess.Popen(
-            [*codeshelf_command(), *args],
-            env=env,
-            cwd=tmp_path,  # no .env file here
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    with import_processes(tmp_path, SKU) as start:
+        yield start
 
 
 def read_position(pid: int, path: Path) -> int | None:

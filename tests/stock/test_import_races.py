@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,11 @@ from codeshelf.kit.vault import Vault
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Batch, Code
 from tests.fixtures import factories
-from tests.fixtures.factories import SECRET
 from tests.fixtures.http import second_while_first_is_open, wait_until_blocked
+from tests.fixtures.processes import StartImport, import_processes
 from tests.stock.test_import import (
     SKU,
     canonical,
-    codeshelf_command,
     numbered_codes,
     stored_codes,
     write_lines,
@@ -129,33 +127,10 @@ def test_an_import_racing_one_that_rolls_back_stores_every_one_of_its_codes(
 # Two real `codeshelf stock import` processes started together, on files sharing 15,000 codes.
 
 
-Start = Callable[[str, Path, str], subprocess.Popen[str]]
-
-
 @pytest.fixture
-def start_json_import(tmp_path: Path) -> Iterator[Start]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(database_url: str, path: Path, batch: str) -> subprocess.Popen[str]:
-        env = {**os.environ, "CODESHELF_DATABASE_URL": database_url, "CODESHELF_SECRET_KEY": SECRET}
-        env.pop("CODESHELF_PREVIOUS_SECRET_KEYS", None)
-        args = ["stock", "import", str(path), "--sku", SKU, "--batch", batch, "--json"]
-        process = subprocess.Popen(
-            [*codeshelf_command(), *args],
-            env=env,
-            cwd=tmp_path,  # no .env file here
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+def start_import(tmp_path: Path) -> Iterator[StartImport]:
+    with import_processes(tmp_path, SKU) as start:
+        yield start
 
 
 def finished_report(process: subprocess.Popen[str]) -> dict[str, Any]:
@@ -173,13 +148,16 @@ def test_two_imports_of_overlapping_files_at_once_store_every_code_exactly_once(
     vault: Vault,
     product: str,
     tmp_path: Path,
-    start_json_import: Start,
+    start_import: StartImport,
 ) -> None:
     codes = numbered_codes(45_000, prefix="RCE")
     a = write_lines(tmp_path / "a.txt", codes[:30_000])
     b = write_lines(tmp_path / "b.txt", codes[15_000:])
 
-    processes = [start_json_import(database_url, a, "A"), start_json_import(database_url, b, "B")]
+    processes = [
+        start_import(database_url, a, "A", "--json"),
+        start_import(database_url, b, "B", "--json"),
+    ]
     reports = [finished_report(process) for process in processes]
 
     for report in reports:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,25 +30,14 @@ from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import Delivery, DeliveryAttempt, Event
 from tests.fixtures import factories
 from tests.fixtures.http import order
+from tests.fixtures.processes import codeshelf_command
 from tests.fixtures.receiver import Received, Receiver, webhook_ids
-from tests.fixtures.servers import serve
 
 pytestmark = pytest.mark.live  # workers, threads, processes and receivers: real commits
 
 HOOKS = "/api/v1/webhook-endpoints"
 ARRIVAL_S = 30.0  # how long a webhook may take to arrive: half the worker's poll below
 LONG_POLL_S = 60.0
-
-
-@pytest.fixture
-def hook_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"webhook_allow_private": True})
-
-
-@pytest.fixture
-def hook_client(hook_settings: Settings, db: Database) -> Iterator[httpx.Client]:
-    with serve(hook_settings, db) as http:
-        yield http
 
 
 def register(
@@ -197,11 +185,6 @@ def test_a_listener_wakes_on_commit_and_again_after_losing_its_connection(
 
 
 # A worker killed between claim and record
-
-
-def codeshelf_command() -> list[str]:
-    script = Path(sys.executable).with_name("codeshelf")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "codeshelf.cli.main"]
 
 
 def start_worker(database_url: str, cwd: Path) -> subprocess.Popen[bytes]:

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from codeshelf.kit.db import Database
-from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from tests.fixtures import factories
 from tests.fixtures.http import order
 from tests.fixtures.receiver import Receiver
-from tests.fixtures.servers import serve
-
-
-@pytest.fixture
-def hook_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"webhook_allow_private": True})
-
-
-@pytest.fixture
-def hook_client(hook_settings: Settings, db: Database) -> Iterator[httpx.Client]:
-    with serve(hook_settings, db) as http:
-        yield http
 
 
 def test_an_order_is_announced_by_signed_webhooks(

@@ -4,7 +4,6 @@ partners kept apart; signatures checked with the `standardwebhooks` reference ve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,24 +14,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
-from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery, signing
 from codeshelf.webhooks.models import EVENT_TYPES, WebhookEndpoint
 from tests.fixtures import factories
 from tests.fixtures.http import assert_problem, order
 from tests.fixtures.receiver import Receiver
-from tests.fixtures.servers import serve
 
 HOOKS = "/api/v1/webhook-endpoints"
-
-
-@pytest.fixture
-def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
-    """The API with ``webhook_allow_private`` on, so a loopback receiver may be registered."""
-    allowed = settings.model_copy(update={"webhook_allow_private": True})
-    with serve(allowed, db) as http:
-        yield http
 
 
 def register(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,7 +11,6 @@ from sqlalchemy import func, select
 
 from codeshelf.claims import service as claims
 from codeshelf.kit.db import Database
-from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import Delivery, Event
@@ -20,17 +18,9 @@ from tests.fixtures import factories
 from tests.fixtures.claims import claim_body, file_claim, issue_operator_key, load_claim, place
 from tests.fixtures.http import assert_problem, order
 from tests.fixtures.receiver import Receiver
-from tests.fixtures.servers import serve
 
 HOOKS = "/api/v1/webhook-endpoints"
 ADMIN = "/api/v1/admin/claims"
-
-
-@pytest.fixture
-def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
-    allowed = settings.model_copy(update={"webhook_allow_private": True})
-    with serve(allowed, db) as http:
-        yield http
 
 
 def register(client: httpx.Client, headers: dict[str, str], url: str) -> dict[str, Any]:

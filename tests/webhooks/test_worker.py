@@ -18,26 +18,17 @@ from sqlalchemy import func, select
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
-from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import Delivery, DeliveryAttempt, Event
 from tests.fixtures import factories
 from tests.fixtures.http import order
 from tests.fixtures.receiver import Received, Receiver, scripted, webhook_ids
-from tests.fixtures.servers import serve
 
 # The worker's own transactions, threads and receivers are the point: real commits.
 pytestmark = pytest.mark.live
 
 HOOKS = "/api/v1/webhook-endpoints"
-
-
-@pytest.fixture
-def hook_client(settings: Settings, db: Database) -> Iterator[httpx.Client]:
-    allowed = settings.model_copy(update={"webhook_allow_private": True})
-    with serve(allowed, db) as http:
-        yield http
 
 
 @pytest.fixture
