@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from codeshelf.invariants import check_all
 from codeshelf.kit.db import Database
@@ -87,3 +88,27 @@ def test_one_partner_racing_itself_never_overdraws(
     assert delivered == 3 * won
     with httpx.Client(base_url=live_server.url) as http:
         assert balance(http, shop.a.headers) == _left(3 * won)
+
+
+def test_an_order_locks_its_partners_wallet_only_for_its_last_statements(
+    client: httpx.Client, shop: Shop, db: Database
+) -> None:
+    # Every order of one partner waits for that partner's wallet row from another order's debit
+    # to its commit: the debit comes after the codes, the events and the rest, and only storing
+    # the response follows it (SQLite adds the postings, PostgreSQL writes them in the debit).
+    executed: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "SAVEPOINT" not in statement:  # the test's own transaction, standing in for commits
+            executed.append(" ".join(statement.split())[:60])
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        placed = order(client, shop.a.headers)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert placed.status_code == 201, placed.text
+    [debit] = [i for i, sql in enumerate(executed) if "UPDATE ledger_accounts" in sql]
+    after = [sql.split(" (")[0].split(" SET")[0] for sql in executed[debit + 1 :]]
+    postings = [] if db.engine.dialect.name == "postgresql" else ["INSERT INTO ledger_postings"]
+    assert after == [*postings, "UPDATE idempotency_keys"]

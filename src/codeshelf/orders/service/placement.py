@@ -199,9 +199,8 @@ def _place_now(
     order.delivered_at = order.created_at
     _insert_order(session, order, partner.id)
     allocate_items(session, partner, order, products)
-    # Last: it locks the wallet. At the order's time: paid the moment it is delivered.
-    wallet.debit_for_order(session, partner, order.id, total_of(order), order.created_at)
     notify_fulfilled(session, order)
+    _pay(session, partner, order)
 
 
 def _place_or_backorder(
@@ -215,9 +214,17 @@ def _place_or_backorder(
     except stock.InsufficientStockError:
         hold(session, partner, order, HoldReason.STOCK, products)
         return
-    wallet.debit_for_order(session, partner, order.id, total_of(order), order.created_at)
     mark_delivered(session, order, order.created_at)
     notify_fulfilled(session, order)
+    _pay(session, partner, order)
+
+
+def _pay(session: Session, partner: Partner, order: Order) -> None:
+    """Debit the wallet: the order's last statement, because it locks the partner's wallet row
+    until the commit, and every other order of the partner waits for that row meanwhile.
+
+    At the order's time: paid the moment it is delivered."""
+    wallet.debit_for_order(session, partner, order.id, total_of(order), order.created_at)
 
 
 def allocate_items(

@@ -96,9 +96,16 @@ def _move_wallet(session: Session, wallet_code: str, amount: int) -> tuple[int, 
     if row is None:
         return None
     account_id, balance, alert_below = row
+    _emit_if_low(session, account_id, balance, alert_below, amount)
+    return account_id, balance
+
+
+def _emit_if_low(
+    session: Session, account_id: int, balance: int, alert_below: int | None, amount: int
+) -> None:
+    """Emit ``balance.low`` when moving ``amount`` just took the account below its alert."""
     if alert_below is not None and balance < alert_below <= balance - amount:
         _emit_balance_low(session, account_id, balance, alert_below)
-    return account_id, balance
 
 
 def _emit_balance_low(session: Session, account_id: int, balance: int, alert_below: int) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import BigInteger, bindparam, func, insert, literal, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.db import table_of
+from codeshelf.kit.db import UTCDateTime, table_of
 from codeshelf.kit.errors import ConflictError, InvalidInputError
 from codeshelf.kit.ids import public_id
 from codeshelf.kit.money import Money
@@ -26,7 +27,9 @@ from codeshelf.wallet.models import (
     TransactionKind,
 )
 from codeshelf.wallet.service.accounts import (
+    _MOVE_WALLET,
     _account_code,
+    _emit_if_low,
     _insufficient,
     _move_wallet,
     _system_code,
@@ -166,9 +169,11 @@ def debit_for_order(
             "created_at": now,
         },
     ).scalar_one()
-    debited = _move_wallet(
-        session, _account_code(AccountKind.WALLET, total.currency, partner), -total.minor
-    )
+    wallet_code = _account_code(AccountKind.WALLET, total.currency, partner)
+    if session.get_bind().dialect.name == "postgresql":
+        _debit_and_post(session, partner, total, wallet_code, transaction_id, sales_id, now)
+        return
+    debited = _move_wallet(session, wallet_code, -total.minor)
     if debited is None:
         raise _insufficient(session, partner, total)
     wallet_id, balance = debited
@@ -315,3 +320,55 @@ def _transfer(
             balance_after = moved[1]
         _post(session, txn, acct, amount, balance_after)
     return txn
+
+
+def _debit_and_post_statement() -> Any:
+    """PostgreSQL: the wallet's debit and both postings in one statement (one round trip while
+    the wallet row is locked, instead of two). It returns the wallet row as ``_MOVE_WALLET`` does,
+    or nothing when the debit would overdraw the wallet (and then posts nothing)."""
+    moved = _MOVE_WALLET.cte("moved")
+    transaction_id = bindparam("b_transaction_id", type_=BigInteger)
+    now = bindparam("b_now", type_=UTCDateTime)
+    amount = bindparam("b_amount", type_=BigInteger)
+    legs = union_all(
+        select(transaction_id, moved.c.id, amount, moved.c.balance_minor, now),
+        select(
+            transaction_id,
+            bindparam("b_sales_id", type_=BigInteger),
+            literal(0, BigInteger) - amount,
+            null(),
+            now,
+        ).select_from(moved),
+    )
+    postings = table_of(Posting)
+    columns = ["transaction_id", "account_id", "amount_minor", "balance_after_minor", "created_at"]
+    posted = insert(postings).from_select(columns, legs).cte("posted")
+    return select(moved.c.id, moved.c.balance_minor, moved.c.low_balance_minor).add_cte(posted)
+
+
+_DEBIT_AND_POST = _debit_and_post_statement()
+
+
+def _debit_and_post(
+    session: Session,
+    partner: Partner,
+    total: Money,
+    wallet_code: str,
+    transaction_id: int,
+    sales_id: int,
+    now: datetime,
+) -> None:
+    row = session.execute(
+        _DEBIT_AND_POST,
+        {
+            "b_wallet_code": wallet_code,
+            "b_amount": -total.minor,
+            "b_transaction_id": transaction_id,
+            "b_sales_id": sales_id,
+            "b_now": now,
+        },
+    ).first()
+    if row is None:
+        raise _insufficient(session, partner, total)
+    account_id, balance, alert_below = row
+    _emit_if_low(session, account_id, balance, alert_below, -total.minor)
