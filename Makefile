@@ -1,5 +1,6 @@
 # `make run`: set up and serve the demo on SQLite.  `make test`: lint, type-check, check the
-# direction of imports, and run the whole suite on SQLite and on a throwaway PostgreSQL.
+# direction of imports, and run the whole suite on SQLite and on a throwaway PostgreSQL (the
+# portal's tests in Debian's Chromium, installed when missing).
 # `make bench`: the performance figures.
 PYTHON ?= python3
 VENV := .venv
@@ -37,6 +38,7 @@ test: lint
 	@# pytest exits 5 when it collects no test: that is not a failure of the code.
 	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" \
 	CODESHELF_REDIS_SERVER="$$(scripts/ensure-redis.sh)" \
+	CODESHELF_CHROMIUM="$$(scripts/ensure-chromium.sh)" \
 		$(BIN)/pytest -n 2 -p no:cacheprovider \
 		|| [ $$? -eq 5 ]
 

@@ -4,6 +4,7 @@ the runtime dependencies are exactly what src/ imports."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import socket
@@ -158,11 +159,28 @@ def test_the_wheel_without_extras_runs_every_door(tmp_path: Path) -> None:
             {"Authorization": f"Bearer {api_key[1]}"},
             server,
         )
+        # The portal's templates, static files and password list come with the wheel.
+        login = httpx.get(f"http://127.0.0.1:{port}/account/login")
+        htmx = httpx.get(f"http://127.0.0.1:{port}/account/static/htmx-2.0.11.min.js")
+        portal = json.loads(demo.stdout)["portal"]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            form = browser.get("/account/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            signed = browser.post(
+                "/account/login",
+                data={"csrf_token": token[1], "email": portal["email"], "password": "x" * 12},
+                # httpx keeps Secure cookies for https only; a browser sends them to loopback.
+                headers={"Cookie": form.headers["set-cookie"].split(";", 1)[0]},
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
     assert response.status_code == 200, response.text
     assert {line["product_id"] for line in response.json()["data"]} == {"psn-us-50", "psn-tr-250"}
+    assert login.status_code == 200 and "Sign in" in login.text
+    assert htmx.status_code == 200 and htmx.headers["content-type"].startswith("text/javascript")
+    assert signed.status_code == 401 and "not right" in signed.text
 
 
 def _first_answer(

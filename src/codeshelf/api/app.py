@@ -25,6 +25,7 @@ from codeshelf.reconciliation.routes import router as reconciliation_router
 from codeshelf.sandbox.routes import router as sandbox_router
 from codeshelf.stock.routes import router as inventory_router
 from codeshelf.wallet.routes import router as wallet_router
+from codeshelf.web import app as web
 from codeshelf.webhooks.routes import router as webhooks_router
 
 API_PREFIX = "/api/v1"
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(api)
     _split_openapi(app)
     problems.install(app)
+    web.install(app)
     app.add_middleware(BodyLimitAndHeaders, upload_path_prefix=f"{API_PREFIX}/claims")
     # Outermost: without an operator key the admin API is not there at all.
     app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX)

@@ -1,4 +1,5 @@
-"""Demo data: two products, one partner with a deposit and stock. Safe to load twice."""
+"""Demo data: two products, one partner with a deposit, stock and a portal owner. Safe to
+load twice."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from codeshelf.catalog import service as catalog
 from codeshelf.catalog.models import Product
+from codeshelf.kit.clock import utcnow
 from codeshelf.kit.money import Money
 from codeshelf.kit.tokens import hash_key
 from codeshelf.kit.vault import Vault
+from codeshelf.members.roles import Role
+from codeshelf.members.service import invitations, signin
 from codeshelf.operators import service as operators
 from codeshelf.operators.models import OperatorKey
 from codeshelf.partners import service as partners
@@ -24,6 +29,7 @@ from codeshelf.wallet import service as wallet
 
 DEMO_PARTNER = "Demo Reseller"
 DEMO_OPERATOR = "demo-operator"
+DEMO_MEMBER = "owner@demo-reseller.example"
 DEMO_PRODUCTS = (
     # sku, region, face value, face currency, price, price currency
     ("psn-us-50", "US", "50", "USD", "46.50", "USD"),
@@ -40,6 +46,19 @@ class DemoResult:
     sandbox_key: str
     operator_key: str
     products: list[str]
+    member: DemoMember
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    """The demo partner's owner in the portal: what a newcomer signs in with."""
+
+    email: str
+    password: str
+    totp_secret: str
+
+    def current_code(self) -> str:
+        return pyotp.TOTP(self.totp_secret).now()
 
 
 def _derived(secret: str, label: str) -> bytes:
@@ -68,6 +87,24 @@ def _operator(session: Session, secret: str) -> None:
     digest = hash_key(key)
     if session.scalar(select(OperatorKey.id).where(OperatorKey.key_hash == digest)) is None:
         operators.add_key_with_secret(session, DEMO_OPERATOR, key)
+
+
+def demo_password(secret: str) -> str:
+    return "demo-" + base64.urlsafe_b64encode(_derived(secret, "portal password")).decode()[:20]
+
+
+def _member(session: Session, vault: Vault, secret: str, partner: Partner) -> DemoMember:
+    """The owner, made through the same invitation steps as anyone's (once)."""
+    password = demo_password(secret)
+    member = signin.active_member(session, DEMO_MEMBER)
+    if member is None:
+        now = utcnow()
+        issued = invitations.invite(session, partner, DEMO_MEMBER, Role.OWNER, "demo", now)
+        session.flush()
+        enrolment = invitations.choose_password(session, vault, issued.token, password, now)
+        code = pyotp.TOTP(enrolment.secret).at(now)
+        member = invitations.confirm(session, vault, issued.token, code, now).member
+    return DemoMember(DEMO_MEMBER, password, signin.authenticator_secret(vault, member))
 
 
 def _demo_codes(secret: str, sku: str) -> list[str]:
@@ -123,4 +160,5 @@ def load(session: Session, vault: Vault, secret: str) -> DemoResult:
         demo_sandbox_key(secret),
         demo_operator_key(secret),
         [p[0] for p in DEMO_PRODUCTS],
+        _member(session, vault, secret, partner),
     )

@@ -129,17 +129,24 @@ def serve(
 
 @app.command("demo")
 def demo_command(as_json: JsonOption = False) -> None:
-    """Load demo data (idempotent) and print the demo partner's API key."""
+    """Load demo data (idempotent); print the demo partner's keys and portal sign-in."""
     db = context.database(migrate_if_behind=True)
     vault = context.vault()
     with domain_errors(), db.session() as session:
         result = demo.load(session, vault, context.settings().require_secret())
+    portal = {
+        "url": context.settings().public_url.rstrip("/") + "/account/login",
+        "email": result.member.email,
+        "password": result.member.password,
+        "totp_secret": result.member.totp_secret,
+    }
     data = {
         "partner_id": result.partner_id,
         "api_key": result.api_key,
         "sandbox_key": result.sandbox_key,
         "operator_key": result.operator_key,
         "products": result.products,
+        "portal": portal,
     }
 
     def render() -> None:
@@ -148,6 +155,11 @@ def demo_command(as_json: JsonOption = False) -> None:
         say(f"sandbox key:  {result.sandbox_key}  (test funds, synthetic codes)")
         say(f"operator key: {result.operator_key}  (for /api/v1/admin)")
         say(f"products:     {', '.join(result.products)}")
+        say(f"portal:       {portal['url']}")
+        say(f"  email:      {portal['email']}")
+        say(f"  password:   {portal['password']}")
+        say(f"  2FA key:    {portal['totp_secret']}  (add it to an authenticator app)")
+        say(f"  code now:   {result.member.current_code()}  (changes every 30 s)")
 
     emit(data, as_json, render)
 

@@ -6,10 +6,13 @@ from typing import Annotated
 
 import typer
 
+from codeshelf.audit import service as audit
 from codeshelf.cli import context
 from codeshelf.cli.options import JsonOption
 from codeshelf.cli.output import domain_errors, emit, fail, say, table
+from codeshelf.kit.clock import utcnow
 from codeshelf.kit.money import InvalidMoneyError, Money
+from codeshelf.members.service import invitations
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import KeyMode
 
@@ -130,3 +133,36 @@ def partner_limits(
     limits = [f"{quantity_over} codes" if quantity_over else "", str(limit) if limit else ""]
     described = " or ".join(part for part in limits if part) or "the operator-wide defaults"
     emit(data, as_json, lambda: say(f"{partner_id}: orders above {described} go to review"))
+
+
+member_app = typer.Typer(no_args_is_help=True, help="A partner's portal members.")
+partner_app.add_typer(member_app, name="member")
+
+
+@member_app.command("invite")
+def member_invite(
+    partner_id: str,
+    email: str,
+    role: Annotated[
+        str,
+        typer.Option("--role", help="owner, admin, buyer, support, finance or developer."),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Invite a member: prints a one-time link (valid 72 h) to set a password and 2FA."""
+    settings = context.settings()
+    with domain_errors(), context.database().session() as session:
+        partner = partners.get_partner(session, partner_id)
+        issued = invitations.invite(session, partner, email, role, audit.OPERATOR_CLI, utcnow())
+        data = {
+            "partner_id": partner_id,
+            "email": issued.invitation.email,
+            "role": issued.invitation.role,
+            "expires_at": issued.invitation.expires_at.isoformat(),
+            "link": settings.public_url.rstrip("/") + issued.path,
+        }
+    emit(
+        data,
+        as_json,
+        lambda: say(f"invitation for {data['email']} ({data['role']}): {data['link']}"),
+    )

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     review_unusual_floor: int = Field(default=100, ge=1)
     # Delivered webhook attempts and events older than this are deleted by the worker.
     event_retention_days: int = Field(default=90, ge=1)
+    # Where people reach this server: the start of the links codeshelf prints (invitations).
+    public_url: str = "http://127.0.0.1:8000"
+    # The partner portal's sessions end after this long idle, and this long in all.
+    web_session_idle_minutes: int = Field(default=30, ge=1)
+    web_session_hours: int = Field(default=12, ge=1)
 
     # Days the upstream SLA clock skips besides weekends, e.g. "2026-12-25,2027-01-01".
     holidays: str = ""

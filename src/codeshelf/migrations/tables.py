@@ -5,6 +5,7 @@ from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.claims.models import Claim, ClaimCode, ClaimEvidence, Remedy
 from codeshelf.idempotency.models import IdempotencyRecord
 from codeshelf.kit.db import Base
+from codeshelf.members.models import Invitation, Member, RecoveryCode, WebSession
 from codeshelf.operators.models import OperatorKey
 from codeshelf.orders.models import Order, OrderItem
 from codeshelf.partners.models import ApiKey, Partner
@@ -26,7 +27,9 @@ __all__ = [
     "DeliveryAttempt",
     "Event",
     "IdempotencyRecord",
+    "Invitation",
     "LedgerTransaction",
+    "Member",
     "OperatorKey",
     "Order",
     "OrderItem",
@@ -34,6 +37,8 @@ __all__ = [
     "PartnerPrice",
     "Posting",
     "Product",
+    "RecoveryCode",
     "Remedy",
+    "WebSession",
     "WebhookEndpoint",
 ]

@@ -10,13 +10,11 @@ from sqlalchemy.orm import Session
 from codeshelf.api import idempotency
 from codeshelf.api.deps import PrincipalDep, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON
-from codeshelf.idempotency import service as keys
-from codeshelf.kit.clock import utcnow
 from codeshelf.kit.schemas import PRINTABLE
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
 from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut, OrderPage
-from codeshelf.orders.service.review import ReviewLimits
+from codeshelf.orders.service import submission
 
 router = APIRouter(tags=["orders"])
 
@@ -64,40 +62,13 @@ def create_order(
     short and `allow_backorder` is set; webhooks and the events feed say how it ends.
     """
     key = idempotency.parse_key(idempotency_key, payload.idempotency_key)
-    items = payload.item_requests()
-    settings = services.settings
-    service.check_quantities(items, settings.max_order_quantity)
-    partner = principal.partner
-    limits = ReviewLimits.for_partner(partner, settings)
-
-    def work(session: Session) -> tuple[int, str]:
-        # Judged here, after the key's claim: a retry of a stored order replays it, even once
-        # its deadline has passed.
-        backorder_until = service.backorder_deadline(
-            payload.allow_backorder, payload.backorder_until, settings.backorder_max_hours, utcnow()
-        )
-        priced = service.price_items(session, partner, items)
-        order = service.place_order(
-            session,
-            partner,
-            priced,
-            payload.client_order_id,
-            backorder_until=backorder_until,
-            limits=limits,
-        )
-        products = {line.product.id: line.product for line in priced}
-        return 201, OrderOut.of(order, products).model_dump_json()
-
-    stored = keys.run(
+    stored = submission.submit(
         services.db,
-        settings,
-        partner_id=partner.id,
-        key=key,
-        request_fingerprint=keys.fingerprint(
-            "POST", "/api/v1/orders", payload.fingerprint_payload()
-        ),
-        work=work,
-        refusal=idempotency.refusal_renderer(request.url.path),
+        services.settings,
+        principal.partner,
+        payload,
+        key,
+        idempotency.refusal_renderer(request.url.path),
     )
     headers = {}
     if stored.status == 201:

@@ -98,9 +98,15 @@ class RevealedCode:
 
 
 def reveal_codes(
-    session: Session, vault: Vault, partner: Partner, api_key: ApiKey, order_public_id: str
+    session: Session,
+    vault: Vault,
+    partner: Partner,
+    api_key: ApiKey | None,
+    order_public_id: str,
+    actor: str | None = None,
 ) -> tuple[Order, list[RevealedCode]]:
-    """Decrypt an order's codes for its partner; every reveal is written to the audit log."""
+    """Decrypt an order's codes for its partner; every reveal is written to the audit log,
+    naming the API key, or the ``actor`` (a portal member) who asked."""
     order = get_order(session, partner.id, order_public_id)
     if order.status != OrderStatus.DELIVERED:
         raise CodesNotReadyError(f"order {order.public_id} is {order.status}, not delivered")
@@ -113,10 +119,10 @@ def reveal_codes(
     )
     audit.record(
         session,
-        actor=f"partner:{partner.public_id}",
+        actor=actor or f"partner:{partner.public_id}",
         action="codes.reveal",
         partner_public_id=partner.public_id,
-        api_key_public_id=api_key.public_id,
+        api_key_public_id=api_key.public_id if api_key else None,
         subject=order.public_id,
         count=len(codes),
     )

@@ -162,6 +162,11 @@ async def all_balances_async(reads: AsyncReads, partner_id: int) -> Balances:
     return _balances_of(await reads.fetch_all(_BALANCES, {"partner_id": partner_id}))
 
 
+def all_balances(session: Session, partner_id: int) -> Balances:
+    """Both kinds of a partner's balances (the portal's overview)."""
+    return _balances_of(session.execute(_BALANCES, {"partner_id": partner_id}))
+
+
 def balances(session: Session, partner_id: int, kind: str = AccountKind.WALLET) -> list[Money]:
     """The partner's available balances (or, with ``kind=AccountKind.HELD``, the money held):
     the same statement as ``all_balances_async``."""

@@ -1,0 +1,1 @@
+"""The members domain's services: invitations, credentials, signing in, the team."""

@@ -1,0 +1,168 @@
+"""Signing in (password, then the authentication code), signing out, and accepting an
+invitation (password, then TOTP enrolment, then the recovery codes, shown once)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from codeshelf.kit.clock import utcnow
+from codeshelf.kit.errors import DomainError
+from codeshelf.members.service import invitations, signin
+from codeshelf.web import security
+from codeshelf.web.http import (
+    LOGIN,
+    ViewerDep,
+    checked_form,
+    field,
+    lifetimes,
+    page,
+    redirect,
+    services,
+)
+
+router = APIRouter(prefix="/account")
+SECOND_STEP = "/account/login/code"
+# Per client address, over both steps of every account: guessing across accounts is throttled
+# as well as guessing one (which locks that account after five wrong tries).
+ATTEMPTS_PER_ADDRESS = 20  # a minute
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    return page(request, "login.html", error=None, email="")
+
+
+def _throttled(request: Request) -> str | None:
+    address = request.client.host if request.client else "unknown"
+    if services(request).limiter.hit(f"web-sign-in:{address}", ATTEMPTS_PER_ADDRESS).allowed:
+        return None
+    return "too many sign-in attempts from your address: wait a minute and try again"
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    email, password = field(form, "email", 254), field(form, "password", 200)
+    too_many = _throttled(request)
+    if too_many:
+        return page(request, "login.html", status=429, error=too_many, email=email)
+    svc = services(request)
+    refused: DomainError | None = None
+    with svc.db.session() as session:  # committed even when refused: failures must count
+        try:
+            started = signin.check_password(session, email, password, utcnow())
+        except signin.SignInRefusedError as exc:
+            refused = exc
+    if refused is not None:
+        return page(request, "login.html", status=401, error=refused.detail, email=email)
+    response = redirect(SECOND_STEP)
+    security.set_cookie(response, security.SESSION_COOKIE, started.token)
+    return response
+
+
+@router.get("/login/code", response_class=HTMLResponse)
+def code_page(request: Request) -> Response:
+    return page(request, "login_code.html", error=None)
+
+
+@router.post("/login/code", response_class=HTMLResponse)
+async def code(request: Request) -> Response:
+    form = await checked_form(request)
+    too_many = _throttled(request)
+    if too_many:
+        return page(request, "login_code.html", status=429, error=too_many)
+    svc = services(request)
+    token = request.cookies.get(security.SESSION_COOKIE, "")
+    refused: DomainError | None = None
+    with svc.db.session() as session:
+        try:
+            started = signin.check_second_factor(
+                session,
+                svc.vault,
+                token,
+                field(form, "code", 40),
+                utcnow(),
+                lifetimes(svc.settings),
+            )
+        except signin.SignInRefusedError as exc:
+            refused = exc
+    if refused is not None:
+        return page(request, "login_code.html", status=401, error=refused.detail)
+    response = redirect("/account/")
+    security.set_cookie(response, security.SESSION_COOKIE, started.token)
+    security.clear_cookie(response, security.PRE_SESSION_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, who: ViewerDep) -> Response:
+    await checked_form(request, who)
+    svc = services(request)
+    token = request.cookies.get(security.SESSION_COOKIE)
+    with svc.db.session() as session:
+        found = signin.current(session, token, utcnow(), lifetimes(svc.settings))
+        if found is not None:
+            signin.sign_out(session, found[0], utcnow())
+    response = redirect(LOGIN)
+    security.clear_cookie(response, security.SESSION_COOKIE)
+    return response
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse)
+def invite_page(request: Request, token: str) -> Response:
+    svc = services(request)
+    try:
+        with svc.db.read_session() as session:
+            invitation = invitations.open_invitation(session, token, utcnow())
+            email, role = invitation.email, invitation.role
+    except invitations.InvitationUnusableError as exc:
+        return page(request, "message.html", status=404, title="Invitation", message=exc.detail)
+    return page(request, "invite.html", token=token, email=email, role=role, error=None)
+
+
+@router.post("/invite/{token}", response_class=HTMLResponse)
+async def invite_password(request: Request, token: str) -> Response:
+    form = await checked_form(request)
+    password, again = field(form, "password", 200), field(form, "password_again", 200)
+    svc = services(request)
+    try:
+        with svc.db.session() as session:
+            invitation = invitations.open_invitation(session, token, utcnow())
+            email, role = invitation.email, invitation.role
+            if password != again:
+                raise invitations.WrongCodeError("the two passwords differ")
+            enrolment = invitations.choose_password(session, svc.vault, token, password, utcnow())
+    except invitations.InvitationUnusableError as exc:
+        return page(request, "message.html", status=404, title="Invitation", message=exc.detail)
+    except DomainError as exc:
+        return page(
+            request, "invite.html", status=422, token=token, email=email, role=role,
+            error=exc.detail,
+        )  # fmt: skip
+    return page(request, "invite_totp.html", token=token, enrolment=enrolment, error=None)
+
+
+@router.post("/invite/{token}/confirm", response_class=HTMLResponse)
+async def invite_confirm(request: Request, token: str) -> Response:
+    form = await checked_form(request)
+    svc = services(request)
+    refused: DomainError | None = None
+    try:
+        with svc.db.session() as session:
+            accepted = invitations.confirm(
+                session, svc.vault, token, field(form, "code", 40), utcnow()
+            )
+            email = accepted.member.email
+    except invitations.InvitationUnusableError as exc:
+        return page(request, "message.html", status=404, title="Invitation", message=exc.detail)
+    except DomainError as exc:
+        refused = exc
+    if refused is not None:
+        with svc.db.read_session() as session:
+            enrolment = invitations.pending_enrolment(session, svc.vault, token, utcnow())
+        return page(
+            request, "invite_totp.html", status=422, token=token, enrolment=enrolment,
+            error=refused.detail,
+        )  # fmt: skip
+    return page(request, "invite_done.html", email=email, codes=accepted.recovery_codes)

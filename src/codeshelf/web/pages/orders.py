@@ -1,0 +1,219 @@
+"""Overview, Orders, an order's page (codes masked; revealed or downloaded by roles that may,
+each time written to the audit log), and New order: the same services as the API."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from codeshelf.idempotency.service import KeyInUseError, StoredResponse
+from codeshelf.kit.errors import DomainError
+from codeshelf.members.roles import Permission
+from codeshelf.orders import service as orders
+from codeshelf.orders.schemas import OrderCreate, OrderOut
+from codeshelf.orders.service import submission
+from codeshelf.stock import service as stock
+from codeshelf.wallet import service as wallet
+from codeshelf.web.http import (
+    Viewer,
+    ViewerDep,
+    checked_form,
+    field,
+    page,
+    redirect,
+    require,
+    services,
+    status_of,
+)
+
+router = APIRouter(prefix="/account")
+PAGE_SIZE = 25
+STATUSES = ("pending", "paid", "delivered", "failed")
+IN_USE_RETRIES = 20
+IN_USE_WAIT_S = 0.1
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, who: ViewerDep) -> Response:
+    svc = services(request)
+    with svc.db.read_session() as session:
+        money = None
+        if who.can(Permission.FINANCE) or who.can(Permission.PLACE_ORDERS):
+            money = wallet.all_balances(session, who.partner.id)
+        recent = (
+            _orders(session, who, None, 5, None, None) if who.can(Permission.VIEW_ORDERS) else []
+        )
+    available, held = (money.available, money.held) if money else ([], [])
+    return page(request, "overview.html", who, available=available, held=held, recent=recent)
+
+
+def _orders(
+    session: Session,
+    who: Viewer,
+    before: str | None,
+    limit: int,
+    status: str | None,
+    client_order_id: str | None,
+) -> list[OrderOut]:
+    found = orders.list_orders(
+        session,
+        who.partner.id,
+        before=before,
+        limit=limit,
+        status=status,
+        client_order_id=client_order_id,
+    )
+    products = orders.products_by_id(session, {i.product_id for o in found for i in o.items})
+    return [OrderOut.of(order, products) for order in found]
+
+
+@router.get("/orders", response_class=HTMLResponse)
+def order_list(
+    request: Request,
+    who: ViewerDep,
+    status: str = "",
+    client_order_id: str = "",
+    cursor: str = "",
+) -> Response:
+    require(who, Permission.VIEW_ORDERS)
+    chosen = status if status in STATUSES else None
+    svc = services(request)
+    error = None
+    with svc.db.read_session() as session:
+        try:
+            shown = _orders(
+                session, who, cursor or None, PAGE_SIZE, chosen, client_order_id[:128] or None
+            )
+        except DomainError as exc:
+            shown, error = [], exc.detail
+    following = shown[-1].id if len(shown) == PAGE_SIZE else None
+    return page(
+        request, "orders.html", who, orders=shown, chosen_status=chosen or "",
+        client_order_id=client_order_id[:128], next_cursor=following, statuses=STATUSES,
+        error=error,
+    )  # fmt: skip
+
+
+@router.get("/orders/new", response_class=HTMLResponse)
+def new_order_page(request: Request, who: ViewerDep) -> Response:
+    require(who, Permission.PLACE_ORDERS)
+    return _new_order_form(request, who, error=None, status=200)
+
+
+def _new_order_form(
+    request: Request, who: Viewer, error: str | None, status: int, **kept: str
+) -> Response:
+    svc = services(request)
+    with svc.db.read_session() as session:
+        lines = stock.inventory(session, who.partner)
+    return page(
+        request, "new_order.html", who, status=status, lines=lines, error=error,
+        idempotency_key=kept.get("key") or str(uuid.uuid4()), kept=kept,
+    )  # fmt: skip
+
+
+@router.post("/orders/new", response_class=HTMLResponse)
+async def place(request: Request, who: ViewerDep) -> Response:
+    require(who, Permission.PLACE_ORDERS)
+    form = await checked_form(request, who)
+    kept = {
+        "key": field(form, "idempotency_key", 255),
+        "product": field(form, "product", 64),
+        "quantity": field(form, "quantity", 12),
+        "client_order_id": field(form, "client_order_id", 128),
+    }
+    try:
+        payload = OrderCreate(
+            product_id=kept["product"],
+            quantity=int(kept["quantity"]) if kept["quantity"].isdigit() else 0,
+            client_order_id=kept["client_order_id"] or None,
+        )
+    except ValidationError as exc:
+        message = "; ".join(error["msg"] for error in exc.errors())
+        return _new_order_form(request, who, message, 422, **kept)
+    try:
+        stored = await _submit(request, who, payload, kept["key"] or str(uuid.uuid4()))
+    except DomainError as exc:
+        return _new_order_form(request, who, exc.detail, status_of(exc), **kept)
+    body = json.loads(stored.body)
+    if stored.status != 201:
+        return _new_order_form(request, who, body["detail"], stored.status, **kept)
+    return redirect(f"/account/orders/{body['id']}")
+
+
+async def _submit(request: Request, who: Viewer, payload: OrderCreate, key: str) -> StoredResponse:
+    """Submit once per form: a second click while the first is still running waits for it
+    (a moment at most), then gets the same answer, so both land on the same order."""
+    svc = services(request)
+    for _ in range(IN_USE_RETRIES):
+        try:
+            return await run_in_threadpool(
+                submission.submit, svc.db, svc.settings, who.partner, payload, key, _refusal
+            )
+        except KeyInUseError:
+            await asyncio.sleep(IN_USE_WAIT_S)
+    return await run_in_threadpool(
+        submission.submit, svc.db, svc.settings, who.partner, payload, key, _refusal
+    )
+
+
+def _refusal(error: DomainError) -> tuple[int, str]:
+    return status_of(error), json.dumps({"slug": error.slug, "detail": error.detail})
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse)
+def order_page(request: Request, who: ViewerDep, order_id: str) -> Response:
+    require(who, Permission.VIEW_ORDERS)
+    svc = services(request)
+    with svc.db.read_session() as session:
+        order = orders.get_order(session, who.partner.id, order_id)
+        products = orders.products_by_id(session, {item.product_id for item in order.items})
+        shown = OrderOut.of(order, products)
+    return page(request, "order.html", who, order=shown, codes=None)
+
+
+@router.post("/orders/{order_id}/reveal", response_class=HTMLResponse)
+async def reveal(request: Request, who: ViewerDep, order_id: str) -> Response:
+    require(who, Permission.REVEAL_CODES)
+    await checked_form(request, who)
+    codes = _revealed(request, who, order_id)
+    partial = request.headers.get("hx-request") == "true"  # htmx swaps the table into the page
+    return page(request, "_codes.html" if partial else "codes_page.html", who, codes=codes)
+
+
+@router.post("/orders/{order_id}/codes.csv")
+async def download(request: Request, who: ViewerDep, order_id: str) -> Response:
+    require(who, Permission.REVEAL_CODES)
+    await checked_form(request, who)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["product_id", "code", "state"])
+    writer.writerows(
+        (code.product_id, code.code, code.state) for code in _revealed(request, who, order_id)
+    )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{order_id}-codes.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _revealed(request: Request, who: Viewer, order_id: str) -> list[orders.RevealedCode]:
+    svc = services(request)
+    with svc.db.session() as session:
+        _, codes = orders.reveal_codes(
+            session, svc.vault, who.partner, None, order_id, actor=who.actor
+        )
+    return codes

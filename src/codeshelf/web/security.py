@@ -1,0 +1,83 @@
+"""What every portal page gets: its security headers, the session cookie, and CSRF checks.
+
+- Headers: a Content-Security-Policy with ``script-src 'self'`` and no inline script,
+  ``X-Frame-Options: DENY``, ``Referrer-Policy: same-origin``, ``Cache-Control: no-store``.
+- The session cookie is ``__Host-codeshelf_session``: ``Secure`` (Chromium takes it over plain
+  http on loopback too), ``HttpOnly``, ``SameSite=Lax``, ``Path=/``, no ``Domain``.
+- CSRF: every state-changing request carries the session's token (form field ``csrf_token`` or
+  header ``X-CSRF-Token``, which htmx sends); forms shown before sign-in carry a token that must
+  match the ``__Host-codeshelf_csrf`` cookie (double submit). A POST from another origin is
+  refused whatever it carries.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SESSION_COOKIE = "__Host-codeshelf_session"
+PRE_SESSION_COOKIE = "__Host-codeshelf_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class PageHeaders:
+    """Security headers on every response under the portal's prefixes."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *PAGE_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="lax"
+    )
+
+
+def clear_cookie(response: Response, name: str) -> None:
+    response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="lax")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def same_origin(request: Request) -> bool:
+    """A request with an Origin header must come from this very origin (scheme, host, port)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not sent by older browsers on same-origin POSTs; SameSite=Lax covers them
+    host = request.headers.get("host", "")
+    return origin in {f"http://{host}", f"https://{host}"}
+
+
+def token_matches(expected: str | None, presented: str | None) -> bool:
+    return bool(expected and presented) and secrets.compare_digest(str(expected), str(presented))

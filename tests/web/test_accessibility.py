@@ -1,0 +1,83 @@
+"""Every portal page, checked by axe-core in the browser: no serious or critical violation
+(labels, contrast, headings, landmarks, names of controls)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pyotp
+from axe_playwright_python.sync_playwright import Axe
+
+from codeshelf.kit.db import Database
+from codeshelf.kit.vault import Vault
+from tests.fixtures.browser import PASSWORD, Portal, add_member
+from tests.fixtures.factories import Shop, run_cli
+from tests.fixtures.http import order
+
+SERIOUS = {"serious", "critical"}
+
+
+def _violations(portal: Portal) -> list[dict[str, Any]]:
+    response: dict[str, Any] = Axe().run(portal.page).response
+    return [
+        {"page": portal.page.url, "id": v["id"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in response["violations"]
+        if v["impact"] in SERIOUS
+    ]
+
+
+def test_no_page_has_serious_accessibility_violations(
+    portal: Portal, shop: Shop, db: Database, vault: Vault, client: httpx.Client
+) -> None:
+    found: list[dict[str, Any]] = []
+    result = run_cli(
+        db.url,
+        "partner",
+        "member",
+        "invite",
+        shop.a.id,
+        "new@acme.example",
+        "--role",
+        "buyer",
+        "--json",
+    )
+    link = __import__("json").loads(result.stdout)["link"].removeprefix("http://127.0.0.1:8000")
+    page = portal.go(link)
+    found += _violations(portal)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    found += _violations(portal)
+    secret = page.locator("#totp-secret").inner_text()
+    page.get_by_label("Authentication code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm").click()
+    found += _violations(portal)
+
+    portal.page.context.clear_cookies()
+    portal.go("/account/login")
+    found += _violations(portal)
+    login = add_member(db, vault, shop.a.id, "owner", "owner@acme.example")
+    page = portal.page
+    page.get_by_label("Email").fill(login.email)
+    page.get_by_label("Password").fill(login.password)
+    page.get_by_role("button", name="Sign in").click()
+    found += _violations(portal)  # the code step
+    page.get_by_label("Authentication code").fill(login.code())
+    page.get_by_role("button", name="Sign in").click()
+
+    placed = order(client, shop.a.headers).json()["id"]
+    for path in (
+        "/account/",
+        "/account/orders",
+        "/account/orders/new",
+        f"/account/orders/{placed}",
+    ):
+        portal.go(path)
+        found += _violations(portal)
+    portal.page.get_by_role("button", name="Reveal codes").click()
+    portal.page.locator("#codes table").wait_for()
+    found += _violations(portal)
+    portal.go("/account/orders/ord_00000000000000000000")
+    found += _violations(portal)
+    assert found == []
