@@ -61,7 +61,6 @@ def test_invited_member_sets_a_password_and_2fa_then_buys_and_reveals_codes(
     # The code just used to confirm is spent: the next step's code signs in.
     portal.sign_in(login, steps_ahead=1)
     expect(page.get_by_text("1000.00 USD")).to_be_visible()
-    portal.shot("overview")
 
     page.get_by_role("link", name="New order").click()
     page.get_by_label("Product").select_option(shop.sku)
@@ -79,6 +78,9 @@ def test_invited_member_sets_a_password_and_2fa_then_buys_and_reveals_codes(
     expect(revealed).to_have_count(2)
     assert set(revealed.all_inner_texts()) <= set(shop.codes)
     portal.shot("order-revealed")
+    portal.go("/account/")
+    expect(page.get_by_text("907.00 USD")).to_be_visible()  # the order was paid from the wallet
+    portal.shot("overview")
     assert order_count(db) == 1 and available_codes(db) == len(shop.codes) - 2
     with db.read_session() as session:
         [reveal] = session.scalars(select(AuditEvent).where(AuditEvent.action == "codes.reveal"))

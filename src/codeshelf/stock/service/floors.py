@@ -13,27 +13,27 @@ SQLite deletes index entries as it updates rows: its pick needs no floor and the
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from codeshelf.catalog.models import Product
 from codeshelf.stock.models import Code, CodeState, StockFloor
 
-# The lowest available code at or above the product's floor: a walk over only what was sold
-# since the floor last moved.
-_LOWEST_ABOVE_FLOOR = (
-    select(Product.id, StockFloor.code_id, func.min(Code.id))
+_FLOORS = (
+    select(Product.id, StockFloor.code_id)
     .select_from(Product)
     .outerjoin(StockFloor, StockFloor.product_id == Product.id)
-    .outerjoin(
-        Code,
-        (Code.product_id == Product.id)
-        & (Code.state == CodeState.AVAILABLE)
-        & (Code.id >= func.coalesce(StockFloor.code_id, 0)),
-    )
-    .group_by(Product.id, StockFloor.code_id)
 )
+
+# The lowest available code at or above a product's floor: the pick's own index scan, so it
+# walks over only what was sold since the floor last moved (an aggregate over the products'
+# available codes read every one of them: 0.4-0.7 s a second at a million in stock).
+LOWEST_AVAILABLE = (
+    "SELECT id FROM codes WHERE product_id = :product AND state = 'available' "
+    "AND id >= :floor ORDER BY id LIMIT 1"
+)
+_LOWEST_AVAILABLE = text(LOWEST_AVAILABLE)
 
 
 def _postgresql(session: Session) -> bool:
@@ -48,7 +48,8 @@ def advance(session: Session) -> int:
     if not _postgresql(session):
         return 0
     moved = 0
-    for product_id, floor, lowest in session.execute(_LOWEST_ABOVE_FLOOR).all():
+    for product_id, floor in session.execute(_FLOORS).all():
+        lowest = session.scalar(_LOWEST_AVAILABLE, {"product": product_id, "floor": floor or 0})
         if lowest is None or lowest == floor:
             continue
         if floor is None:
