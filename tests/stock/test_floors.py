@@ -143,7 +143,9 @@ def test_moving_a_floor_reads_a_few_pages_however_much_stock_is_available(
     # read every available code took half of each second.
     _postgresql_only(db)
     shop = factories.make_shop(db, vault, stock_count=5_000)
-    assert order(client, shop.a.headers, {"product_id": shop.sku, "quantity": 10}).status_code == 201
+    assert (
+        order(client, shop.a.headers, {"product_id": shop.sku, "quantity": 10}).status_code == 201
+    )
     with db.session() as session:
         lookup = _buffers(session, LOWEST_AVAILABLE, floor=0)
         every_available = _buffers(

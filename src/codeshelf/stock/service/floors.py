@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from codeshelf.catalog.models import Product
-from codeshelf.stock.models import Code, CodeState, StockFloor
+from codeshelf.stock.models import Code, StockFloor
 
 _FLOORS = (
     select(Product.id, StockFloor.code_id)
