@@ -176,7 +176,7 @@ def big_order_figures(db: str, result: BigOrderResult) -> list[Figure]:
         if result.verified
         else f"WRONG: {result.codes_returned:,} codes, {result.distinct:,} distinct"
     )
-    passed = result.verified and result.total_s < config.TARGET_BIG_ORDER_S
+    passed = result.verified and result.total_s <= config.TARGET_BIG_ORDER_S
     return [
         Figure(db, f"{result.quantity:,}-code order: POST /orders", f"{result.post_s:.3f} s"),
         Figure(
@@ -186,7 +186,7 @@ def big_order_figures(db: str, result: BigOrderResult) -> list[Figure]:
             db,
             f"{result.quantity:,}-code order: total",
             f"{result.total_s:.3f} s",
-            f"< {config.TARGET_BIG_ORDER_S:.2f} s",
+            f"≤ {config.TARGET_BIG_ORDER_S:.2f} s",
             passed,
         ),
     ]

@@ -90,7 +90,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     _split_openapi(app)
     problems.install(app)
     web.install(app)
-    app.add_middleware(BodyLimitAndHeaders, upload_path_prefix=f"{API_PREFIX}/claims")
+    app.add_middleware(
+        BodyLimitAndHeaders,
+        upload_path_prefixes=(f"{API_PREFIX}/claims", *web.UPLOAD_PREFIXES),
+    )
     # Outermost: without an operator key the admin API is not there at all.
     app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX)
     return app

@@ -17,10 +17,10 @@ NO_STORE = (b"cache-control", b"no-store")
 class BodyLimitAndHeaders:
     """Limits come from the app's settings (``app.state.services``), read per request."""
 
-    def __init__(self, app: ASGIApp, upload_path_prefix: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, upload_path_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
-        # Multipart uploads (claim screenshots) under this prefix may be bigger.
-        self.upload_path_prefix = upload_path_prefix
+        # Multipart uploads (claim screenshots) under these prefixes may be bigger.
+        self.upload_path_prefixes = upload_path_prefixes
 
     def _limit(self, scope: Scope) -> int:
         settings = scope["app"].state.services.settings
@@ -28,8 +28,8 @@ class BodyLimitAndHeaders:
         is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
         if (
             is_upload
-            and self.upload_path_prefix
-            and str(scope.get("path", "")).startswith(self.upload_path_prefix)
+            and self.upload_path_prefixes
+            and str(scope.get("path", "")).startswith(self.upload_path_prefixes)
         ):
             return int(max(settings.max_upload_bytes, settings.max_request_bytes))
         return int(settings.max_request_bytes)

@@ -43,6 +43,12 @@ VERDICTS = (ELIGIBLE, NOT_COVERED, NEEDS_EVIDENCE)
 ERROR_EVIDENCE = "error_evidence"  # the PSN error code or a screenshot of the error
 ACCOUNT_REGION = "account_region"
 ATTEMPTED_AT = "attempted_at"
+# ...and each in plain words, for people (the portal).
+EVIDENCE_TEXT = {
+    ERROR_EVIDENCE: "the PSN error code or a screenshot of the error",
+    ACCOUNT_REGION: "the account's region",
+    ATTEMPTED_AT: "the time of the attempt",
+}
 CODE_REGION = "code_region"  # the region PSN reported for a wrong-region code
 EVIDENCE_ITEMS = (ERROR_EVIDENCE, ACCOUNT_REGION, ATTEMPTED_AT, CODE_REGION)
 

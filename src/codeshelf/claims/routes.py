@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException
 
 from codeshelf.api.deps import PrincipalDep, Services, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON, HTTPProblemError
-from codeshelf.catalog.codes import mask
 from codeshelf.claims import evidence, service
 from codeshelf.claims.schemas import (
     ClaimCreate,
@@ -23,11 +22,10 @@ from codeshelf.claims.schemas import (
     ClaimPage,
     ClaimPreview,
     EvidenceCreate,
-    PreviewCode,
     RemedyChange,
+    claim_preview,
     claim_view,
 )
-from codeshelf.kit.clock import utcnow
 from codeshelf.kit.errors import InvalidInputError
 
 router = APIRouter(tags=["claims"])
@@ -174,30 +172,7 @@ async def file_claim(
 def _preview(
     session: Session, services: Services, partner_id: int, data: service.ClaimInput
 ) -> Response:
-    evaluation = service.evaluate(session, services.vault, partner_id, data, utcnow())
-    preview = ClaimPreview(
-        order_id=evaluation.order.public_id,
-        policy_version=evaluation.policy.version,
-        codes=[
-            PreviewCode(
-                code=mask(judged.code.last4),
-                problem=judged.facts.problem,
-                classification=judged.verdict.classification,
-                verdict=judged.verdict.verdict,
-                rule=judged.verdict.rule,
-                rule_text=evaluation.policy.rules[judged.verdict.rule].text
-                if judged.verdict.rule
-                else None,
-                missing=list(judged.verdict.missing),
-            )
-            for judged in evaluation.codes
-        ],
-    )
-    refusal = service.filing_refusal(session, evaluation)
-    if refusal is not None:
-        preview.would_be_filed = False
-        preview.refusal = refusal.slug
-        preview.refusal_detail = refusal.detail
+    preview = claim_preview(session, services.vault, partner_id, data)
     return Response(preview.model_dump_json(), 200, media_type="application/json")
 
 

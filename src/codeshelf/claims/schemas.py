@@ -6,12 +6,15 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from codeshelf.catalog.codes import mask
 from codeshelf.claims import policy as rules
 from codeshelf.claims import service
 from codeshelf.claims.evidence import Screenshot
 from codeshelf.claims.models import Claim, ClaimCode, ClaimStatus, RemedyKind
+from codeshelf.kit.clock import utcnow
 from codeshelf.kit.money import Money
 from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
+from codeshelf.kit.vault import Vault
 from codeshelf.partners.models import Partner
 
 Problem = Literal[
@@ -383,3 +386,36 @@ class Decision(BaseModel):
         default=False,
         description="For approve: approve although some code is not eligible under the policy.",
     )
+
+
+def claim_preview(
+    session: Session, vault: Vault, partner_id: int, data: service.ClaimInput
+) -> ClaimPreview:
+    """A claim judged under the policy without being filed (the API's ``dry_run``, the
+    portal's check before filing): per code, its verdict, the rule and what evidence is
+    missing; and whether it would be filed."""
+    evaluation = service.evaluate(session, vault, partner_id, data, utcnow())
+    preview = ClaimPreview(
+        order_id=evaluation.order.public_id,
+        policy_version=evaluation.policy.version,
+        codes=[
+            PreviewCode(
+                code=mask(judged.code.last4),
+                problem=judged.facts.problem,
+                classification=judged.verdict.classification,
+                verdict=judged.verdict.verdict,
+                rule=judged.verdict.rule,
+                rule_text=evaluation.policy.rules[judged.verdict.rule].text
+                if judged.verdict.rule
+                else None,
+                missing=list(judged.verdict.missing),
+            )
+            for judged in evaluation.codes
+        ],
+    )
+    refusal = service.filing_refusal(session, evaluation)
+    if refusal is not None:
+        preview.would_be_filed = False
+        preview.refusal = refusal.slug
+        preview.refusal_detail = refusal.detail
+    return preview

@@ -12,16 +12,18 @@ from fastapi.staticfiles import StaticFiles
 
 from codeshelf.kit.errors import DomainError
 from codeshelf.web.http import HERE, ForbiddenError, SignInRequiredError, page, sign_in_redirect
-from codeshelf.web.pages import account, orders
+from codeshelf.web.pages import account, claims, orders
 from codeshelf.web.security import PageHeaders
 
 PREFIX = "/account"
+# Forms that carry claim screenshots may be as big as the API's multipart claims.
+UPLOAD_PREFIXES = (f"{PREFIX}/orders/", f"{PREFIX}/claims/")
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def install(app: FastAPI) -> None:
     """Add the portal to ``app`` (after the API's problem handlers are installed)."""
-    for router in (account.router, orders.router):
+    for router in (account.router, orders.router, claims.router):
         app.include_router(router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
     app.add_middleware(PageHeaders, prefixes=(PREFIX,))

@@ -13,6 +13,8 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
+from codeshelf.claims import policy as rules
+from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
@@ -34,6 +36,7 @@ templates = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+templates.globals["evidence_text"] = rules.EVIDENCE_TEXT
 
 
 class Decision(Protocol):
@@ -51,6 +54,7 @@ class Services(Protocol):
     db: Database
     vault: Vault
     limiter: Limiter
+    evidence: EvidenceStore
 
 
 def services(request: Request) -> Services:

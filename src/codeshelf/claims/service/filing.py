@@ -240,6 +240,7 @@ def add_evidence(
     partner: Partner,
     claim_public_id: str,
     data: EvidenceInput,
+    actor: Actor | None = None,
 ) -> Claim:
     """Add what the claim was missing and judge it again; a claim waiting on the partner
     (needs_info) goes back to the triage queue with a fresh 24-hour clock."""
@@ -279,9 +280,8 @@ def add_evidence(
     claim.updated_at = now
     audit.record(
         session,
-        actor=f"partner:{partner.public_id}",
+        **audit_who(actor or Actor(f"partner:{partner.public_id}", partner.public_id)),
         action="claim.evidence",
-        partner_public_id=partner.public_id,
         subject=claim.public_id,
         count=len(data.screenshots),
         details=_evidence_details(data),

@@ -107,6 +107,24 @@ def reveal_codes(
 ) -> tuple[Order, list[RevealedCode]]:
     """Decrypt an order's codes for its partner; every reveal is written to the audit log,
     naming the API key, or the ``actor`` (a portal member) who asked."""
+    order, codes = delivered_codes(session, vault, partner, order_public_id)
+    audit.record(
+        session,
+        actor=actor or f"partner:{partner.public_id}",
+        action="codes.reveal",
+        partner_public_id=partner.public_id,
+        api_key_public_id=api_key.public_id if api_key else None,
+        subject=order.public_id,
+        count=len(codes),
+    )
+    return order, codes
+
+
+def delivered_codes(
+    session: Session, vault: Vault, partner: Partner, order_public_id: str
+) -> tuple[Order, list[RevealedCode]]:
+    """An order's codes in plaintext, for the server's own use (filing a claim on some of
+    them): never shown, so not a reveal. What a person sees goes through ``reveal_codes``."""
     order = get_order(session, partner.id, order_public_id)
     if order.status != OrderStatus.DELIVERED:
         raise CodesNotReadyError(f"order {order.public_id} is {order.status}, not delivered")
@@ -116,15 +134,6 @@ def reveal_codes(
         _test_codes(order)
         if partner.is_sandbox
         else stock.reveal(session, vault, list(sku_of_item))
-    )
-    audit.record(
-        session,
-        actor=actor or f"partner:{partner.public_id}",
-        action="codes.reveal",
-        partner_public_id=partner.public_id,
-        api_key_public_id=api_key.public_id if api_key else None,
-        subject=order.public_id,
-        count=len(codes),
     )
     return order, [
         RevealedCode(products[sku_of_item[code.order_item_id]].sku, code.code, code.state)
