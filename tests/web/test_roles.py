@@ -16,6 +16,8 @@ from tests.fixtures.http import order, order_count
 ORDERS = {Role.OWNER, Role.ADMIN, Role.BUYER, Role.SUPPORT}
 BUY_AND_REVEAL = {Role.OWNER, Role.ADMIN, Role.BUYER}
 MONEY = {Role.OWNER, Role.ADMIN, Role.BUYER, Role.FINANCE}
+CLAIMS = {Role.OWNER, Role.ADMIN, Role.SUPPORT}
+TEAM = {Role.OWNER, Role.ADMIN}
 
 
 def test_the_permission_table_is_least_privilege() -> None:

@@ -161,6 +161,8 @@ def status_of(error: DomainError) -> int:
     """The status a page answers a refusal with (the API's, for the ones pages meet)."""
     if error.slug == "insufficient-funds":
         return 402
+    if error.slug == "not-allowed":
+        return 403
     if isinstance(error, NotFoundError):
         return 404
     if isinstance(error, ConflictError):
