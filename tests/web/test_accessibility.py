@@ -89,8 +89,9 @@ def test_no_page_has_serious_accessibility_violations(
     found += _violations(portal)
     portal.go("/account/claims")
     found += _violations(portal)
-    portal.go("/account/team")
-    found += _violations(portal)
+    for path in ("/account/team", "/account/prices", "/account/statement"):
+        portal.go(path)
+        found += _violations(portal)
     portal.go("/account/orders/ord_00000000000000000000")
     found += _violations(portal)
     assert found == []

@@ -18,6 +18,7 @@ BUY_AND_REVEAL = {Role.OWNER, Role.ADMIN, Role.BUYER}
 MONEY = {Role.OWNER, Role.ADMIN, Role.BUYER, Role.FINANCE}
 CLAIMS = {Role.OWNER, Role.ADMIN, Role.SUPPORT}
 TEAM = {Role.OWNER, Role.ADMIN}
+FINANCE = {Role.OWNER, Role.ADMIN, Role.FINANCE}
 
 
 def test_the_permission_table_is_least_privilege() -> None:

@@ -39,9 +39,17 @@ class LedgerEntry:
 
 
 def ledger_entries(
-    session: Session, partner_id: int, *, after: str | None, limit: int, currency: str | None
+    session: Session,
+    partner_id: int,
+    *,
+    after: str | None,
+    limit: int,
+    currency: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[LedgerEntry]:
-    """The partner's wallet postings, oldest first, ``limit`` of them after the cursor.
+    """The partner's wallet postings, oldest first, ``limit`` of them after the cursor (and,
+    if given, posted from ``since`` and before ``until``).
 
     An entry is named by its ledger transaction's public id (each has one wallet posting), and
     the cursor is the last entry's id: nothing in either says how busy anyone else is.
@@ -64,6 +72,10 @@ def ledger_entries(
         query = query.where(Posting.id > position)
     if currency is not None:
         query = query.where(Account.currency == currency)
+    if since is not None:
+        query = query.where(Posting.created_at >= since)
+    if until is not None:
+        query = query.where(Posting.created_at < until)
     return [
         LedgerEntry(
             id=txn.public_id,
