@@ -27,7 +27,8 @@ from codeshelf.webhooks import delivery
 from codeshelf.worker import passes
 
 PURGE_EVERY = timedelta(hours=1)
-FLOORS_EVERY_S = 1.0
+# Stock loaded without an import (claims and backorders waiting for it), and the stock floors.
+STOCK_EVERY_S = 1.0
 
 
 def run(
@@ -52,11 +53,10 @@ def run(
         httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
     ):
         while not stopping():
-            passes.serve_waiting(db, report)
-            if last_floors is None or time.monotonic() - last_floors >= FLOORS_EVERY_S:
-                passes.advance_stock_floors(
-                    db
-                )  # a woken worker may pass hundreds of times a second
+            # Once a second, not every pass: a woken worker may pass hundreds of times a second.
+            if last_floors is None or time.monotonic() - last_floors >= STOCK_EVERY_S:
+                passes.serve_waiting(db, report)
+                passes.advance_stock_floors(db)
                 last_floors = time.monotonic()
             sent = passes.send_webhooks(db, vault, client, settings, batch)
             now = utcnow()
