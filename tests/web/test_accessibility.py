@@ -89,7 +89,7 @@ def test_no_page_has_serious_accessibility_violations(
     found += _violations(portal)
     portal.go("/account/claims")
     found += _violations(portal)
-    for path in ("/account/team", "/account/prices", "/account/statement"):
+    for path in ("/account/team", "/account/prices", "/account/statement", "/account/activity"):
         portal.go(path)
         found += _violations(portal)
     portal.go("/account/orders/ord_00000000000000000000")

@@ -46,3 +46,28 @@ def occurrences(session: Session, action: str, subject: str) -> tuple[int, datet
         )
     ).one()
     return int(count or 0), first
+
+
+def partner_trail(
+    session: Session,
+    partner_public_id: str,
+    *,
+    search: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """What was done on a partner's account, newest first: who revealed which order's codes,
+    filed or changed claims, joined or managed the team. ``search`` matches the action, the
+    actor or the subject (case-insensitively); ``before`` is the last event id of the page
+    before."""
+    query = select(AuditEvent).where(AuditEvent.partner_public_id == partner_public_id)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            func.lower(AuditEvent.action).like(pattern)
+            | func.lower(AuditEvent.actor).like(pattern)
+            | func.lower(func.coalesce(AuditEvent.subject, "")).like(pattern)
+        )
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
