@@ -89,7 +89,8 @@ def test_no_page_has_serious_accessibility_violations(
     found += _violations(portal)
     portal.go("/account/claims")
     found += _violations(portal)
-    for path in ("/account/team", "/account/prices", "/account/statement", "/account/activity"):
+    pages = ("team", "prices", "statement", "activity", "developers")
+    for path in (f"/account/{name}" for name in pages):
         portal.go(path)
         found += _violations(portal)
     portal.go("/account/orders/ord_00000000000000000000")

@@ -19,6 +19,7 @@ MONEY = {Role.OWNER, Role.ADMIN, Role.BUYER, Role.FINANCE}
 CLAIMS = {Role.OWNER, Role.ADMIN, Role.SUPPORT}
 TEAM = {Role.OWNER, Role.ADMIN}
 FINANCE = {Role.OWNER, Role.ADMIN, Role.FINANCE}
+DEVELOPER = {Role.OWNER, Role.ADMIN, Role.DEVELOPER}
 
 
 def test_the_permission_table_is_least_privilege() -> None:

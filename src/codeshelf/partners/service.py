@@ -71,12 +71,19 @@ def get_partner(session: Session, partner_public_id: str) -> Partner:
     return partner
 
 
-def issue_key(session: Session, partner: Partner, mode: KeyMode = KeyMode.LIVE) -> IssuedKey:
-    return add_key_with_secret(session, partner, KEY_PREFIX[mode] + secrets.token_urlsafe(32), mode)
+def issue_key(
+    session: Session, partner: Partner, mode: KeyMode = KeyMode.LIVE, actor: str | None = None
+) -> IssuedKey:
+    secret = KEY_PREFIX[mode] + secrets.token_urlsafe(32)
+    return add_key_with_secret(session, partner, secret, mode, actor)
 
 
 def add_key_with_secret(
-    session: Session, partner: Partner, secret: str, mode: KeyMode = KeyMode.LIVE
+    session: Session,
+    partner: Partner,
+    secret: str,
+    mode: KeyMode = KeyMode.LIVE,
+    actor: str | None = None,
 ) -> IssuedKey:
     """Store a key whose secret the caller made (the demo derives its key from the secret)."""
     api_key = ApiKey(
@@ -90,7 +97,7 @@ def add_key_with_secret(
     session.flush()
     audit.record(
         session,
-        actor=audit.OPERATOR_CLI,
+        actor=actor or audit.OPERATOR_CLI,
         action="api_key.create",
         partner_public_id=partner.public_id,
         api_key_public_id=api_key.public_id,
@@ -98,14 +105,19 @@ def add_key_with_secret(
     return IssuedKey(partner, api_key, secret)
 
 
-def create_key(session: Session, partner_public_id: str, mode: KeyMode = KeyMode.LIVE) -> IssuedKey:
+def create_key(
+    session: Session,
+    partner_public_id: str,
+    mode: KeyMode = KeyMode.LIVE,
+    actor: str | None = None,
+) -> IssuedKey:
     """A live key, or (``mode="test"``) a cs_test_ key for the partner's sandbox twin."""
     partner = get_partner(session, partner_public_id)
     if partner.is_sandbox:
         raise InvalidInputError(f"{partner_public_id} is a sandbox partner; name its live twin")
     if mode == KeyMode.TEST:
-        return issue_key(session, sandbox_twin(session, partner), KeyMode.TEST)
-    return issue_key(session, partner)
+        return issue_key(session, sandbox_twin(session, partner), KeyMode.TEST, actor)
+    return issue_key(session, partner, actor=actor)
 
 
 def sandbox_twin(session: Session, partner: Partner) -> Partner:
@@ -179,7 +191,9 @@ def set_review_limits(
     )
 
 
-def revoke_key(session: Session, partner_public_id: str, key_public_id: str) -> ApiKey:
+def revoke_key(
+    session: Session, partner_public_id: str, key_public_id: str, actor: str | None = None
+) -> ApiKey:
     partner = get_partner(session, partner_public_id)
     api_key = session.scalar(
         select(ApiKey).where(
@@ -193,7 +207,7 @@ def revoke_key(session: Session, partner_public_id: str, key_public_id: str) -> 
         api_key.revoked_at = utcnow()
         audit.record(
             session,
-            actor=audit.OPERATOR_CLI,
+            actor=actor or audit.OPERATOR_CLI,
             action="api_key.revoke",
             partner_public_id=partner.public_id,
             api_key_public_id=api_key.public_id,

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from codeshelf.kit.errors import DomainError
 from codeshelf.web.http import HERE, ForbiddenError, SignInRequiredError, page, sign_in_redirect
-from codeshelf.web.pages import account, activity, claims, finance, orders, team
+from codeshelf.web.pages import account, activity, claims, developers, finance, orders, team
 from codeshelf.web.security import PageHeaders
 
 PREFIX = "/account"
@@ -23,7 +23,7 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 def install(app: FastAPI) -> None:
     """Add the portal to ``app`` (after the API's problem handlers are installed)."""
-    routers = (account, orders, claims, finance, team, activity)
+    routers = (account, orders, claims, finance, developers, team, activity)
     for router in (module.router for module in routers):
         app.include_router(router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")

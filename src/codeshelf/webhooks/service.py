@@ -59,6 +59,7 @@ def create_endpoint(
     event_types: Sequence[str],
     *,
     allow_private: bool,
+    actor: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it and its signing secret (shown once)."""
     urls.check(url, allow_private=allow_private)
@@ -85,7 +86,7 @@ def create_endpoint(
     session.flush()
     audit.record(
         session,
-        actor=f"partner:{partner.public_id}",
+        actor=actor or f"partner:{partner.public_id}",
         action="webhook_endpoint.create",
         partner_public_id=partner.public_id,
         subject=endpoint_id,
@@ -141,7 +142,9 @@ def list_endpoints(session: Session, partner_id: int) -> list[WebhookEndpoint]:
     )
 
 
-def delete_endpoint(session: Session, partner: Partner, endpoint_public_id: str) -> None:
+def delete_endpoint(
+    session: Session, partner: Partner, endpoint_public_id: str, actor: str | None = None
+) -> None:
     """Stop sending to it; what it already received stays in the delivery log."""
     endpoint = get_endpoint(session, partner.id, endpoint_public_id)
     now = utcnow()
@@ -155,7 +158,7 @@ def delete_endpoint(session: Session, partner: Partner, endpoint_public_id: str)
         delivery.completed_at = now
     audit.record(
         session,
-        actor=f"partner:{partner.public_id}",
+        actor=actor or f"partner:{partner.public_id}",
         action="webhook_endpoint.delete",
         partner_public_id=partner.public_id,
         subject=endpoint.public_id,
@@ -163,7 +166,11 @@ def delete_endpoint(session: Session, partner: Partner, endpoint_public_id: str)
 
 
 def rotate_secret(
-    session: Session, vault: Vault, partner: Partner, endpoint_public_id: str
+    session: Session,
+    vault: Vault,
+    partner: Partner,
+    endpoint_public_id: str,
+    actor: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret (shown once); the old one keeps signing for 24 hours beside it."""
     endpoint = get_endpoint(session, partner.id, endpoint_public_id)
@@ -175,7 +182,7 @@ def rotate_secret(
     endpoint.secret_key_id = vault.key_id
     audit.record(
         session,
-        actor=f"partner:{partner.public_id}",
+        actor=actor or f"partner:{partner.public_id}",
         action="webhook_endpoint.rotate_secret",
         partner_public_id=partner.public_id,
         subject=endpoint.public_id,
@@ -183,14 +190,16 @@ def rotate_secret(
     return endpoint, secret
 
 
-def enable_endpoint(session: Session, partner: Partner, endpoint_public_id: str) -> WebhookEndpoint:
+def enable_endpoint(
+    session: Session, partner: Partner, endpoint_public_id: str, actor: str | None = None
+) -> WebhookEndpoint:
     """Send to a disabled endpoint again (new events; replay the ones it missed)."""
     endpoint = get_endpoint(session, partner.id, endpoint_public_id)
     endpoint.status = EndpointStatus.ACTIVE
     endpoint.disabled_reason = None
     audit.record(
         session,
-        actor=f"partner:{partner.public_id}",
+        actor=actor or f"partner:{partner.public_id}",
         action="webhook_endpoint.enable",
         partner_public_id=partner.public_id,
         subject=endpoint.public_id,
