@@ -111,3 +111,13 @@ def test_a_common_password_is_refused_with_the_reason(
     page.get_by_label("Password again").fill("1qaz2wsx3edc")
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("alert")).to_contain_text("most common")
+
+
+def test_the_demo_owner_signs_in_with_what_make_run_prints(portal: Portal, db: Database) -> None:
+    result = run_cli(db.url, "demo", "--json")
+    assert result.exit_code == 0, result.output
+    shown = __import__("json").loads(result.stdout)["portal"]
+    assert shown["url"] == "http://127.0.0.1:8000/account/login"
+    login = Login(shown["email"], shown["password"], shown["totp_secret"], "", "")
+    portal.sign_in(login, steps_ahead=1)  # the demo's own enrolment spent this step's code
+    expect(portal.page.get_by_text("Demo Reseller (owner)")).to_be_visible()

@@ -3,9 +3,11 @@ codes, one partner's member probing another partner's orders, and cached pages."
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import update
 
@@ -217,3 +219,62 @@ def test_another_partners_order_is_not_found(
     assert reveal.status == 404
     listed = portal.go("/account/orders").content()
     assert ours in listed and theirs not in listed
+
+
+def test_a_session_ends_12_hours_after_sign_in_however_busy(
+    portal: Portal, shop: Shop, db: Database, vault: Vault
+) -> None:
+    portal.enter_as(db, vault, _owner(db, vault, shop))
+    assert portal.go("/account/orders").url.endswith("/account/orders")
+    with db.session() as session:
+        session.execute(
+            update(WebSession).values(created_at=utcnow() - timedelta(hours=12, seconds=1))
+        )
+    assert portal.go("/account/orders").url.endswith("/account/login")
+
+
+def test_one_address_guessing_across_accounts_is_throttled(
+    portal: Portal, shop: Shop, db: Database, vault: Vault
+) -> None:
+    from codeshelf.web.pages.account import ATTEMPTS_PER_ADDRESS
+
+    login = _owner(db, vault, shop)
+    page = portal.go("/account/login")
+    token = page.locator("input[name=csrf_token]").get_attribute("value") or ""
+    for n in range(ATTEMPTS_PER_ADDRESS):
+        answer = page.request.post(
+            f"{portal.url}/account/login",
+            form={"csrf_token": token, "email": f"nobody{n}@acme.example", "password": "x" * 12},
+        )
+        assert answer.status == 401
+    throttled = page.request.post(
+        f"{portal.url}/account/login",
+        form={"csrf_token": token, "email": login.email, "password": login.password},
+    )
+    assert throttled.status == 429 and "too many sign-in attempts" in throttled.text()
+
+
+def test_no_plaintext_code_reaches_the_logs_or_any_page_but_the_reveal(
+    portal: Portal,
+    shop: Shop,
+    db: Database,
+    vault: Vault,
+    client: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    placed = order(client, shop.a.headers, {"product_id": shop.sku, "quantity": 3}).json()["id"]
+    portal.enter_as(db, vault, _owner(db, vault, shop))
+    seen = ""
+    pages = ("", "orders", f"orders/{placed}", f"orders/{placed}/claim", "activity", "statement")
+    for path in pages:
+        seen += portal.go(f"/account/{path}").content()
+    page = portal.go(f"/account/orders/{placed}")
+    page.get_by_role("button", name="Reveal codes").click()
+    page.locator("#codes table").wait_for()
+    revealed = page.locator("#codes code.code").all_inner_texts()
+    assert len(revealed) == 3
+    seen += portal.go("/account/activity").content()
+    assert not any(code in seen for code in shop.codes)
+    assert not any(code in caplog.text for code in shop.codes)
+    assert not any(code in portal.page.url for code in shop.codes)
