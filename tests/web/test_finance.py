@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
@@ -64,3 +65,31 @@ def test_only_finance_roles_reach_the_money_pages(
     portal.enter_as(db, vault, add_member(db, vault, shop.a.id, "support", "help@acme.example"))
     for path in ("/account/prices", "/account/statement", "/account/statement?format=csv"):
         assert portal.page.request.get(portal.url + path).status == 403
+
+
+def test_the_overview_charts_what_was_spent_each_day(
+    portal: Portal, shop: Shop, db: Database, vault: Vault, client: httpx.Client
+) -> None:
+    from sqlalchemy import update
+
+    from codeshelf.wallet.models import Posting
+
+    order(client, shop.a.headers, {"product_id": shop.sku, "quantity": 2})
+    first = order(client, shop.a.headers).json()["id"]
+    with db.session() as session:  # the first posting of the last order: two days ago
+        last = session.scalars(select(Posting.id).order_by(Posting.id.desc())).first()
+        two_days_ago = datetime.now(UTC) - timedelta(days=2)
+        session.execute(
+            update(Posting).where(Posting.id >= (last or 0) - 1).values(created_at=two_days_ago)
+        )
+    assert first
+    portal.enter_as(db, vault, add_member(db, vault, shop.a.id, "finance", "money@acme.example"))
+    page = portal.go("/account/")
+    expect(page.get_by_role("img", name="Spend per day, last 30 days (USD)")).to_be_visible()
+    assert page.locator("svg.chart rect").count() == 30
+    page.get_by_text("The figures").click()
+    rows = page.locator("details tbody tr").all_inner_texts()
+    today = datetime.now(UTC).date().isoformat()
+    earlier = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    assert rows == [f"{earlier}\t46.50 USD", f"{today}\t93.00 USD"]
+    portal.shot("overview-chart")

@@ -64,6 +64,8 @@ def list_orders(
     status: str | None,
     client_order_id: str | None,
     updated_since: datetime | None = None,
+    created_since: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> list[Order]:
     """Newest first; ``before`` is the cursor: the id of the last order of the previous page."""
     query = select(Order).where(Order.partner_id == partner_id).order_by(Order.id.desc())
@@ -82,6 +84,10 @@ def list_orders(
         query = query.where(Order.client_order_id == client_order_id)
     if updated_since is not None:
         query = query.where(Order.updated_at >= updated_since)
+    if created_since is not None:
+        query = query.where(Order.created_at >= created_since)
+    if created_before is not None:
+        query = query.where(Order.created_at < created_before)
     return list(session.scalars(query.limit(limit)))
 
 

@@ -34,6 +34,7 @@ from codeshelf.wallet.service.statements import (
     day_figures,
     ledger_entries,
     orders_moved,
+    spend_per_day,
 )
 
 __all__ = [
@@ -59,5 +60,6 @@ __all__ = [
     "refund",
     "release_hold",
     "set_low_balance_alert",
+    "spend_per_day",
     "system_account",
 ]

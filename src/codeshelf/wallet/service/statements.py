@@ -9,9 +9,9 @@ what holds paid for orders delivered that day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Date, Select, cast, func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.kit.errors import InvalidCursorError
@@ -198,3 +198,33 @@ def orders_moved(start: datetime, end: datetime) -> Select[int | None]:
         LedgerTransaction.created_at < end,
         LedgerTransaction.order_id.is_not(None),
     )
+
+
+def spend_per_day(
+    session: Session, partner_id: int, since: datetime
+) -> dict[str, dict[date, Money]]:
+    """What the partner's orders took from its wallets each day (UTC) since ``since``, by
+    currency: order debits and holds spent, less nothing (refunds are not spend)."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    day = (
+        cast(func.timezone("UTC", Posting.created_at), Date)
+        if postgresql
+        else func.date(Posting.created_at)
+    )
+    rows = session.execute(
+        select(day, Account.currency, func.sum(Posting.amount_minor))
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(
+            Account.partner_id == partner_id,
+            Account.kind.in_((AccountKind.WALLET, AccountKind.HELD)),
+            LedgerTransaction.kind == TransactionKind.ORDER,
+            Posting.created_at >= since,
+        )
+        .group_by(day, Account.currency)
+    )
+    found: dict[str, dict[date, Money]] = {}
+    for when, currency, minor in rows:
+        when = when if isinstance(when, date) else date.fromisoformat(str(when))
+        found.setdefault(currency, {})[when] = Money(-int(minor), currency)
+    return found

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -23,6 +24,7 @@ from codeshelf.orders.schemas import OrderCreate, OrderOut
 from codeshelf.orders.service import submission
 from codeshelf.stock import service as stock
 from codeshelf.wallet import service as wallet
+from codeshelf.web import chart
 from codeshelf.web.http import (
     Viewer,
     ViewerDep,
@@ -37,6 +39,7 @@ from codeshelf.web.http import (
 
 router = APIRouter(prefix="/account")
 PAGE_SIZE = 25
+CSV_ROWS = 10_000
 STATUSES = ("pending", "paid", "delivered", "failed")
 IN_USE_RETRIES = 20
 IN_USE_WAIT_S = 0.1
@@ -46,14 +49,24 @@ IN_USE_WAIT_S = 0.1
 def overview(request: Request, who: ViewerDep) -> Response:
     svc = services(request)
     with svc.db.read_session() as session:
-        money = None
+        money, spend = None, {}
         if who.can(Permission.FINANCE) or who.can(Permission.PLACE_ORDERS):
             money = wallet.all_balances(session, who.partner.id)
+            today = datetime.now(UTC).date()
+            since = datetime.combine(today - timedelta(days=chart.DAYS - 1), time(), UTC)
+            spend = wallet.spend_per_day(session, who.partner.id, since)
         recent = (
             _orders(session, who, None, 5, None, None) if who.can(Permission.VIEW_ORDERS) else []
         )
     available, held = (money.available, money.held) if money else ([], [])
-    return page(request, "overview.html", who, available=available, held=held, recent=recent)
+    charts = {
+        currency: chart.bars(days, currency, datetime.now(UTC).date())
+        for currency, days in sorted(spend.items())
+    }
+    return page(
+        request, "overview.html", who, available=available, held=held, recent=recent,
+        charts=charts, chart=chart,
+    )  # fmt: skip
 
 
 def _orders(
@@ -63,7 +76,9 @@ def _orders(
     limit: int,
     status: str | None,
     client_order_id: str | None,
+    days: tuple[date | None, date | None] = (None, None),
 ) -> list[OrderOut]:
+    first, last = days
     found = orders.list_orders(
         session,
         who.partner.id,
@@ -71,9 +86,18 @@ def _orders(
         limit=limit,
         status=status,
         client_order_id=client_order_id,
+        created_since=datetime.combine(first, time(), UTC) if first else None,
+        created_before=datetime.combine(last, time(), UTC) + timedelta(days=1) if last else None,
     )
     products = orders.products_by_id(session, {i.product_id for o in found for i in o.items})
     return [OrderOut.of(order, products) for order in found]
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 @router.get("/orders", response_class=HTMLResponse)
@@ -82,25 +106,55 @@ def order_list(
     who: ViewerDep,
     status: str = "",
     client_order_id: str = "",
+    since: str = "",
+    until: str = "",
     cursor: str = "",
+    format: str = "",
 ) -> Response:
+    """Filtered by status, ``client_order_id`` and the days (UTC) created; ``format=csv``
+    gives every order the filters match (up to CSV_ROWS), without codes."""
     require(who, Permission.VIEW_ORDERS)
     chosen = status if status in STATUSES else None
+    days = (_day(since), _day(until))
+    as_csv = format == "csv"
     svc = services(request)
     error = None
     with svc.db.read_session() as session:
         try:
             shown = _orders(
-                session, who, cursor or None, PAGE_SIZE, chosen, client_order_id[:128] or None
-            )
+                session, who, None if as_csv else cursor or None,
+                CSV_ROWS if as_csv else PAGE_SIZE, chosen, client_order_id[:128] or None, days,
+            )  # fmt: skip
         except DomainError as exc:
             shown, error = [], exc.detail
+    if as_csv:
+        return _orders_csv(shown)
     following = shown[-1].id if len(shown) == PAGE_SIZE else None
     return page(
         request, "orders.html", who, orders=shown, chosen_status=chosen or "",
         client_order_id=client_order_id[:128], next_cursor=following, statuses=STATUSES,
-        error=error,
+        error=error, since=days[0].isoformat() if days[0] else "",
+        until=days[1].isoformat() if days[1] else "",
     )  # fmt: skip
+
+
+def _orders_csv(shown: list[OrderOut]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "client_order_id", "status", "created_at", "delivered_at", "product_id",
+                     "quantity", "unit_price", "total", "currency"])  # fmt: skip
+    for order in shown:
+        for item in order.items:
+            writer.writerow([
+                order.id, order.client_order_id or "", order.status, order.created_at.isoformat(),
+                order.delivered_at.isoformat() if order.delivered_at else "", item.product_id,
+                item.quantity, item.unit_price.amount, item.total.amount, order.total.currency,
+            ])  # fmt: skip
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
+    )
 
 
 @router.get("/orders/new", response_class=HTMLResponse)
