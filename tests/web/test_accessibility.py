@@ -89,7 +89,7 @@ def test_no_page_has_serious_accessibility_violations(
     found += _violations(portal)
     portal.go("/account/claims")
     found += _violations(portal)
-    pages = ("team", "prices", "statement", "activity", "developers")
+    pages = ("team", "prices", "statement", "reconciliation", "activity", "developers")
     for path in (f"/account/{name}" for name in pages):
         portal.go(path)
         found += _violations(portal)

@@ -93,3 +93,29 @@ def test_the_overview_charts_what_was_spent_each_day(
     earlier = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
     assert rows == [f"{earlier}\t46.50 USD", f"{today}\t93.00 USD"]
     portal.shot("overview-chart")
+
+
+def test_the_reconciliation_page_and_csvs_defuse_formulas_typed_by_people(
+    portal: Portal, shop: Shop, db: Database, vault: Vault, client: httpx.Client
+) -> None:
+    formula = '=HYPERLINK("http://evil.example","pay")'
+    body = {"product_id": shop.sku, "quantity": 1, "client_order_id": formula}
+    placed = order(client, shop.a.headers, body).json()["id"]
+    portal.enter_as(db, vault, add_member(db, vault, shop.a.id, "owner", "own@acme.example"))
+    page = portal.go("/account/reconciliation")
+    expect(page.get_by_role("row").filter(has_text="order debits")).to_contain_text("-46.50 USD")
+    expect(page.get_by_role("row").filter(has_text="closing").first).to_contain_text("953.50 USD")
+    expect(page.get_by_role("link", name=placed)).to_be_visible()
+    today = datetime.now(UTC).date().isoformat()
+    for path in (f"/account/reconciliation?day={today}&format=csv", "/account/orders?format=csv"):
+        text = portal.page.request.get(portal.url + path).text()
+        [row] = [r for r in _rows(text) if r.get("order_id", r.get("id")) == placed]
+        assert row["client_order_id"] == "'" + formula  # a spreadsheet shows it as text
+    recon = _rows(
+        portal.page.request.get(
+            portal.url + f"/account/reconciliation?day={today}&format=csv"
+        ).text()
+    )
+    assert {"record": "order_debits", "amount": "-46.50"}.items() <= next(
+        r for r in recon if r["record"] == "order_debits"
+    ).items()  # amounts keep their sign

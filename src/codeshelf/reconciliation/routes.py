@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Annotated, Literal
 
@@ -12,16 +10,6 @@ from codeshelf.reconciliation import service
 from codeshelf.reconciliation.schemas import Reconciliation
 
 router = APIRouter(tags=["reconciliation"])
-
-CSV_COLUMNS = [
-    "record",
-    "currency",
-    "amount",
-    "order_id",
-    "client_order_id",
-    "status",
-    "created_at",
-]
 
 
 @router.get(
@@ -44,34 +32,7 @@ def reconciliation(
         return Response(body.model_dump_json(), media_type="application/json")
     filename = f"codeshelf-reconciliation-{day.isoformat()}.csv"
     return Response(
-        _csv(body),
+        body.as_csv(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def _csv(body: Reconciliation) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for line in body.currencies:
-        for name, value in line.model_dump(exclude={"currency"}).items():
-            writer.writerow([name, line.currency, value["amount"], "", "", "", ""])
-    for order in body.orders:
-        writer.writerow(
-            [
-                "order",
-                order.amount.currency,
-                order.amount.amount,
-                order.order_id,
-                _safe(order.client_order_id or ""),
-                order.status,
-                order.created_at.isoformat(),
-            ]
-        )
-    return out.getvalue()
-
-
-def _safe(cell: str) -> str:
-    """Neutralise spreadsheet formulas (OWASP CSV injection) in partner-supplied text."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from codeshelf.kit import csvs
 from codeshelf.kit.schemas import MoneyOut
 from codeshelf.reconciliation.service import DailyReport
 from codeshelf.wallet.service import CurrencyFigures
@@ -64,3 +65,35 @@ class Reconciliation(BaseModel):
                 for line in report.orders
             ],
         )
+
+    def as_csv(self) -> str:
+        """One table: a row per figure and currency, then a row per order."""
+        figures = [
+            [name, line.currency, value["amount"], "", "", "", ""]
+            for line in self.currencies
+            for name, value in line.model_dump(exclude={"currency"}).items()
+        ]
+        orders = [
+            [
+                "order",
+                order.amount.currency,
+                order.amount.amount,
+                order.order_id,
+                order.client_order_id or "",
+                order.status,
+                order.created_at.isoformat(),
+            ]
+            for order in self.orders
+        ]
+        return csvs.table(CSV_COLUMNS, [*figures, *orders], typed={"client_order_id"})
+
+
+CSV_COLUMNS = [
+    "record",
+    "currency",
+    "amount",
+    "order_id",
+    "client_order_id",
+    "status",
+    "created_at",
+]

@@ -3,16 +3,17 @@ statement with its running balance, filtered by date; each as a page and as CSV.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.catalog.service import face_value
+from codeshelf.kit import csvs
 from codeshelf.members.roles import Permission
 from codeshelf.orders import service as orders
+from codeshelf.reconciliation import service as recon
+from codeshelf.reconciliation.schemas import Reconciliation
 from codeshelf.stock import service as stock
 from codeshelf.wallet import service as wallet
 from codeshelf.web.http import Viewer, ViewerDep, page, require, services
@@ -22,12 +23,8 @@ STATEMENT_ROWS = 10_000  # one page or one CSV: a year of a busy partner's walle
 
 
 def _csv(name: str, header: list[str], rows: list[list[str]]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
     return Response(
-        out.getvalue(),
+        csvs.table(header, rows, typed={"reference"}),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -102,3 +99,24 @@ def _entries(
         )  # fmt: skip
         ids = orders.public_ids(session, {e.order_id for e in entries if e.order_id})
     return entries, ids
+
+
+@router.get("/reconciliation", response_class=HTMLResponse)
+def reconciliation(request: Request, who: ViewerDep, day: str = "", format: str = "") -> Response:
+    """One UTC day's money per currency and its orders: the same report as the API's."""
+    require(who, Permission.FINANCE)
+    chosen = _day(day) or datetime.now(UTC).date()
+    svc = services(request)
+    with svc.db.read_session() as session:
+        report = Reconciliation.of(recon.partner_day(session, who.partner.id, chosen))
+    if format == "csv":
+        return Response(
+            report.as_csv(),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="codeshelf-reconciliation-{chosen.isoformat()}.csv"'
+                )
+            },
+        )
+    return page(request, "reconciliation.html", who, report=report, day=chosen.isoformat())

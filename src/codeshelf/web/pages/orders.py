@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from codeshelf.idempotency.service import KeyInUseError, StoredResponse
+from codeshelf.kit import csvs
 from codeshelf.kit.errors import DomainError
 from codeshelf.members.roles import Permission
 from codeshelf.orders import service as orders
@@ -139,19 +140,19 @@ def order_list(
 
 
 def _orders_csv(shown: list[OrderOut]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "client_order_id", "status", "created_at", "delivered_at", "product_id",
-                     "quantity", "unit_price", "total", "currency"])  # fmt: skip
-    for order in shown:
-        for item in order.items:
-            writer.writerow([
-                order.id, order.client_order_id or "", order.status, order.created_at.isoformat(),
-                order.delivered_at.isoformat() if order.delivered_at else "", item.product_id,
-                item.quantity, item.unit_price.amount, item.total.amount, order.total.currency,
-            ])  # fmt: skip
+    header = ["id", "client_order_id", "status", "created_at", "delivered_at", "product_id",
+              "quantity", "unit_price", "total", "currency"]  # fmt: skip
+    rows = [
+        [
+            order.id, order.client_order_id or "", order.status, order.created_at.isoformat(),
+            order.delivered_at.isoformat() if order.delivered_at else "", item.product_id,
+            item.quantity, item.unit_price.amount, item.total.amount, order.total.currency,
+        ]
+        for order in shown
+        for item in order.items
+    ]  # fmt: skip
     return Response(
-        out.getvalue(),
+        csvs.table(header, rows, typed={"client_order_id"}),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
     )
