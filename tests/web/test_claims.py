@@ -43,6 +43,9 @@ def test_support_files_a_claim_seeing_the_verdict_first_then_follows_it(
     page = portal.go(f"/account/orders/{placed}")
     expect(page.get_by_role("button", name="Reveal codes")).to_have_count(0)  # support may not
     page.get_by_role("link", name="File a claim").click()
+    page.get_by_role("button", name="Reveal code", exact=False).first.click()
+    one = page.locator("#code-0 code").inner_text()  # the one code support may see
+    assert one in shop.codes
     page.locator("input[name=code]").first.check()
     page.get_by_label("Problem").select_option("invalid")
     page.get_by_label("Account region").fill("US")
@@ -57,7 +60,8 @@ def test_support_files_a_claim_seeing_the_verdict_first_then_follows_it(
     page.get_by_role("button", name="Check against the policy").click()
     expect(verdicts).to_contain_text("eligible")
     portal.shot("claim-check")
-    assert not any(code in page.content() for code in shop.codes)  # picked by position only
+    others = [code for code in shop.codes if code != one]
+    assert not any(code in page.content() for code in others)  # picked by position only
     page.get_by_role("button", name="File claim").click()
 
     expect(page.get_by_role("heading", name=re.compile(r"^Claim clm_"))).to_be_visible()
@@ -69,6 +73,8 @@ def test_support_files_a_claim_seeing_the_verdict_first_then_follows_it(
         assert claim.channel == "api" and len(claim.evidence) == 1 and len(claim.codes) == 1
         [filed] = session.scalars(select(AuditEvent).where(AuditEvent.action == "claim.file"))
         assert filed.actor.startswith("member:mbr_")
+        [shown] = session.scalars(select(AuditEvent).where(AuditEvent.action == "codes.reveal"))
+        assert shown.count == 1 and shown.details == {"position": 0, "for": "claim"}
 
     page.get_by_label("Remedy").select_option("refund")
     page.get_by_role("button", name="Change remedy").click()
@@ -90,7 +96,11 @@ def test_a_question_from_the_operator_is_answered_on_the_claims_page(
     with db.session() as session:
         claims.request_info(session, claim_id, claims.Actor("operator:alice"), "Which account?")
     page = portal.go(f"/account/claims/{claim_id}")
-    expect(page.get_by_text("Which account?")).to_be_visible()
+    expect(page.get_by_text("Which account?").first).to_be_visible()
+    history = page.locator("ol.history li")
+    expect(history.nth(0)).to_contain_text("filed")
+    expect(history.nth(1)).to_contain_text("taken up by codeshelf")  # triaged on the way
+    expect(history.nth(2)).to_contain_text("codeshelf asked for more information (Which account?)")
     page.get_by_label("Your answer").fill("Our customer's US account")
     page.get_by_label("Account region").fill("US")
     page.get_by_label("Screenshots (PNG or JPEG)").set_input_files(_png(tmp_path))

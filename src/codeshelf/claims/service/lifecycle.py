@@ -89,12 +89,16 @@ def audit_who(actor: Actor) -> dict[str, Any]:
 def record_decision(
     session: Session, claim: Claim, actor: Actor, action: str, reason: str | None, **details: Any
 ) -> None:
+    partner = partner_public_id(session, claim)
+    who = audit_who(actor)
+    # On the partner's own trail too, whoever decided: it is their claim.
+    who["partner_public_id"] = who["partner_public_id"] or partner
     audit.record(
         session,
-        **audit_who(actor),
+        **who,
         action=f"claim.{action}",
         subject=claim.public_id,
-        details={"reason": reason, "partner": partner_public_id(session, claim), **details},
+        details={"reason": reason, "partner": partner, **details},
     )
 
 

@@ -47,6 +47,7 @@ from codeshelf.orders.service.queries import (
     products_by_id,
     public_ids,
     reveal_codes,
+    reveal_one_code,
 )
 from codeshelf.orders.service.review import ReviewLimits
 
@@ -88,6 +89,7 @@ __all__ = [
     "public_ids",
     "reserve_stock",
     "reveal_codes",
+    "reveal_one_code",
     "review_queue",
     "start_waiting",
     "tick",

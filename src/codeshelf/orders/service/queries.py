@@ -126,6 +126,31 @@ def reveal_codes(
     return order, codes
 
 
+def reveal_one_code(
+    session: Session,
+    vault: Vault,
+    partner: Partner,
+    order_public_id: str,
+    position: int,
+    actor: str,
+) -> RevealedCode:
+    """One code of an order (by its position in the order), for someone filing a claim on it
+    who may not see the whole order's; written to the audit log like any reveal."""
+    order, codes = delivered_codes(session, vault, partner, order_public_id)
+    if not 0 <= position < len(codes):
+        raise OrderNotFoundError(f"order {order.public_id} has no code {position}")
+    audit.record(
+        session,
+        actor=actor,
+        action="codes.reveal",
+        partner_public_id=partner.public_id,
+        subject=order.public_id,
+        count=1,
+        details={"position": position, "for": "claim"},
+    )
+    return codes[position]
+
+
 def delivered_codes(
     session: Session, vault: Vault, partner: Partner, order_public_id: str
 ) -> tuple[Order, list[RevealedCode]]:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from codeshelf.audit import service as audit
 from codeshelf.catalog.codes import mask
 from codeshelf.claims import evidence, service
 from codeshelf.claims.models import ClaimStatus
@@ -42,6 +43,18 @@ PROBLEMS = {
     "account_restricted": "The PSN account is restricted",
 }
 STATUSES = tuple(ClaimStatus)
+HISTORY = {  # what the audit log's claim actions mean to the partner
+    "claim.file": "filed",
+    "claim.evidence": "evidence added",
+    "claim.remedy": "remedy changed",
+    "claim.cancel": "withdrawn",
+    "claim.triage": "taken up by codeshelf",
+    "claim.request_info": "codeshelf asked for more information",
+    "claim.approve": "approved",
+    "claim.reject": "rejected",
+    "claim.escalate": "sent to the upstream supplier",
+    "claim.resolve": "resolved",
+}
 PAGE_SIZE = 25
 
 
@@ -135,6 +148,19 @@ async def _screenshots(request: Request, form: FormData) -> list[evidence.Screen
     return found
 
 
+@router.post("/orders/{order_id}/claim/reveal/{position}", response_class=HTMLResponse)
+async def reveal_one(request: Request, who: ViewerDep, order_id: str, position: int) -> Response:
+    """One code, for someone filing a claim on it (support may not see the whole order)."""
+    require(who, Permission.REVEAL_CLAIMED_CODE)
+    await checked_form(request, who)
+    svc = services(request)
+    with svc.db.session() as session:
+        code = orders.reveal_one_code(
+            session, svc.vault, who.partner, order_id, position, who.actor
+        )
+    return page(request, "_one_code.html", who, code=code)
+
+
 @router.post("/orders/{order_id}/claim/check", response_class=HTMLResponse)
 async def check(request: Request, who: ViewerDep, order_id: str) -> Response:
     """The policy's verdict per code, before filing (the API's dry run)."""
@@ -203,9 +229,12 @@ def _claim(
     svc = services(request)
     with svc.db.read_session() as session:
         shown = claim_view(session, service.get_claim(session, claim_id, who.partner.id))
+        history = audit.partner_trail(session, who.partner.public_id, search=shown.id)
+    steps = [(event, HISTORY.get(event.action, event.action)) for event in reversed(history)]
     return page(
-        request, "claim.html", who, status=status, claim=shown, error=error, problems=PROBLEMS
-    )
+        request, "claim.html", who, status=status, claim=shown, error=error, problems=PROBLEMS,
+        history=steps,
+    )  # fmt: skip
 
 
 @router.post("/claims/{claim_id}/remedy", response_class=HTMLResponse)
