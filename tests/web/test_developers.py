@@ -78,6 +78,12 @@ def test_an_endpoint_added_in_the_portal_gets_signed_events_logged_and_replayabl
         assert receiver.received[1].headers["webhook-id"] == got.headers["webhook-id"]
 
         page = portal.go("/account/developers")
+        page.get_by_role("button", name="Disable", exact=False).click()
+        expect(page.get_by_text("disabled by the partner")).to_be_visible()
+        order(client, shop.a.headers)
+        with httpx.Client() as sender:  # nothing goes to a disabled endpoint
+            assert delivery.run_once(db, vault, sender, allow_private=True) == 0
+        page.get_by_role("button", name="Enable", exact=False).click()
         page.get_by_role("button", name="Rotate secret", exact=False).click()
         rotated = page.locator("#new-secret").inner_text()
         assert rotated.startswith("whsec_") and rotated != secret
@@ -102,3 +108,19 @@ def test_other_roles_and_other_partners_stay_out(
     portal.page.context.clear_cookies()
     portal.enter_as(db, vault, add_member(db, vault, shop.a.id, "buyer", "buy@acme.example"))
     assert request.get(f"{portal.url}/account/developers").status == 403
+
+
+def test_a_balance_alert_set_in_the_portal_is_the_apis(
+    portal: Portal, shop: Shop, db: Database, vault: Vault, client: httpx.Client
+) -> None:
+    _developer(portal, db, vault, shop)
+    page = portal.go("/account/developers")
+    page.get_by_label("Alert below (empty: none)").fill("250.00")
+    page.get_by_role("button", name="Set alert").click()
+    expect(page.get_by_text("USD: below 250.00 USD")).to_be_visible()
+    alerts = client.get("/api/v1/balance/alerts", headers=shop.a.headers).json()
+    assert alerts == {"data": [{"amount": "250.00", "currency": "USD"}]}
+    page.get_by_label("Currency").fill("XYZ")
+    page.get_by_label("Alert below (empty: none)").fill("1")
+    page.get_by_role("button", name="Set alert").click()
+    expect(page.get_by_role("alert")).to_contain_text("unknown currency")

@@ -4,17 +4,21 @@ authentication, then an order, its codes revealed, all in a real browser."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyotp
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from codeshelf.audit.models import AuditEvent
+from codeshelf.claims import service as claims
+from codeshelf.claims.models import Claim
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from tests.fixtures.browser import PASSWORD, Login, Portal
 from tests.fixtures.factories import Shop, run_cli
 from tests.fixtures.http import available_codes, order_count
+from tests.web.test_claims import _png
 
 
 def _invite(db: Database, shop: Shop, email: str, role: str = "owner") -> str:
@@ -27,8 +31,8 @@ def _invite(db: Database, shop: Shop, email: str, role: str = "owner") -> str:
     return link.removeprefix("http://127.0.0.1:8000")
 
 
-def test_invited_member_sets_a_password_and_2fa_then_buys_and_reveals_codes(
-    portal: Portal, shop: Shop, db: Database
+def test_invited_member_sets_a_password_and_2fa_buys_reveals_and_claims(
+    portal: Portal, shop: Shop, db: Database, tmp_path: Path
 ) -> None:
     path = _invite(db, shop, "Dana@Acme.example")
     page = portal.go(path)
@@ -78,13 +82,34 @@ def test_invited_member_sets_a_password_and_2fa_then_buys_and_reveals_codes(
     expect(revealed).to_have_count(2)
     assert set(revealed.all_inner_texts()) <= set(shop.codes)
     portal.shot("order-revealed")
-    portal.go("/account/")
-    expect(page.get_by_text("907.00 USD")).to_be_visible()  # the order was paid from the wallet
-    portal.shot("overview")
     assert order_count(db) == 1 and available_codes(db) == len(shop.codes) - 2
     with db.read_session() as session:
         [reveal] = session.scalars(select(AuditEvent).where(AuditEvent.action == "codes.reveal"))
         assert reveal.actor.startswith("member:mbr_") and reveal.count == 2
+
+    # The first code does not redeem: a claim with a screenshot of PSN's error.
+    page.get_by_role("link", name="File a claim").click()
+    page.locator("input[name=code]").first.check()
+    page.get_by_label("PSN error code").fill("WS-37432-9")
+    page.get_by_label("Screenshots (PNG or JPEG, up to 5)").set_input_files(_png(tmp_path))
+    page.get_by_role("button", name="File claim").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Claim clm_"))).to_be_visible()
+    claim_id = page.url.rsplit("/", 1)[1]
+    with db.session() as session:  # the operator asks (their console comes later)
+        claims.request_info(session, claim_id, claims.Actor("operator:alice"), "Which region?")
+
+    page = portal.go("/account/")
+    expect(page.get_by_text("907.00 USD")).to_be_visible()  # the order was paid from the wallet
+    expect(page.get_by_role("link", name=claim_id)).to_be_visible()  # waiting for our answer
+    portal.shot("overview")
+    page.get_by_role("link", name=claim_id).click()
+    page.get_by_label("Your answer").fill("A US account")
+    page.get_by_label("Account region").fill("US")
+    page.get_by_role("button", name="Send evidence").click()
+    with db.read_session() as session:
+        claim = session.scalars(select(Claim)).one()
+        assert claim.status == "submitted" and claim.account_region == "US"
+        assert len(claim.evidence) == 1
 
 
 def test_the_invitation_link_works_once(

@@ -16,6 +16,7 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from codeshelf.members.models import WebSession
 from codeshelf.members.service import signin
+from tests.fixtures import factories
 from tests.fixtures.browser import Portal, add_member
 from tests.fixtures.factories import Shop
 from tests.fixtures.http import order, order_count
@@ -278,3 +279,22 @@ def test_no_plaintext_code_reaches_the_logs_or_any_page_but_the_reveal(
     assert not any(code in seen for code in shop.codes)
     assert not any(code in caplog.text for code in shop.codes)
     assert not any(code in portal.page.url for code in shop.codes)
+
+
+def test_new_order_refusals_say_what_the_api_says_and_a_corrected_form_then_buys(
+    portal: Portal, shop: Shop, db: Database, vault: Vault
+) -> None:
+    poor = factories.add_partner(db, "Cash Poor")
+    factories.deposit(db, poor.id, "50.00")
+    portal.enter_as(db, vault, add_member(db, vault, poor.id, "buyer", "buy@poor.example"))
+    page = portal.go("/account/orders/new")
+    page.get_by_label("Quantity").fill(str(len(shop.codes) + 1))
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_role("alert")).to_contain_text(f"{len(shop.codes) + 1} requested")
+    page.get_by_label("Quantity").fill("2")  # 93.00 from a wallet of 50.00
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_role("alert")).to_contain_text("balance")
+    page.get_by_label("Quantity").fill("1")
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_text("Your code is ready.")).to_be_visible()
+    assert order_count(db) == 1

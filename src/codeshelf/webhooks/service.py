@@ -207,6 +207,23 @@ def enable_endpoint(
     return endpoint
 
 
+def disable_endpoint(
+    session: Session, partner: Partner, endpoint_public_id: str, actor: str | None = None
+) -> WebhookEndpoint:
+    """Stop sending to an endpoint for now (events keep being recorded: replay them later)."""
+    endpoint = get_endpoint(session, partner.id, endpoint_public_id)
+    endpoint.status = EndpointStatus.DISABLED
+    endpoint.disabled_reason = "disabled by the partner"
+    audit.record(
+        session,
+        actor=actor or f"partner:{partner.public_id}",
+        action="webhook_endpoint.disable",
+        partner_public_id=partner.public_id,
+        subject=endpoint.public_id,
+    )
+    return endpoint
+
+
 def signing_secrets(vault: Vault, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     """The secrets to sign with now: the current one, and the previous during its overlap."""
     aad = _secret_aad(endpoint.public_id)

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.kit.errors import DomainError
+from codeshelf.kit.money import InvalidMoneyError, Money, normalize_currency
 from codeshelf.members.roles import Permission
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import KeyMode
+from codeshelf.wallet import service as wallet
 from codeshelf.web.http import (
     Viewer,
     ViewerDep,
@@ -40,9 +42,10 @@ def _page(
     with svc.db.read_session() as session:
         keys = partners.list_keys(session, who.partner.public_id)
         endpoints = webhooks.list_endpoints(session, who.partner.id)
+        alerts = wallet.low_balance_alerts(session, who.partner.id)
     return page(
         request, "developers.html", who, status=status, keys=keys, endpoints=endpoints,
-        event_types=webhooks.EVENT_TYPES, shown=shown, error=error,
+        event_types=webhooks.EVENT_TYPES, shown=shown, error=error, alerts=alerts,
     )  # fmt: skip
 
 
@@ -99,7 +102,7 @@ async def create_endpoint(request: Request, who: ViewerDep) -> Response:
 async def endpoint_action(
     request: Request, who: ViewerDep, endpoint_id: str, action: str
 ) -> Response:
-    """``rotate`` (the new secret shown once), ``enable`` or ``delete``."""
+    """``rotate`` (the new secret shown once), ``enable``, ``disable`` or ``delete``."""
     require(who, Permission.DEVELOPER)
     await checked_form(request, who)
     svc = services(request)
@@ -113,6 +116,8 @@ async def endpoint_action(
                 shown = {"what": f"New signing secret of {endpoint.public_id}", "secret": secret}
             elif action == "enable":
                 webhooks.enable_endpoint(session, who.partner, endpoint_id, actor=who.actor)
+            elif action == "disable":
+                webhooks.disable_endpoint(session, who.partner, endpoint_id, actor=who.actor)
             elif action == "delete":
                 webhooks.delete_endpoint(session, who.partner, endpoint_id, actor=who.actor)
             else:
@@ -141,3 +146,22 @@ async def replay(request: Request, who: ViewerDep, event_id: str) -> Response:
         webhooks.replay(session, event_id, who.partner.id)
     back = field(form, "endpoint", 64)
     return redirect(f"/account/developers/endpoints/{back}" if back else "/account/developers")
+
+
+@router.post("/alerts", response_class=HTMLResponse)
+async def balance_alert(request: Request, who: ViewerDep) -> Response:
+    """Emit balance.low when a currency's balance falls below an amount (empty: no alert)."""
+    require(who, Permission.DEVELOPER)
+    form = await checked_form(request, who)
+    svc = services(request)
+    try:
+        currency = normalize_currency(field(form, "currency", 3))
+        amount = field(form, "below", 20).strip()
+        below = Money.parse(amount, currency) if amount else None
+        with svc.db.session() as session:
+            wallet.set_low_balance_alert(session, who.partner, currency, below)
+    except InvalidMoneyError as exc:
+        return _page(request, who, error=str(exc), status=422)
+    except DomainError as exc:
+        return _page(request, who, error=exc.detail, status=status_of(exc))
+    return redirect("/account/developers")

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from codeshelf.claims import service as claims
 from codeshelf.idempotency.service import KeyInUseError, StoredResponse
 from codeshelf.kit import csvs
 from codeshelf.kit.errors import DomainError
@@ -59,6 +60,12 @@ def overview(request: Request, who: ViewerDep) -> Response:
         recent = (
             _orders(session, who, None, 5, None, None) if who.can(Permission.VIEW_ORDERS) else []
         )
+        waiting: list[tuple[str, str | None]] = []
+        if who.can(Permission.CLAIMS):  # the operator asked these claims for more
+            asked = claims.list_claims(
+                session, who.partner.id, before=None, limit=10, status="needs_info"
+            )
+            waiting = [(claim.public_id, claim.info_request) for claim in asked]
     available, held = (money.available, money.held) if money else ([], [])
     charts = {
         currency: chart.bars(days, currency, datetime.now(UTC).date())
@@ -66,7 +73,7 @@ def overview(request: Request, who: ViewerDep) -> Response:
     }
     return page(
         request, "overview.html", who, available=available, held=held, recent=recent,
-        charts=charts, chart=chart,
+        charts=charts, chart=chart, waiting=waiting,
     )  # fmt: skip
 
 
@@ -200,8 +207,8 @@ async def place(request: Request, who: ViewerDep) -> Response:
     except DomainError as exc:
         return _new_order_form(request, who, exc.detail, status_of(exc), **kept)
     body = json.loads(stored.body)
-    if stored.status != 201:
-        return _new_order_form(request, who, body["detail"], stored.status, **kept)
+    if stored.status != 201:  # a refusal, stored under this key: a corrected order is a new one
+        return _new_order_form(request, who, body["detail"], stored.status, **{**kept, "key": ""})
     return redirect(f"/account/orders/{body['id']}")
 
 
