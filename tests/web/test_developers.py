@@ -36,11 +36,14 @@ def test_a_key_made_in_the_portal_works_at_once_and_stops_when_revoked(
     secret = page.locator("#new-secret").inner_text()
     assert secret.startswith("cs_live_")
     portal.shot("developers")
+    row = page.get_by_role("row").filter(has_text=secret[:12])
+    expect(row).to_contain_text("never")
     with httpx.Client(base_url=portal.url) as api:
         auth = {"Authorization": f"Bearer {secret}"}
         assert api.get("/api/v1/balance", headers=auth).status_code == 200
         assert secret not in portal.go("/account/developers").content()  # shown once
-        key_id = page.get_by_role("row").filter(has_text=secret[:12]).get_by_role("cell").first
+        expect(row).not_to_contain_text("never")  # its last use, to the minute
+        key_id = row.get_by_role("cell").first
         page.get_by_role("button", name=f"Revoke {key_id.inner_text()}").click()
         expect(page.get_by_text("revoked").first).to_be_visible()
         assert api.get("/api/v1/balance", headers=auth).status_code == 401

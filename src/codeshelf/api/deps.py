@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from codeshelf.api.middleware import RATE_LIMIT_HEADERS
 from codeshelf.api.problems import HTTPProblemError
 from codeshelf.api.ratelimit import RateLimiter
 from codeshelf.claims.evidence import EvidenceStore
+from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
@@ -66,6 +69,9 @@ async def authenticate(
     if found is None:
         raise _unauthorized("this API key is unknown or revoked", "invalid_token")
     partner, api_key = found
+    now = utcnow()
+    if partners.key_use_is_stale(api_key, now):  # once a minute a key, in a thread: a write
+        await run_in_threadpool(_record_key_use, services.db, api_key.id, now)
     quota = partner.rate_limit_per_minute or services.settings.rate_limit_per_minute
     decision = await services.limiter.hit_async(api_key.public_id, quota)
     setattr(request.state, RATE_LIMIT_HEADERS, decision.headers())
@@ -76,6 +82,11 @@ async def authenticate(
             headers={"Retry-After": str(decision.reset_seconds)},
         )
     return Principal(partner, api_key)
+
+
+def _record_key_use(db: Database, key_id: int, now: datetime) -> None:
+    with db.session() as session:
+        partners.record_key_use(session, key_id, now)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -262,6 +263,26 @@ def _detached(model: type[_M], table: Table, values: Sequence[Any]) -> _M:
     entity = model(**{column.key: value for column, value in zip(table.c, values, strict=True)})
     make_transient_to_detached(entity)
     return entity
+
+
+KEY_USE_EVERY = timedelta(minutes=1)
+
+
+def key_use_is_stale(api_key: ApiKey, now: datetime) -> bool:
+    """Whether this request should record the key's use (at most once a minute)."""
+    return api_key.last_used_at is None or now - api_key.last_used_at >= KEY_USE_EVERY
+
+
+def record_key_use(session: Session, key_id: int, now: datetime) -> None:
+    """Note that the key was just used, unless another request did within the minute."""
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - KEY_USE_EVERY),
+        )
+        .values(last_used_at=now)
+    )
 
 
 def live_partners(session: Session) -> list[Partner]:

@@ -1,4 +1,5 @@
-"""partner portal members: members with roles, invitations, recovery codes, web sessions
+"""partner portal members: members with roles, invitations, recovery codes, web sessions;
+an API key's last use
 
 Revision ID: 0008
 Revises: 0007
@@ -20,6 +21,10 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.add_column(
+            sa.Column("last_used_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True)
+        )
     op.create_table(
         "member_invitations",
         sa.Column("id", BIGINT, nullable=False),
@@ -112,6 +117,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("last_used_at")
     op.drop_index("ix_web_sessions_member_id", table_name="web_sessions")
     op.drop_table("web_sessions")
     op.drop_index(op.f("ix_member_recovery_codes_member_id"), table_name="member_recovery_codes")
