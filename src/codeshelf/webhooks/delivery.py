@@ -68,7 +68,8 @@ JITTER = 0.1  # each delay is stretched or shrunk by up to 10 %
 LOCK = timedelta(seconds=60)  # longer than the request time-out
 TIMEOUT = 15.0
 MAX_RETRY_AFTER = timedelta(hours=24)
-EXCERPT = 500
+EXCERPT = 500  # characters of an answer kept in the delivery log
+EXCERPT_BYTES = 2048  # bytes of an answer read at most
 PARALLEL_ENDPOINTS = 8  # endpoints a worker sends to at once
 CHECKPOINT = 1.0  # seconds a queue sends before recording its results and renewing its holds
 # PostgreSQL NOTIFYs this channel when a transaction that queued deliveries commits (the
@@ -326,20 +327,44 @@ def send(client: httpx.Client, message: Message, now: datetime, allow_private: b
 
     try:
         urls.check(message.url, allow_private=allow_private)
-        response = client.post(message.url, content=message.body, headers=message.headers)
+        with client.stream(
+            "POST", message.url, content=message.body, headers=message.headers
+        ) as response:
+            head = _first_bytes(response)
     except urls.UnsafeUrlError as exc:
         return Outcome(None, f"refused: {exc.detail}", None, elapsed(), None)
     except httpx.TimeoutException:
         return Outcome(None, "timed out", None, elapsed(), None)
     except httpx.HTTPError as exc:
-        return Outcome(None, f"{type(exc).__name__}: {exc}"[:300], None, elapsed(), None)
+        return Outcome(None, printable(f"{type(exc).__name__}: {exc}")[:300], None, elapsed(), None)
     return Outcome(
         response.status_code,
         None,
-        response.text[:EXCERPT] if response.content else None,
+        printable(head.decode("utf-8", errors="replace"))[:EXCERPT] or None,
         elapsed(),
         _retry_after(response, now),
     )
+
+
+def _first_bytes(response: httpx.Response) -> bytes:
+    """At most EXCERPT_BYTES of the answer as sent (never decompressed); the rest is not
+    read: the connection is closed instead (a huge or gzip-bomb answer costs nothing)."""
+    kept = b""
+    for chunk in response.iter_raw():
+        kept += chunk
+        if len(kept) >= EXCERPT_BYTES:
+            break
+    return kept[:EXCERPT_BYTES]
+
+
+_UNPRINTABLE = dict.fromkeys(c for c in range(0x20) if c not in (0x09, 0x0A))
+_UNPRINTABLE.update(dict.fromkeys(range(0x7F, 0xA0)))
+
+
+def printable(text: str) -> str:
+    """What a receiver sent, fit to store and show: no NUL (PostgreSQL text refuses it) and
+    no other control character."""
+    return text.translate(_UNPRINTABLE)
 
 
 def attempt(

@@ -80,10 +80,16 @@ def advance_stock_floors(db: Database) -> None:
 def send_webhooks(
     db: Database, vault: Vault, client: httpx.Client, settings: Settings, batch: int
 ) -> int:
-    """Deliver what is due; returns how many deliveries were attempted."""
-    return delivery.run_once(
-        db, vault, client, allow_private=settings.webhook_allow_private, batch=batch
-    )
+    """Deliver what is due; returns how many deliveries were attempted. A pass that fails
+    is logged and the worker goes on (its holds expire and the deliveries are tried again):
+    nothing one partner's receiver does may stop the worker for everyone."""
+    try:
+        return delivery.run_once(
+            db, vault, client, allow_private=settings.webhook_allow_private, batch=batch
+        )
+    except Exception:
+        log.exception("a webhook pass failed; going on")
+        return 0
 
 
 def purge(db: Database, now: datetime, retention: timedelta, report: Report) -> None:
