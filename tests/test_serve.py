@@ -63,8 +63,11 @@ def _cmdline(pid: int) -> str:
     return ""
 
 
-def _serving(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Start `codeshelf serve`, make one request, stop it: its worker count and its log."""
+def _serving(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, httpx.Headers]:
+    """Start `codeshelf serve`, make one request, stop it: its worker count, its log and the
+    answer's headers."""
     port = _free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CODESHELF_")}
     clean |= {"CODESHELF_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
@@ -74,22 +77,24 @@ def _serving(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> t
     with log.open("wb") as out:
         proc = subprocess.Popen([*argv, *args], cwd=tmp_path, env=clean, stdout=out, stderr=out)
         try:
+            headers = httpx.Headers()
             for _ in range(600):
                 with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"http://127.0.0.1:{port}/api/v1/inventory").status_code:
-                        break
+                    answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/inventory")
+                    headers = answer.headers
+                    break
                 time.sleep(0.05)
             spawned = [c for c in _children(proc.pid) if "spawn" in _cmdline(c)]
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
-    return len(spawned), log.read_text()
+    return len(spawned), log.read_text(), headers
 
 
 @pytest.mark.live
 def test_serve_runs_a_process_per_core_with_a_shared_rate_limit_store(tmp_path: Path) -> None:
     storage = {"CODESHELF_RATE_LIMIT_STORAGE": "redis://127.0.0.1:1"}  # never reached here
-    workers, log = _serving(tmp_path, env=storage)
+    workers, log, _ = _serving(tmp_path, env=storage)
     cores = len(os.sched_getaffinity(0))
     assert workers == (cores if cores > 1 else 0)  # one process serves alone, with no children
     assert "Started server process" in log
@@ -98,7 +103,7 @@ def test_serve_runs_a_process_per_core_with_a_shared_rate_limit_store(tmp_path: 
 
 @pytest.mark.live
 def test_serve_keeps_one_process_while_rate_limits_count_in_memory(tmp_path: Path) -> None:
-    workers, log = _serving(tmp_path)
+    workers, log, _ = _serving(tmp_path)
     assert workers == 0
     if len(os.sched_getaffinity(0)) > 1:
         assert "serving with one process: rate limits are counted in this process" in log
@@ -107,5 +112,10 @@ def test_serve_keeps_one_process_while_rate_limits_count_in_memory(tmp_path: Pat
 
 @pytest.mark.live
 def test_serve_logs_requests_when_asked(tmp_path: Path) -> None:
-    _, log = _serving(tmp_path, "--workers", "1", "--access-log")
+    _, log, _ = _serving(tmp_path, "--workers", "1", "--access-log")
     assert '"GET /api/v1/inventory HTTP/1.1"' in log
+
+
+def test_serve_sends_no_server_banner(tmp_path: Path) -> None:
+    _, _, headers = _serving(tmp_path, "--workers", "1")
+    assert headers and "server" not in headers

@@ -54,3 +54,15 @@ def test_expired_idempotency_keys_are_purged_and_live_ones_kept(
         keys = session.scalars(select(IdempotencyRecord.key)).all()
         assert keys == ["kept-key"]
         assert session.scalar(select(func.count()).select_from(Order)) == 2
+
+
+def test_a_time_past_what_utc_can_hold_is_a_422_not_a_500(
+    client: httpx.Client, shop: factories.Shop
+) -> None:
+    answer = client.get(
+        "/api/v1/orders",
+        params={"updated_since": "9999-12-31T23:59:59-23:59"},
+        headers=shop.a.headers,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from codeshelf.catalog.codes import mask
@@ -13,7 +13,7 @@ from codeshelf.claims.evidence import Screenshot
 from codeshelf.claims.models import Claim, ClaimCode, ClaimStatus, RemedyKind
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.money import Money
-from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
+from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page, UTCDateTime
 from codeshelf.kit.vault import Vault
 from codeshelf.partners.models import Partner
 
@@ -49,7 +49,7 @@ class RedemptionIn(BaseModel):
     account_region: Region | None = Field(
         default=None, description="The region of the PSN account the code was tried on."
     )
-    attempted_at: AwareDatetime | None = Field(
+    attempted_at: UTCDateTime | None = Field(
         default=None, description="When it was tried (with a time zone); not before delivery."
     )
     exposed_publicly: bool = Field(

@@ -124,6 +124,7 @@ def serve(
         port=port,
         workers=workers or _default_workers(settings),
         access_log=access_log,  # uvloop and httptools: uvicorn's "auto" picks them up
+        server_header=False,  # no "server: uvicorn" banner
     )
 
 

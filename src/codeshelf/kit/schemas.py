@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from codeshelf.kit.money import Money
 
@@ -26,3 +27,14 @@ class Page(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last UTC instant Python has
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+# A time with its offset, as UTC; one that UTC cannot hold is a 422, not a 500.
+UTCDateTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]

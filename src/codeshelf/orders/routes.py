@@ -4,13 +4,12 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from codeshelf.api import idempotency
 from codeshelf.api.deps import PrincipalDep, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON
-from codeshelf.kit.schemas import PRINTABLE
+from codeshelf.kit.schemas import PRINTABLE, UTCDateTime
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
 from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut, OrderPage
@@ -90,7 +89,7 @@ def list_orders(
     status: Literal["pending", "paid", "delivered", "failed"] | None = None,
     client_order_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE)] = None,
     updated_since: Annotated[
-        AwareDatetime | None,
+        UTCDateTime | None,
         Query(description="Only orders changed at or after this time (with a time zone)."),
     ] = None,
 ) -> OrderPage:

@@ -6,7 +6,6 @@ from typing import Annotated, Literal, Self
 
 from pydantic import (
     AliasChoices,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,7 +16,7 @@ from pydantic import (
 from codeshelf.catalog.models import Product
 from codeshelf.catalog.service import face_value
 from codeshelf.kit.money import Money
-from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page
+from codeshelf.kit.schemas import PRINTABLE, MoneyOut, Page, UTCDateTime
 from codeshelf.orders import service
 from codeshelf.orders.models import HoldReason, Order, OrderStatus
 from codeshelf.orders.service import ItemRequest
@@ -72,7 +71,7 @@ class OrderCreate(BaseModel):
         "and deliver it whole as stock arrives, first come first served; otherwise it fails at "
         "`backorder_until` and the hold is released.",
     )
-    backorder_until: AwareDatetime | None = Field(
+    backorder_until: UTCDateTime | None = Field(
         default=None,
         description="The backorder's deadline (default and maximum: CODESHELF_BACKORDER_MAX_HOURS "
         "from now, 72 hours unless the operator changed it).",
