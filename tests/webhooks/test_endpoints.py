@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
-from codeshelf.webhooks import delivery, signing
+from codeshelf.webhooks import delivery, signing, urls
 from codeshelf.webhooks.models import EVENT_TYPES, WebhookEndpoint
 from tests.fixtures import factories
 from tests.fixtures.http import assert_problem, order
@@ -156,6 +156,14 @@ def test_another_partners_endpoint_is_not_found_everywhere(
         "https://10.0.0.1/",
         "https://169.254.169.254/latest/meta-data",
         "https://[::1]/",
+        "https://[::127.0.0.1]/",  # IPv4-compatible IPv6: loopback inside
+        "https://[::ffff:10.0.0.1]/",  # IPv4-mapped
+        "https://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+        "https://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
+        "https://[fe80::1%25eth0]/",
+        "https://192.0.0.8/",  # IETF protocol assignments
+        "https://100.64.0.1/",  # carrier-grade NAT
         "https://localhost/",
         "https://user:pass@example.com/",
         "ftp://example.com/",
@@ -167,6 +175,11 @@ def test_private_or_unsafe_urls_are_refused(
     response = client.post(HOOKS, json={"url": url}, headers=shop.a.headers)
     assert_problem(response, 422, "webhook-url-refused")
     assert client.get(HOOKS, headers=shop.a.headers).json()["data"] == []
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700:4700::1111", "1.1.1.1"])
+def test_public_addresses_pass_the_filter(address: str) -> None:
+    assert not urls._is_internal(address)
 
 
 def test_allow_private_accepts_loopback_http_but_never_credentials(

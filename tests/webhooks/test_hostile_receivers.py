@@ -3,6 +3,7 @@ control characters, or an endless body. Real HTTP servers on loopback, answering
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,3 +107,18 @@ def test_an_endless_answer_is_read_no_further_than_the_log_keeps(
     [excerpt] = _excerpts(db)
     assert excerpt == "x" * delivery.EXCERPT
     assert sent[0] < declared // 10  # it stopped reading long before the end
+
+
+def test_a_failed_connection_is_logged_without_telling_what_answered(
+    hook_client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    _register(hook_client, shop, f"http://127.0.0.1:{closed}/hooks")
+    order(hook_client, shop.a.headers)
+    with httpx.Client() as sender:
+        assert delivery.run_once(db, vault, sender, allow_private=True) == 1
+    with db.read_session() as session:
+        [error] = session.scalars(select(DeliveryAttempt.error))
+    assert error == "could not connect"  # not "[Errno 111] Connection refused": a port scan

@@ -336,7 +336,7 @@ def send(client: httpx.Client, message: Message, now: datetime, allow_private: b
     except httpx.TimeoutException:
         return Outcome(None, "timed out", None, elapsed(), None)
     except httpx.HTTPError as exc:
-        return Outcome(None, printable(f"{type(exc).__name__}: {exc}")[:300], None, elapsed(), None)
+        return Outcome(None, _failure(exc), None, elapsed(), None)
     return Outcome(
         response.status_code,
         None,
@@ -344,6 +344,16 @@ def send(client: httpx.Client, message: Message, now: datetime, allow_private: b
         elapsed(),
         _retry_after(response, now),
     )
+
+
+def _failure(exc: httpx.HTTPError) -> str:
+    """What went wrong, in words that tell a partner nothing about our network (a detailed
+    connection error would say which internal ports answer)."""
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "the receiver broke off the connection"
+    return f"failed: {type(exc).__name__}"
 
 
 def _first_bytes(response: httpx.Response) -> bytes:

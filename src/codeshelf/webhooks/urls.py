@@ -13,11 +13,33 @@ class UnsafeUrlError(InvalidInputError):
     slug = "webhook-url-refused"
 
 
+# Every special-purpose range (IANA's registries), whatever ``ipaddress`` calls global: these
+# are never a partner's public receiver. The IPv6 transition ranges carry an IPv4 address
+# inside (IPv4-compatible, NAT64, 6to4, Teredo) and could reach any internal one.
+_REFUSED = [
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/96", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
+        "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+]  # fmt: skip
+
+
 def _is_internal(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+    return (
+        any(ip in net for net in _REFUSED if net.version == ip.version)
+        or not ip.is_global
+        or ip.is_multicast
+    )
 
 
 def check(url: str, *, allow_private: bool, resolve: bool = True) -> str:
