@@ -82,10 +82,16 @@ def test_invited_member_sets_a_password_and_2fa_buys_reveals_and_claims(
     expect(revealed).to_have_count(2)
     assert set(revealed.all_inner_texts()) <= set(shop.codes)
     portal.shot("order-revealed")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download codes (CSV)").click()
+    saved = download.value.path().read_text().splitlines()
+    assert saved[0] == "product_id,code,state"
+    assert sorted(line.split(",")[1] for line in saved[1:]) == sorted(revealed.all_inner_texts())
     assert order_count(db) == 1 and available_codes(db) == len(shop.codes) - 2
     with db.read_session() as session:
-        [reveal] = session.scalars(select(AuditEvent).where(AuditEvent.action == "codes.reveal"))
-        assert reveal.actor.startswith("member:mbr_") and reveal.count == 2
+        reveals = session.scalars(select(AuditEvent).where(AuditEvent.action == "codes.reveal"))
+        # The reveal and the CSV: each written down, with who did it.
+        assert [(r.actor[:11], r.count) for r in reveals] == [("member:mbr_", 2)] * 2
 
     # The first code does not redeem: a claim with a screenshot of PSN's error.
     page.get_by_role("link", name="File a claim").click()

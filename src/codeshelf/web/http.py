@@ -4,13 +4,13 @@ on every form, and the refusals a page shows instead of raising."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import jinja2
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from codeshelf.claims import policy as rules
@@ -176,3 +176,20 @@ def redirect(url: str) -> RedirectResponse:
 
 def sign_in_redirect(request: Request) -> RedirectResponse:
     return redirect(LOGIN)
+
+
+def parse_day(value: str) -> date | None:
+    """A ``YYYY-MM-DD`` form or query value, or None when empty or not a day."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def csv_download(filename: str, text: str) -> Response:
+    """A CSV file for the browser to save (never cached, like every portal answer)."""
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

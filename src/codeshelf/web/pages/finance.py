@@ -16,18 +16,22 @@ from codeshelf.reconciliation import service as recon
 from codeshelf.reconciliation.schemas import Reconciliation
 from codeshelf.stock import service as stock
 from codeshelf.wallet import service as wallet
-from codeshelf.web.http import Viewer, ViewerDep, page, require, services
+from codeshelf.web.http import (
+    Viewer,
+    ViewerDep,
+    csv_download,
+    page,
+    parse_day,
+    require,
+    services,
+)
 
 router = APIRouter(prefix="/account")
 STATEMENT_ROWS = 10_000  # one page or one CSV: a year of a busy partner's wallet moves
 
 
 def _csv(name: str, header: list[str], rows: list[list[str]]) -> Response:
-    return Response(
-        csvs.table(header, rows, typed={"reference"}),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(name, csvs.table(header, rows, typed={"reference"}))
 
 
 @router.get("/prices", response_class=HTMLResponse)
@@ -53,20 +57,13 @@ def prices(request: Request, who: ViewerDep, format: str = "") -> Response:
     return page(request, "prices.html", who, lines=lines, face_value=face_value)
 
 
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/statement", response_class=HTMLResponse)
 def statement(
     request: Request, who: ViewerDep, since: str = "", until: str = "", format: str = ""
 ) -> Response:
     """``since`` and ``until`` are days (UTC), both included."""
     require(who, Permission.FINANCE)
-    first, last = _day(since), _day(until)
+    first, last = parse_day(since), parse_day(until)
     entries, order_ids = _entries(request, who, first, last)
     if format == "csv":
         header = ["id", "created_at", "kind", "amount", "currency", "balance_after", "order_id",
@@ -105,18 +102,11 @@ def _entries(
 def reconciliation(request: Request, who: ViewerDep, day: str = "", format: str = "") -> Response:
     """One UTC day's money per currency and its orders: the same report as the API's."""
     require(who, Permission.FINANCE)
-    chosen = _day(day) or datetime.now(UTC).date()
+    chosen = parse_day(day) or datetime.now(UTC).date()
     svc = services(request)
     with svc.db.read_session() as session:
         report = Reconciliation.of(recon.partner_day(session, who.partner.id, chosen))
     if format == "csv":
-        return Response(
-            report.as_csv(),
-            media_type="text/csv",
-            headers={
-                "Content-Disposition": (
-                    f'attachment; filename="codeshelf-reconciliation-{chosen.isoformat()}.csv"'
-                )
-            },
-        )
+        name = f"codeshelf-reconciliation-{chosen.isoformat()}.csv"
+        return csv_download(name, report.as_csv())
     return page(request, "reconciliation.html", who, report=report, day=chosen.isoformat())

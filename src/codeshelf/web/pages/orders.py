@@ -4,8 +4,6 @@ each time written to the audit log), and New order: the same services as the API
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,8 +29,10 @@ from codeshelf.web.http import (
     Viewer,
     ViewerDep,
     checked_form,
+    csv_download,
     field,
     page,
+    parse_day,
     redirect,
     require,
     services,
@@ -101,13 +101,6 @@ def _orders(
     return [OrderOut.of(order, products) for order in found]
 
 
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/orders", response_class=HTMLResponse)
 def order_list(
     request: Request,
@@ -123,7 +116,7 @@ def order_list(
     gives every order the filters match (up to CSV_ROWS), without codes."""
     require(who, Permission.VIEW_ORDERS)
     chosen = status if status in STATUSES else None
-    days = (_day(since), _day(until))
+    days = (parse_day(since), parse_day(until))
     as_csv = format == "csv"
     svc = services(request)
     error = None
@@ -158,11 +151,7 @@ def _orders_csv(shown: list[OrderOut]) -> Response:
         for order in shown
         for item in order.items
     ]  # fmt: skip
-    return Response(
-        csvs.table(header, rows, typed={"client_order_id"}),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
-    )
+    return csv_download("orders.csv", csvs.table(header, rows, typed={"client_order_id"}))
 
 
 @router.get("/orders/new", response_class=HTMLResponse)
@@ -256,20 +245,9 @@ async def reveal(request: Request, who: ViewerDep, order_id: str) -> Response:
 async def download(request: Request, who: ViewerDep, order_id: str) -> Response:
     require(who, Permission.REVEAL_CODES)
     await checked_form(request, who)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["product_id", "code", "state"])
-    writer.writerows(
-        (code.product_id, code.code, code.state) for code in _revealed(request, who, order_id)
-    )
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{order_id}-codes.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    codes = _revealed(request, who, order_id)
+    rows = [(code.product_id, code.code, code.state) for code in codes]  # codes as delivered
+    return csv_download(f"{order_id}-codes.csv", csvs.table(["product_id", "code", "state"], rows))
 
 
 def _revealed(request: Request, who: Viewer, order_id: str) -> list[orders.RevealedCode]:
