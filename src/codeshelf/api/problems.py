@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from codeshelf.kit.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
+from codeshelf.kit.errors import DomainError, http_status
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://codeshelf.dev/problems/"
@@ -19,26 +19,6 @@ QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded
 
 log = logging.getLogger("codeshelf.api")
 
-# Status per slug where the error's base class does not already say it.
-STATUS_BY_SLUG = {
-    "insufficient-funds": 402,
-    "invalid-cursor": 400,
-    "malformed-request": 400,
-    "idempotency-key-missing": 400,
-    "idempotency-key-invalid": 400,
-    "idempotency-key-mismatch": 400,
-    "idempotency-key-reused": 422,
-    "idempotency-key-in-use": 409,
-    "unauthorized": 401,
-    "not-found": 404,
-    "sandbox-only": 403,
-    "method-not-allowed": 405,
-    "payload-too-large": 413,
-    "evidence-too-large": 413,
-    "evidence-unavailable": 503,
-    "rate-limited": 429,
-    "internal-error": 500,
-}
 
 TITLE_BY_SLUG = {
     "validation-error": "Your request is not valid",
@@ -59,18 +39,6 @@ def title_for(slug: str) -> str:
     return TITLE_BY_SLUG.get(slug, slug.replace("-", " ").capitalize())
 
 
-def status_for(error: DomainError) -> int:
-    if error.slug in STATUS_BY_SLUG:
-        return STATUS_BY_SLUG[error.slug]
-    if isinstance(error, NotFoundError):
-        return 404
-    if isinstance(error, ConflictError):
-        return 409
-    if isinstance(error, InvalidInputError):
-        return 422
-    return 400
-
-
 def problem_body(
     slug: str, status: int, detail: str, instance: str | None = None, **extras: Any
 ) -> dict[str, Any]:
@@ -87,7 +55,7 @@ def problem_body(
 
 
 def error_body(error: DomainError, instance: str | None = None) -> tuple[int, dict[str, Any]]:
-    status = status_for(error)
+    status = http_status(error)
     errors = None
     if error.pointer is not None:
         errors = [_located(error.detail, error.pointer)]

@@ -1,4 +1,5 @@
-"""The base of every domain error. Services raise these; the API maps each to a problem type."""
+"""The base of every domain error. Services raise these; the doors map each to an HTTP status
+(``http_status``): the API to a problem type, the portal to a page."""
 
 from __future__ import annotations
 
@@ -44,3 +45,39 @@ class InvalidCursorError(InvalidInputError):
 
     def __init__(self) -> None:
         super().__init__("the cursor is not one this API issued", pointer="query:cursor")
+
+
+# Status per slug where the error's base class does not already say it.
+STATUS_BY_SLUG = {
+    "insufficient-funds": 402,
+    "invalid-cursor": 400,
+    "malformed-request": 400,
+    "idempotency-key-missing": 400,
+    "idempotency-key-invalid": 400,
+    "idempotency-key-mismatch": 400,
+    "idempotency-key-reused": 422,
+    "idempotency-key-in-use": 409,
+    "unauthorized": 401,
+    "not-found": 404,
+    "sandbox-only": 403,
+    "not-allowed": 403,
+    "method-not-allowed": 405,
+    "payload-too-large": 413,
+    "evidence-too-large": 413,
+    "evidence-unavailable": 503,
+    "rate-limited": 429,
+    "internal-error": 500,
+}
+
+
+def http_status(error: DomainError) -> int:
+    """The HTTP status every door answers ``error`` with."""
+    if error.slug in STATUS_BY_SLUG:
+        return STATUS_BY_SLUG[error.slug]
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
+    if isinstance(error, InvalidInputError):
+        return 422
+    return 400

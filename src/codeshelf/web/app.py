@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from codeshelf.kit.errors import DomainError
+from codeshelf.kit.errors import DomainError, http_status
 from codeshelf.web.http import HERE, ForbiddenError, SignInRequiredError, page, sign_in_redirect
 from codeshelf.web.pages import account, activity, claims, developers, finance, orders, team
 from codeshelf.web.security import PageHeaders
@@ -33,10 +33,9 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith(PREFIX) or api_handler is None:
             assert isinstance(exc, DomainError)
-            status = 404 if exc.slug.endswith("not-found") else 422
-            return page(
-                request, "message.html", status=status, title="Not found", message=exc.detail
-            )
+            status = http_status(exc)
+            title = "Not found" if status == 404 else "Not possible"
+            return page(request, "message.html", status=status, title=title, message=exc.detail)
         return await api_handler(request, exc)
 
     async def sign_in(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,6 @@ from codeshelf.claims import policy as rules
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
-from codeshelf.kit.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.members.models import Member
@@ -76,6 +75,7 @@ class Viewer:
     member: Member
     partner: Partner
     csrf_token: str
+    session_id: int
 
     @property
     def actor(self) -> str:
@@ -102,7 +102,7 @@ def viewer(request: Request) -> Viewer:
             web, member = found
             partner = session.get(Partner, member.partner_id)
             assert partner is not None
-            signed_in = Viewer(member, partner, web.csrf_token)
+            signed_in = Viewer(member, partner, web.csrf_token, web.id)
     if found is None:
         raise SignInRequiredError
     return signed_in
@@ -155,19 +155,6 @@ def page(
     if pre_token is not None:
         security.set_cookie(response, security.PRE_SESSION_COOKIE, pre_token)
     return response
-
-
-def status_of(error: DomainError) -> int:
-    """The status a page answers a refusal with (the API's, for the ones pages meet)."""
-    if error.slug == "insufficient-funds":
-        return 402
-    if error.slug == "not-allowed":
-        return 403
-    if isinstance(error, NotFoundError):
-        return 404
-    if isinstance(error, ConflictError):
-        return 409
-    return 422 if isinstance(error, InvalidInputError) else 400
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -195,8 +195,12 @@ def current(
     return web, member
 
 
-def sign_out(session: Session, web: WebSession, now: datetime) -> None:
-    web.ended_at = now
+def sign_out(session: Session, session_id: int, now: datetime) -> None:
+    session.execute(
+        update(WebSession)
+        .where(WebSession.id == session_id, WebSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
 
 
 def end_all_sessions(session: Session, member_id: int, now: datetime) -> int:

@@ -98,12 +98,8 @@ async def code(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request, who: ViewerDep) -> Response:
     await checked_form(request, who)
-    svc = services(request)
-    token = request.cookies.get(security.SESSION_COOKIE)
-    with svc.db.session() as session:
-        found = signin.current(session, token, utcnow(), lifetimes(svc.settings))
-        if found is not None:
-            signin.sign_out(session, found[0], utcnow())
+    with services(request).db.session() as session:
+        signin.sign_out(session, who.session_id, utcnow())
     response = redirect(LOGIN)
     security.clear_cookie(response, security.SESSION_COOKIE)
     return response

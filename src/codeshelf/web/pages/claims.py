@@ -18,7 +18,7 @@ from codeshelf.claims import evidence, service
 from codeshelf.claims.models import ClaimStatus
 from codeshelf.claims.schemas import ClaimPreview, claim_preview, claim_view
 from codeshelf.claims.service import Actor, ClaimInput, CodeClaimInput, EvidenceInput, Redemption
-from codeshelf.kit.errors import DomainError, InvalidInputError
+from codeshelf.kit.errors import DomainError, InvalidInputError, http_status
 from codeshelf.members.roles import Permission
 from codeshelf.orders import service as orders
 from codeshelf.web.http import (
@@ -30,7 +30,6 @@ from codeshelf.web.http import (
     redirect,
     require,
     services,
-    status_of,
 )
 
 router = APIRouter(prefix="/account")
@@ -196,7 +195,7 @@ async def file(request: Request, who: ViewerDep, order_id: str) -> Response:
 
         claim_id = await run_in_threadpool(work)
     except DomainError as exc:
-        return _form(request, who, order_id, error=exc.detail, status=status_of(exc), kept=form)
+        return _form(request, who, order_id, error=exc.detail, status=http_status(exc), kept=form)
     return redirect(f"/account/claims/{claim_id}")
 
 
@@ -248,7 +247,7 @@ async def remedy(request: Request, who: ViewerDep, claim_id: str) -> Response:
                 session, who.partner, claim_id, field(form, "remedy", 16), actor=_actor(who)
             )
     except DomainError as exc:
-        return _claim(request, who, claim_id, exc.detail, status_of(exc))
+        return _claim(request, who, claim_id, exc.detail, http_status(exc))
     return redirect(f"/account/claims/{claim_id}")
 
 
@@ -273,5 +272,5 @@ async def add_evidence(request: Request, who: ViewerDep, claim_id: str) -> Respo
 
         await run_in_threadpool(work)
     except DomainError as exc:
-        return _claim(request, who, claim_id, exc.detail, status_of(exc))
+        return _claim(request, who, claim_id, exc.detail, http_status(exc))
     return redirect(f"/account/claims/{claim_id}")

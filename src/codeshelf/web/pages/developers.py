@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from codeshelf.kit.errors import DomainError
+from codeshelf.kit.errors import DomainError, http_status
 from codeshelf.kit.money import InvalidMoneyError, Money, normalize_currency
 from codeshelf.members.roles import Permission
 from codeshelf.partners import service as partners
@@ -22,7 +22,6 @@ from codeshelf.web.http import (
     redirect,
     require,
     services,
-    status_of,
 )
 from codeshelf.webhooks import service as webhooks
 
@@ -76,7 +75,7 @@ async def revoke_key(request: Request, who: ViewerDep, key_id: str) -> Response:
         with svc.db.session() as session:
             partners.revoke_key(session, who.partner.public_id, key_id, actor=who.actor)
     except DomainError as exc:
-        return _page(request, who, error=exc.detail, status=status_of(exc))
+        return _page(request, who, error=exc.detail, status=http_status(exc))
     return redirect("/account/developers")
 
 
@@ -94,7 +93,7 @@ async def create_endpoint(request: Request, who: ViewerDep) -> Response:
             )  # fmt: skip
             shown = {"what": f"Signing secret of {endpoint.public_id}", "secret": secret}
     except DomainError as exc:
-        return _page(request, who, error=exc.detail, status=status_of(exc))
+        return _page(request, who, error=exc.detail, status=http_status(exc))
     return _page(request, who, shown=shown)
 
 
@@ -123,7 +122,7 @@ async def endpoint_action(
             else:
                 return _page(request, who, error=f"no action {action!r}", status=404)
     except DomainError as exc:
-        return _page(request, who, error=exc.detail, status=status_of(exc))
+        return _page(request, who, error=exc.detail, status=http_status(exc))
     return _page(request, who, shown=shown) if shown else redirect("/account/developers")
 
 
@@ -163,5 +162,5 @@ async def balance_alert(request: Request, who: ViewerDep) -> Response:
     except InvalidMoneyError as exc:
         return _page(request, who, error=str(exc), status=422)
     except DomainError as exc:
-        return _page(request, who, error=exc.detail, status=status_of(exc))
+        return _page(request, who, error=exc.detail, status=http_status(exc))
     return redirect("/account/developers")

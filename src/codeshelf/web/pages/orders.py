@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from codeshelf.claims import service as claims
 from codeshelf.idempotency.service import KeyInUseError, StoredResponse
 from codeshelf.kit import csvs
-from codeshelf.kit.errors import DomainError
+from codeshelf.kit.errors import DomainError, http_status
 from codeshelf.members.roles import Permission
 from codeshelf.orders import service as orders
+from codeshelf.orders.models import OrderStatus
 from codeshelf.orders.schemas import OrderCreate, OrderOut
 from codeshelf.orders.service import submission
 from codeshelf.stock import service as stock
@@ -36,13 +37,12 @@ from codeshelf.web.http import (
     redirect,
     require,
     services,
-    status_of,
 )
 
 router = APIRouter(prefix="/account")
 PAGE_SIZE = 25
 CSV_ROWS = 10_000
-STATUSES = ("pending", "paid", "delivered", "failed")
+STATUSES = tuple(OrderStatus)
 IN_USE_RETRIES = 20
 IN_USE_WAIT_S = 0.1
 
@@ -194,7 +194,7 @@ async def place(request: Request, who: ViewerDep) -> Response:
     try:
         stored = await _submit(request, who, payload, kept["key"] or str(uuid.uuid4()))
     except DomainError as exc:
-        return _new_order_form(request, who, exc.detail, status_of(exc), **kept)
+        return _new_order_form(request, who, exc.detail, http_status(exc), **kept)
     body = json.loads(stored.body)
     if stored.status != 201:  # a refusal, stored under this key: a corrected order is a new one
         return _new_order_form(request, who, body["detail"], stored.status, **{**kept, "key": ""})
@@ -218,7 +218,7 @@ async def _submit(request: Request, who: Viewer, payload: OrderCreate, key: str)
 
 
 def _refusal(error: DomainError) -> tuple[int, str]:
-    return status_of(error), json.dumps({"slug": error.slug, "detail": error.detail})
+    return http_status(error), json.dumps({"slug": error.slug, "detail": error.detail})
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)

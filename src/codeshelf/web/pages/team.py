@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.errors import DomainError
+from codeshelf.kit.errors import DomainError, http_status
 from codeshelf.members.roles import Permission, Role
 from codeshelf.members.service import team
 from codeshelf.web.http import (
@@ -19,7 +19,6 @@ from codeshelf.web.http import (
     redirect,
     require,
     services,
-    status_of,
 )
 
 router = APIRouter(prefix="/account/team")
@@ -63,7 +62,7 @@ async def invite(request: Request, who: ViewerDep) -> Response:
             )  # fmt: skip
             link = svc.settings.public_url.rstrip("/") + issued.path
     except DomainError as exc:
-        return _team(request, who, error=exc.detail, status=status_of(exc))
+        return _team(request, who, error=exc.detail, status=http_status(exc))
     return _team(request, who, link=link)
 
 
@@ -76,7 +75,7 @@ async def change_role(request: Request, who: ViewerDep, member_id: str) -> Respo
         with svc.db.session() as session:
             team.change_role(session, who.member, who.partner, member_id, field(form, "role", 16))
     except DomainError as exc:
-        return _team(request, who, error=exc.detail, status=status_of(exc))
+        return _team(request, who, error=exc.detail, status=http_status(exc))
     return redirect("/account/team")
 
 
@@ -89,5 +88,5 @@ async def remove(request: Request, who: ViewerDep, member_id: str) -> Response:
         with svc.db.session() as session:
             team.remove(session, who.member, who.partner, member_id, utcnow())
     except DomainError as exc:
-        return _team(request, who, error=exc.detail, status=status_of(exc))
+        return _team(request, who, error=exc.detail, status=http_status(exc))
     return redirect("/account/team")
