@@ -84,13 +84,13 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
-    audit.record(
+    _record(
         session,
-        actor=actor or f"partner:{partner.public_id}",
-        action="webhook_endpoint.create",
-        partner_public_id=partner.public_id,
-        subject=endpoint_id,
-        details={"url": url, "event_types": types},
+        partner,
+        "webhook_endpoint.create",
+        endpoint_id,
+        actor,
+        {"url": url, "event_types": types},
     )
     return endpoint, secret
 
@@ -156,13 +156,7 @@ def delete_endpoint(
     ):
         delivery.state = "failed"
         delivery.completed_at = now
-    audit.record(
-        session,
-        actor=actor or f"partner:{partner.public_id}",
-        action="webhook_endpoint.delete",
-        partner_public_id=partner.public_id,
-        subject=endpoint.public_id,
-    )
+    _record(session, partner, "webhook_endpoint.delete", endpoint.public_id, actor)
 
 
 def rotate_secret(
@@ -180,13 +174,7 @@ def rotate_secret(
     endpoint.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
     endpoint.secret_sealed = vault.seal_bytes(secret.encode(), _secret_aad(endpoint.public_id))
     endpoint.secret_key_id = vault.key_id
-    audit.record(
-        session,
-        actor=actor or f"partner:{partner.public_id}",
-        action="webhook_endpoint.rotate_secret",
-        partner_public_id=partner.public_id,
-        subject=endpoint.public_id,
-    )
+    _record(session, partner, "webhook_endpoint.rotate_secret", endpoint.public_id, actor)
     return endpoint, secret
 
 
@@ -194,34 +182,50 @@ def enable_endpoint(
     session: Session, partner: Partner, endpoint_public_id: str, actor: str | None = None
 ) -> WebhookEndpoint:
     """Send to a disabled endpoint again (new events; replay the ones it missed)."""
-    endpoint = get_endpoint(session, partner.id, endpoint_public_id)
-    endpoint.status = EndpointStatus.ACTIVE
-    endpoint.disabled_reason = None
-    audit.record(
-        session,
-        actor=actor or f"partner:{partner.public_id}",
-        action="webhook_endpoint.enable",
-        partner_public_id=partner.public_id,
-        subject=endpoint.public_id,
-    )
-    return endpoint
+    return _set_status(session, partner, endpoint_public_id, EndpointStatus.ACTIVE, None, actor)
 
 
 def disable_endpoint(
     session: Session, partner: Partner, endpoint_public_id: str, actor: str | None = None
 ) -> WebhookEndpoint:
     """Stop sending to an endpoint for now (events keep being recorded: replay them later)."""
+    reason = "disabled by the partner"
+    return _set_status(session, partner, endpoint_public_id, EndpointStatus.DISABLED, reason, actor)
+
+
+def _set_status(
+    session: Session,
+    partner: Partner,
+    endpoint_public_id: str,
+    status: str,
+    reason: str | None,
+    actor: str | None,
+) -> WebhookEndpoint:
     endpoint = get_endpoint(session, partner.id, endpoint_public_id)
-    endpoint.status = EndpointStatus.DISABLED
-    endpoint.disabled_reason = "disabled by the partner"
+    endpoint.status = status
+    endpoint.disabled_reason = reason
+    action = "enable" if status == EndpointStatus.ACTIVE else "disable"
+    _record(session, partner, f"webhook_endpoint.{action}", endpoint.public_id, actor)
+    return endpoint
+
+
+def _record(
+    session: Session,
+    partner: Partner,
+    action: str,
+    endpoint_public_id: str,
+    actor: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The audit entry of a partner's change to one of its endpoints."""
     audit.record(
         session,
         actor=actor or f"partner:{partner.public_id}",
-        action="webhook_endpoint.disable",
+        action=action,
         partner_public_id=partner.public_id,
-        subject=endpoint.public_id,
+        subject=endpoint_public_id,
+        details=details,
     )
-    return endpoint
 
 
 def signing_secrets(vault: Vault, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
