@@ -31,6 +31,8 @@ class Product(Base):
     # Codes promised to waiting backorders: new orders may only take what is left over.
     backordered: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A retired product is no longer sold or listed; its past orders and codes stay as they are.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PartnerPrice(Base):

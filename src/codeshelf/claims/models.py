@@ -73,6 +73,13 @@ class RemedyState(StrEnum):
     DONE = "done"
 
 
+class CodeDecision(StrEnum):
+    """The operator's decision on one code of a claim (None until decided)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class Claim(Base):
     """A partner's code-support claim on codes of one order."""
 
@@ -128,6 +135,7 @@ class ClaimCode(Base):
 
     __tablename__ = "claim_codes"
     __table_args__ = (
+        CheckConstraint(f"decision IS NULL OR {one_of('decision', CodeDecision)}", name="decision"),
         # A code is in at most one open claim.
         Index(
             "uq_claim_codes_open_code",
@@ -151,6 +159,9 @@ class ClaimCode(Base):
     classification: Mapped[str] = mapped_column(String(16))
     rule: Mapped[str | None] = mapped_column(String(64))
     missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decision_rule: Mapped[str | None] = mapped_column(String(64))  # a rejected code's rule
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     claim: Mapped[Claim] = relationship(back_populates="codes")
     remedy: Mapped[Remedy | None] = relationship(lazy="selectin")

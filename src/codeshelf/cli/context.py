@@ -9,20 +9,47 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
+from codeshelf.audit import service as audit
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.cli.output import fail
 from codeshelf.kit import migrate
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import MissingSecretKeyError, Settings, get_settings
 from codeshelf.kit.vault import Vault
+from codeshelf.members.models import Member
+from codeshelf.members.service import staff
 
 _given: ContextVar[Database | None] = ContextVar("codeshelf_cli_database", default=None)
+_acting_as: ContextVar[str | None] = ContextVar("codeshelf_cli_acting_as", default=None)
 
 
 def adopt(obj: object) -> None:
     """Use ``obj`` as the database for this invocation if it is one (else open our own)."""
     _given.set(obj if isinstance(obj, Database) else None)
+
+
+def act_as(email: str | None) -> None:
+    """Act as this staff member (``codeshelf --as EMAIL``): decisions name them in the log."""
+    _acting_as.set(email)
+
+
+def acting_member(session: Session) -> Member | None:
+    """The staff member ``--as`` names (fails when there is no such active staff member)."""
+    email = _acting_as.get()
+    if email is None:
+        return None
+    try:
+        return staff.by_email(session, email)
+    except staff.StaffMemberNotFoundError as exc:
+        fail(f"--as: {exc.detail}")
+
+
+def actor(session: Session) -> str:
+    """Who the audit log says acted: the ``--as`` staff member, else ``operator:cli``."""
+    member = acting_member(session)
+    return staff.actor(member) if member is not None else audit.OPERATOR_CLI
 
 
 def settings() -> Settings:

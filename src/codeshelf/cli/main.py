@@ -54,9 +54,22 @@ app.command("reconcile")(reconcile)
 
 
 @app.callback()
-def main(ctx: typer.Context) -> None:
+def main(
+    ctx: typer.Context,
+    acting_as: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="CODESHELF_STAFF_EMAIL",
+            help="Act as this staff member: the audit log names them, and decisions that need "
+            "a second person (four eyes) know who the first was.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Operate a codeshelf wholesale platform."""
     context.adopt(ctx.obj)
+    context.act_as(acting_as)
 
 
 @app.command("migrate")

@@ -2,16 +2,59 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from codeshelf.cli import context
 from codeshelf.cli.options import JsonOption
 from codeshelf.cli.output import domain_errors, emit, say, table
+from codeshelf.cli.partners import emit_invitation, invitation_json
+from codeshelf.kit.clock import utcnow
+from codeshelf.members.service import staff
 from codeshelf.operators import service as operators
 
 operator_app = typer.Typer(no_args_is_help=True, help="Operators.")
 operator_key_app = typer.Typer(no_args_is_help=True, help="Keys for the operator API.")
 operator_app.add_typer(operator_key_app, name="key")
+operator_member_app = typer.Typer(
+    no_args_is_help=True, help="Staff members: the people who sign in to the console (/ops/)."
+)
+operator_app.add_typer(operator_member_app, name="member")
+
+
+@operator_member_app.command("invite")
+def operator_member_invite(
+    email: str,
+    role: Annotated[str, typer.Option("--role", help="admin, support, finance or stock.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Invite a staff member: prints a one-time link (valid 72 h) to set a password and 2FA."""
+    settings = context.settings()
+    with domain_errors(), context.database().session() as session:
+        issued = staff.invite(session, context.acting_member(session), email, role, utcnow())
+        data = invitation_json(issued, settings.public_url)
+    emit_invitation(data, as_json)
+
+
+@operator_member_app.command("list")
+def operator_member_list(as_json: JsonOption = False) -> None:
+    with context.database().read_session() as session:
+        data = [
+            {"member_id": m.public_id, "email": m.email, "role": m.role, "since": m.created_at}
+            for m in staff.staff(session)
+        ]
+    rows = [(d["member_id"], d["email"], d["role"], d["since"]) for d in data]
+    emit(data, as_json, lambda: table("staff", ["member_id", "email", "role", "since"], rows))
+
+
+@operator_member_app.command("remove")
+def operator_member_remove(member_id: str, as_json: JsonOption = False) -> None:
+    """Remove a staff member; their console sessions end at once."""
+    with domain_errors(), context.database().session() as session:
+        removed = staff.remove(session, context.acting_member(session), member_id, utcnow())
+        data = {"member_id": removed.public_id, "email": removed.email}
+    emit(data, as_json, lambda: say(f"removed {data['email']}"))
 
 
 @operator_key_app.command("create")

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from codeshelf.audit import service as audit
 from codeshelf.cli import context
 from codeshelf.cli.options import JsonOption
 from codeshelf.cli.output import domain_errors, emit, fail, say, table
@@ -153,14 +152,21 @@ def member_invite(
     settings = context.settings()
     with domain_errors(), context.database().session() as session:
         partner = partners.get_partner(session, partner_id)
-        issued = invitations.invite(session, partner, email, role, audit.OPERATOR_CLI, utcnow())
-        data = {
-            "partner_id": partner_id,
-            "email": issued.invitation.email,
-            "role": issued.invitation.role,
-            "expires_at": issued.invitation.expires_at.isoformat(),
-            "link": settings.public_url.rstrip("/") + issued.path,
-        }
+        issued = invitations.invite(session, partner, email, role, context.actor(session), utcnow())
+        data = {"partner_id": partner_id, **invitation_json(issued, settings.public_url)}
+    emit_invitation(data, as_json)
+
+
+def invitation_json(issued: invitations.IssuedInvitation, public_url: str) -> dict[str, str]:
+    return {
+        "email": issued.invitation.email,
+        "role": issued.invitation.role,
+        "expires_at": issued.invitation.expires_at.isoformat(),
+        "link": public_url.rstrip("/") + issued.path,
+    }
+
+
+def emit_invitation(data: dict[str, str], as_json: bool) -> None:
     emit(
         data,
         as_json,

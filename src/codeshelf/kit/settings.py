@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -68,6 +69,12 @@ class Settings(BaseSettings):
     # The partner portal's sessions end after this long idle, and this long in all.
     web_session_idle_minutes: int = Field(default=30, ge=1)
     web_session_hours: int = Field(default=12, ge=1)
+    # The operator console (/ops/) answers only clients in these networks, e.g.
+    # "10.0.0.0/8,192.168.1.0/24" (everyone else gets 404); empty: every network.
+    ops_allow_networks: str = ""
+    # Four eyes: a deposit above this, per currency, waits for a second finance or admin member,
+    # e.g. "USD 5000.00,EUR 5000.00"; a currency not named needs no second person.
+    deposit_approval_over: str = ""
 
     # Days the upstream SLA clock skips besides weekends, e.g. "2026-12-25,2027-01-01".
     holidays: str = ""
@@ -77,6 +84,15 @@ class Settings(BaseSettings):
     def _valid_holidays(cls, value: str) -> str:
         parse_holidays(value)
         return value
+
+    @field_validator("ops_allow_networks")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    def ops_networks(self) -> list[IPv4Network | IPv6Network]:
+        return parse_networks(self.ops_allow_networks)
 
     def holiday_dates(self) -> frozenset[date]:
         return parse_holidays(self.holidays)
@@ -97,6 +113,11 @@ class Settings(BaseSettings):
             return []
         raw = self.previous_secret_keys.get_secret_value()
         return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def parse_networks(value: str) -> list[IPv4Network | IPv6Network]:
+    """A comma-separated list of CIDR networks (a bare address is its own /32 or /128)."""
+    return [ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
 
 
 @lru_cache

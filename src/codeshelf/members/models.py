@@ -1,4 +1,5 @@
-"""A partner's people: members with one role each, their invitations, and their web sessions.
+"""People who sign in to the browser: a partner's members (the portal) and the wholesaler's own
+staff (the console; a member with no partner), one role each, their invitations and sessions.
 
 Secrets are never stored as given: passwords as argon2id hashes, the TOTP secret sealed by the
 vault, and invitation links, recovery codes and session tokens (all high-entropy and random) as
@@ -14,21 +15,32 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Base, UTCDateTime, one_of
-from codeshelf.members.roles import Role
+from codeshelf.members.roles import ALL_ROLES, Role, StaffRole
 
 MEMBER_PREFIX = "mbr"
+
+
+def _role_checks() -> tuple[CheckConstraint, ...]:
+    """A partner's member has a portal role; a staff member (no partner) a console role."""
+    return (
+        CheckConstraint(one_of("role", ALL_ROLES), name="role"),
+        CheckConstraint(f"partner_id IS NULL OR {one_of('role', Role)}", name="partner_role"),
+        CheckConstraint(
+            f"partner_id IS NOT NULL OR {one_of('role', StaffRole)}", name="staff_role"
+        ),
+    )
 
 
 class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("email", name="uq_members_email"),
-        CheckConstraint(one_of("role", Role), name="role"),
+        *_role_checks(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))  # lower-cased: one account per address
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -53,10 +65,10 @@ class RecoveryCode(Base):
 
 class Invitation(Base):
     __tablename__ = "member_invitations"
-    __table_args__ = (CheckConstraint(one_of("role", Role), name="role"),)
+    __table_args__ = _role_checks()
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,7 +1,7 @@
-"""Who may do what in the partner portal: the permission table, as data.
+"""Who may do what: the partner portal's permission table and the operator console's, as data.
 
-Least privilege: each role gets what its job needs. The README prints this table; every door
-asks ``can(role, permission)`` and nothing else.
+Least privilege: each role gets what its job needs. The README prints both tables; every door
+asks ``can(role, permission)`` or ``staff_can(role, permission)`` and nothing else.
 """
 
 from __future__ import annotations
@@ -53,3 +53,52 @@ def can(role: str, permission: Permission) -> bool:
         return permission in PERMISSIONS[Role(role)]
     except ValueError:
         return False
+
+
+class StaffRole(StrEnum):
+    """The wholesaler's own staff: a member with no partner signs in to the console (/ops/)."""
+
+    ADMIN = "admin"  # everything, and the staff itself
+    SUPPORT = "support"  # claims, order review
+    FINANCE = "finance"  # wallets, deposits, reconciliation, partner prices
+    STOCK = "stock"  # products, batches, imports, quarantine
+
+
+class StaffPermission(StrEnum):
+    OVERVIEW = "overview"  # what needs a person now; every role sees it
+    CLAIMS = "claims"  # the queue, the claim screen, every decision on a claim
+    REVIEW_ORDERS = "review_orders"  # orders held for review: approve or reject
+    STOCK = "stock"  # products, default prices, batches, imports, quarantine and release
+    PARTNERS = "partners"  # partners' details (read), webhooks, access requests
+    MANAGE_PARTNERS = "manage_partners"  # create partners, invite owners, approve applications
+    FINANCE = "finance"  # deposits (and their approval), partner prices, reconciliation
+    AUDIT = "audit"  # the whole audit log
+    STAFF = "staff"  # invite, change roles of and remove staff members
+
+
+STAFF_PERMISSIONS: dict[StaffRole, frozenset[StaffPermission]] = {
+    StaffRole.ADMIN: frozenset(StaffPermission),
+    StaffRole.SUPPORT: frozenset(
+        {
+            StaffPermission.OVERVIEW,
+            StaffPermission.CLAIMS,
+            StaffPermission.REVIEW_ORDERS,
+            StaffPermission.PARTNERS,
+        }
+    ),
+    StaffRole.FINANCE: frozenset(
+        {StaffPermission.OVERVIEW, StaffPermission.FINANCE, StaffPermission.PARTNERS}
+    ),
+    StaffRole.STOCK: frozenset({StaffPermission.OVERVIEW, StaffPermission.STOCK}),
+}
+
+
+def staff_can(role: str, permission: StaffPermission) -> bool:
+    """Whether a staff member with ``role`` may do ``permission``."""
+    try:
+        return permission in STAFF_PERMISSIONS[StaffRole(role)]
+    except ValueError:
+        return False
+
+
+ALL_ROLES = sorted({*Role, *StaffRole})

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and the metadata."""
 
+from codeshelf.applications.models import Application
 from codeshelf.audit.models import AuditEvent
 from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.claims.models import Claim, ClaimCode, ClaimEvidence, Remedy
@@ -9,13 +10,14 @@ from codeshelf.members.models import Invitation, Member, RecoveryCode, WebSessio
 from codeshelf.operators.models import OperatorKey
 from codeshelf.orders.models import Order, OrderItem
 from codeshelf.partners.models import ApiKey, Partner
-from codeshelf.stock.models import Batch, Code
-from codeshelf.wallet.models import Account, LedgerTransaction, Posting
+from codeshelf.stock.models import Batch, Code, ImportJob
+from codeshelf.wallet.models import Account, DepositRequest, LedgerTransaction, Posting
 from codeshelf.webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 __all__ = [
     "Account",
     "ApiKey",
+    "Application",
     "AuditEvent",
     "Base",
     "Batch",
@@ -25,8 +27,10 @@ __all__ = [
     "Code",
     "Delivery",
     "DeliveryAttempt",
+    "DepositRequest",
     "Event",
     "IdempotencyRecord",
+    "ImportJob",
     "Invitation",
     "LedgerTransaction",
     "Member",

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -106,3 +109,41 @@ class StockFloor(Base):
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
     code_id: Mapped[int]
+
+
+class ImportJobStatus(StrEnum):
+    QUEUED = "queued"  # the file is on disk; the worker has not started it
+    RUNNING = "running"
+    DONE = "done"  # the report is written (a file with refused lines is done too)
+    FAILED = "failed"  # nothing was imported; ``error`` says why
+
+
+IMPORT_JOB_PREFIX = "imp"
+
+
+class ImportJob(Base):
+    """An import by upload: the file waits on disk and the worker imports it, writing how far it
+    has read so a page can show progress, then the same report as ``codeshelf stock import``."""
+
+    __tablename__ = "stock_import_jobs"
+    __table_args__ = (CheckConstraint(one_of("status", ImportJobStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=ImportJobStatus.QUEUED)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    reference: Mapped[str] = mapped_column(String(128))  # the batch's, once imported
+    supplier: Mapped[str | None] = mapped_column(String(200))
+    unit_cost_minor: Mapped[int | None]
+    unit_cost_currency: Mapped[str | None] = mapped_column(String(3))
+    csv_format: Mapped[bool] = mapped_column(default=False)
+    path: Mapped[str] = mapped_column(String(500))  # the uploaded file, removed once done
+    size_bytes: Mapped[int]
+    bytes_done: Mapped[int] = mapped_column(default=0)
+    lines_done: Mapped[int] = mapped_column(default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))  # an actor, as in the audit log
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -90,3 +90,41 @@ class Posting(Base):
     # Running balance after this posting; wallets only (system accounts keep none).
     balance_after_minor: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DepositStatus(StrEnum):
+    PENDING = "pending"  # above the approval threshold: waits for a second person
+    APPROVED = "approved"  # credited: ``transaction_id`` is the deposit
+    DECLINED = "declined"
+
+
+DEPOSIT_REQUEST_PREFIX = "dep"
+
+
+class DepositRequest(Base):
+    """A deposit above ``CODESHELF_DEPOSIT_APPROVAL_OVER`` for its currency (four eyes): it is
+    credited only when a second finance or admin member, not the one who asked, approves it."""
+
+    __tablename__ = "deposit_requests"
+    __table_args__ = (
+        CheckConstraint(one_of("status", DepositStatus), name="status"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "(status = 'approved') = (transaction_id IS NOT NULL)", name="approved_has_transaction"
+        ),
+        CheckConstraint("decided_by IS NULL OR decided_by != requested_by", name="four_eyes"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=DepositStatus.PENDING)
+    requested_by: Mapped[str] = mapped_column(String(64))  # actors, as in the audit log
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(String(500))  # why declined
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))

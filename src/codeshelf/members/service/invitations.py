@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -19,12 +20,13 @@ from codeshelf.kit.ids import public_id
 from codeshelf.kit.tokens import hash_key
 from codeshelf.kit.vault import Vault
 from codeshelf.members.models import MEMBER_PREFIX, Invitation, Member, RecoveryCode
-from codeshelf.members.roles import Role
+from codeshelf.members.roles import Role, StaffRole
 from codeshelf.members.service import credentials
 from codeshelf.partners.models import Partner
 
 INVITATION_HOURS = 72
 INVITE_PATH = "/account/invite/"
+STAFF_INVITE_PATH = "/ops/invite/"
 
 
 class InvitationUnusableError(NotFoundError):
@@ -46,7 +48,13 @@ class IssuedInvitation:
 
     @property
     def path(self) -> str:
-        return INVITE_PATH + self.token
+        staff = self.invitation.partner_id is None
+        return (STAFF_INVITE_PATH if staff else INVITE_PATH) + self.token
+
+
+def actor_of(member: Member) -> str:
+    """How the audit log names a person: ``member:mbr_…`` (a partner's), ``staff:mbr_…``."""
+    return f"{'staff' if member.partner_id is None else 'member'}:{member.public_id}"
 
 
 def normal_email(email: str) -> str:
@@ -58,15 +66,17 @@ def normal_email(email: str) -> str:
 
 
 def invite(
-    session: Session, partner: Partner, email: str, role: str, actor: str, now: datetime
+    session: Session, partner: Partner | None, email: str, role: str, actor: str, now: datetime
 ) -> IssuedInvitation:
-    """A new invitation (any earlier open one to the same address is revoked)."""
+    """A new invitation to a partner's team, or to the staff when ``partner`` is None (any
+    earlier open one to the same address is revoked)."""
     email = normal_email(email)
+    roles: type[StrEnum] = Role if partner is not None else StaffRole
     try:
-        role = Role(role)
+        role = roles(role)
     except ValueError:
         raise InvalidInputError(
-            f"role must be one of {', '.join(Role)}", pointer="#/role"
+            f"role must be one of {', '.join(roles)}", pointer="#/role"
         ) from None
     if session.scalar(select(Member.id).where(Member.email == email)) is not None:
         raise MemberExistsError(f"{email} already has a codeshelf account")
@@ -74,7 +84,7 @@ def invite(
         earlier.revoked_at = now
     token = secrets.token_urlsafe(32)
     invitation = Invitation(
-        partner_id=partner.id,
+        partner_id=partner.id if partner is not None else None,
         email=email,
         role=role,
         token_hash=hash_key(token),
@@ -86,8 +96,8 @@ def invite(
     audit.record(
         session,
         actor=actor,
-        action="member.invite",
-        partner_public_id=partner.public_id,
+        action="staff.invite" if partner is None else "member.invite",
+        partner_public_id=partner.public_id if partner is not None else None,
         subject=email,
         details={"role": role},
     )
@@ -193,13 +203,12 @@ def confirm(session: Session, vault: Vault, token: str, code: str, now: datetime
     session.add_all(
         RecoveryCode(member_id=member.id, code_hash=credentials.recovery_hash(c)) for c in codes
     )
-    partner = session.get(Partner, invitation.partner_id)
-    assert partner is not None
+    partner = session.get(Partner, invitation.partner_id) if invitation.partner_id else None
     audit.record(
         session,
-        actor=f"member:{member.public_id}",
-        action="member.join",
-        partner_public_id=partner.public_id,
+        actor=actor_of(member),
+        action="member.join" if partner else "staff.join",
+        partner_public_id=partner.public_id if partner else None,
         subject=member.email,
         details={"role": member.role},
     )

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -19,7 +19,7 @@ from codeshelf.kit.errors import DomainError
 from codeshelf.kit.tokens import hash_key
 from codeshelf.kit.vault import Vault
 from codeshelf.members.models import Member, RecoveryCode, WebSession
-from codeshelf.members.service import credentials
+from codeshelf.members.service import credentials, invitations
 from codeshelf.partners.models import Partner
 
 MAX_FAILURES = 5
@@ -55,10 +55,20 @@ def _wrong() -> SignInRefusedError:
     return SignInRefusedError("the e-mail address, password or code is not right")
 
 
-def active_member(session: Session, email: str) -> Member | None:
+def active_member(session: Session, email: str, *, staff: bool = False) -> Member | None:
+    """The member signing in with ``email``: a partner's member, or with ``staff`` one of the
+    wholesaler's staff. Neither kind can sign in through the other's door."""
     return session.scalar(
-        select(Member).where(Member.email == email.strip().lower(), Member.removed_at.is_(None))
+        select(Member).where(
+            Member.email == email.strip().lower(),
+            Member.removed_at.is_(None),
+            _of_kind(staff),
+        )
     )
+
+
+def _of_kind(staff: bool) -> ColumnElement[bool]:
+    return Member.partner_id.is_(None) if staff else Member.partner_id.is_not(None)
 
 
 def _check_not_locked(member: Member, now: datetime) -> None:
@@ -74,12 +84,14 @@ def _failed(member: Member, now: datetime) -> None:
         member.locked_until = now + LOCKOUT
 
 
-def check_password(session: Session, email: str, password: str, now: datetime) -> Started:
+def check_password(
+    session: Session, email: str, password: str, now: datetime, *, staff: bool = False
+) -> Started:
     """Step one. A right password starts a session that opens nothing until step two.
 
     The caller commits even on refusal (the failure count must stick): refusals are returned
     by raising only after the count is written to ``session``."""
-    member = active_member(session, email)
+    member = active_member(session, email, staff=staff)
     if member is None:
         credentials.spend_time_as_if_checking(password)
         raise _wrong()
@@ -104,11 +116,18 @@ def _start(session: Session, member: Member, now: datetime) -> Started:
 
 
 def check_second_factor(
-    session: Session, vault: Vault, token: str, code: str, now: datetime, lifetimes: Lifetimes
+    session: Session,
+    vault: Vault,
+    token: str,
+    code: str,
+    now: datetime,
+    lifetimes: Lifetimes,
+    *,
+    staff: bool = False,
 ) -> Started:
     """Step two: a TOTP code (each good once) or an unused recovery code. The half-signed-in
     session ends and a new one, with a new token, begins (no token lives across sign-in)."""
-    found = current(session, token, now, lifetimes, verified=False)
+    found = current(session, token, now, lifetimes, verified=False, staff=staff)
     if found is None:
         raise SignInRefusedError("this sign-in has expired: start again")
     pending, member = found
@@ -120,11 +139,11 @@ def check_second_factor(
     pending.ended_at = now
     started = _start(session, member, now)
     started.session.verified_at = now
-    partner = session.get(Partner, member.partner_id)
+    partner = session.get(Partner, member.partner_id) if member.partner_id else None
     audit.record(
         session,
-        actor=f"member:{member.public_id}",
-        action="member.sign_in",
+        actor=invitations.actor_of(member),
+        action="staff.sign_in" if staff else "member.sign_in",
         partner_public_id=partner.public_id if partner else None,
         subject=member.email,
     )
@@ -168,9 +187,11 @@ def current(
     lifetimes: Lifetimes,
     *,
     verified: bool = True,
+    staff: bool = False,
 ) -> tuple[WebSession, Member] | None:
     """The live session of a cookie's token and its member, or None. ``verified``: past the
-    second factor (every page but the second step asks for that)."""
+    second factor (every page but the second step asks for that). ``staff``: a staff member's
+    (the console's); a partner member's session never opens the console, nor the reverse."""
     if not token or len(token) > 100:
         return None
     row = session.execute(
@@ -180,6 +201,7 @@ def current(
             WebSession.token_hash == hash_key(token),
             WebSession.ended_at.is_(None),
             Member.removed_at.is_(None),
+            _of_kind(staff),
         )
     ).first()
     if row is None:

@@ -66,7 +66,7 @@ def invite(
 ) -> invitations.IssuedInvitation:
     """An invitation from the Team page (the link is the inviter's to pass on)."""
     _check_may_manage(actor, role)
-    return invitations.invite(session, partner, email, role, f"member:{actor.public_id}", now)
+    return invitations.invite(session, partner, email, role, invitations.actor_of(actor), now)
 
 
 def _member(session: Session, actor: Member, member_public_id: str) -> Member:
@@ -137,7 +137,7 @@ def _record(
 ) -> None:
     audit.record(
         session,
-        actor=f"member:{actor.public_id}",
+        actor=invitations.actor_of(actor),
         action=action,
         partner_public_id=partner.public_id,
         subject=target.email,
