@@ -44,7 +44,20 @@ class IssuedKey:
     secret: str  # the plaintext key; never stored, shown once
 
 
-def create_partner(session: Session, name: str, rate_limit_per_minute: int | None) -> IssuedKey:
+def create_partner(
+    session: Session,
+    name: str,
+    rate_limit_per_minute: int | None,
+    actor: str = audit.OPERATOR_CLI,
+) -> IssuedKey:
+    """A new partner and its first live key (shown once)."""
+    return issue_key(session, new_partner(session, name, rate_limit_per_minute, actor))
+
+
+def new_partner(
+    session: Session, name: str, rate_limit_per_minute: int | None, actor: str
+) -> Partner:
+    """A new partner with no key yet (its owner makes keys in the portal)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInputError("partner name must be 1 to 200 characters", pointer="#/name")
@@ -57,12 +70,12 @@ def create_partner(session: Session, name: str, rate_limit_per_minute: int | Non
     session.flush()
     audit.record(
         session,
-        actor=audit.OPERATOR_CLI,
+        actor=actor,
         action="partner.create",
         partner_public_id=partner.public_id,
         details={"name": name, "rate_limit_per_minute": rate_limit_per_minute},
     )
-    return issue_key(session, partner)
+    return partner
 
 
 def get_partner(session: Session, partner_public_id: str) -> Partner:
