@@ -71,3 +71,36 @@ def partner_trail(
     if before is not None:
         query = query.where(AuditEvent.id < before)
     return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def search(
+    session: Session,
+    *,
+    actor: str | None = None,
+    partner_public_id: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[AuditEvent]:
+    """The whole log, newest first, for the operator: ``actor`` and ``action`` match a prefix
+    (``staff:`` is every staff member; ``claim.`` every claim action), ``subject`` exactly;
+    ``since``/``until`` bound the time; ``before`` is the last event id of the page before."""
+    query = select(AuditEvent)
+    if actor:
+        query = query.where(AuditEvent.actor.startswith(actor, autoescape=True))
+    if partner_public_id:
+        query = query.where(AuditEvent.partner_public_id == partner_public_id)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    if subject:
+        query = query.where(AuditEvent.subject == subject)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.occurred_at < until)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))

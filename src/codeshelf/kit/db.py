@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     Engine,
     Integer,
@@ -22,7 +23,9 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    func,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -176,3 +179,15 @@ class Database:
 def one_of(column: str, values: Iterable[str]) -> str:
     """A CHECK constraint's text: ``state IN ('available', 'reserved')``."""
     return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+
+
+def utc_day(session: Session, column: Any) -> Any:
+    """A timestamp column's UTC calendar day, as the database computes it (for GROUP BY)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sql_cast(func.timezone("UTC", column), Date)
+    return func.date(column)
+
+
+def as_day(value: object) -> date:
+    """A ``utc_day`` result as a date (SQLite answers text)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -11,27 +11,51 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from codeshelf.kit.errors import DomainError, http_status
-from codeshelf.web.http import HERE, ForbiddenError, SignInRequiredError, page, sign_in_redirect
-from codeshelf.web.pages import account, activity, claims, developers, finance, orders, team
-from codeshelf.web.security import PageHeaders
+from codeshelf.web.http import (
+    CONSOLE,
+    HERE,
+    ForbiddenError,
+    SignInRequiredError,
+    door_of,
+    page,
+    redirect,
+)
+from codeshelf.web.ops import audit as ops_audit
+from codeshelf.web.ops import claims as ops_claims
+from codeshelf.web.ops import orders as ops_orders
+from codeshelf.web.ops import overview as ops_overview
+from codeshelf.web.ops import staff as ops_staff
+from codeshelf.web.ops import webhooks as ops_webhooks
+from codeshelf.web.pages import account, activity, claims, developers, finance, orders, signin, team
+from codeshelf.web.security import OnlyFromNetworks, PageHeaders
 
 PREFIX = "/account"
+CONSOLE_ROUTERS = (
+    signin.routes(CONSOLE),
+    ops_overview.router,
+    ops_claims.router,
+    ops_orders.router,
+    ops_webhooks.router,
+    ops_audit.router,
+    ops_staff.router,
+)
 # Forms that carry claim screenshots may be as big as the API's multipart claims.
 UPLOAD_PREFIXES = (f"{PREFIX}/orders/", f"{PREFIX}/claims/")
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def install(app: FastAPI) -> None:
-    """Add the portal to ``app`` (after the API's problem handlers are installed)."""
+    """Add the portal and the console to ``app`` (after the API's problem handlers)."""
     routers = (account, orders, claims, finance, developers, team, activity)
-    for router in (module.router for module in routers):
+    for router in (*(module.router for module in routers), *CONSOLE_ROUTERS):
         app.include_router(router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
-    app.add_middleware(PageHeaders, prefixes=(PREFIX,))
+    app.add_middleware(PageHeaders, prefixes=(PREFIX, CONSOLE.prefix))
+    app.add_middleware(OnlyFromNetworks, prefix=CONSOLE.prefix)
     api_handler = cast(Handler | None, app.exception_handlers.get(DomainError))
 
     async def domain_error(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(PREFIX) or api_handler is None:
+        if request.url.path.startswith((PREFIX, CONSOLE.prefix)) or api_handler is None:
             assert isinstance(exc, DomainError)
             status = http_status(exc)
             title = "Not found" if status == 404 else "Not possible"
@@ -39,12 +63,13 @@ def install(app: FastAPI) -> None:
         return await api_handler(request, exc)
 
     async def sign_in(request: Request, exc: Exception) -> Response:
-        return sign_in_redirect(request)
+        return redirect(door_of(request).login)
 
     async def forbidden(request: Request, exc: Exception) -> Response:
+        who = "a staff admin" if door_of(request).staff else "an owner or admin of your team"
         return page(
             request, "message.html", status=403, title="Not allowed",
-            message="Your role does not allow this. Ask an owner or admin of your team.",
+            message=f"Your role does not allow this. Ask {who}.",
         )  # fmt: skip
 
     app.add_exception_handler(DomainError, domain_error)

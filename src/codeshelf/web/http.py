@@ -1,5 +1,10 @@
-"""Rendering pages, and who is looking at them: the signed-in member (``Viewer``), CSRF checks
-on every form, and the refusals a page shows instead of raising."""
+"""Rendering pages, and who is looking at them: the signed-in member of a partner (``Viewer``,
+the portal) or of the staff (``Staff``, the console), CSRF checks on every form, and the
+refusals a page shows instead of raising.
+
+The two doors share the sign-in machinery but never a session: each has its own cookie, and
+a session opens only its own door (``signin.current(..., staff=…)``).
+"""
 
 from __future__ import annotations
 
@@ -20,13 +25,41 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.members.models import Member
-from codeshelf.members.roles import Permission, can
+from codeshelf.members.roles import Permission, StaffPermission, can, staff_can
 from codeshelf.members.service import signin
 from codeshelf.partners.models import Partner
 from codeshelf.web import security
 
 HERE = Path(__file__).parent
-LOGIN = "/account/login"
+
+
+@dataclass(frozen=True)
+class Door:
+    """One of the two signed-in parts of the site."""
+
+    prefix: str
+    cookie: str
+    staff: bool
+    name: str
+    base: str  # the template pages extend
+
+    @property
+    def login(self) -> str:
+        return f"{self.prefix}/login"
+
+    @property
+    def home(self) -> str:
+        return f"{self.prefix}/"
+
+
+PORTAL = Door("/account", security.SESSION_COOKIE, False, "partner portal", "base.html")
+CONSOLE = Door("/ops", security.OPS_SESSION_COOKIE, True, "operator console", "ops/base.html")
+LOGIN = PORTAL.login
+
+
+def door_of(request: Request) -> Door:
+    return CONSOLE if request.url.path.startswith(CONSOLE.prefix) else PORTAL
+
 
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -36,6 +69,8 @@ templates = jinja2.Environment(
     lstrip_blocks=True,
 )
 templates.globals["evidence_text"] = rules.EVIDENCE_TEXT
+templates.globals["Permission"] = Permission
+templates.globals["StaffPermission"] = StaffPermission
 
 
 class Decision(Protocol):
@@ -85,8 +120,28 @@ class Viewer:
         return can(self.member.role, permission)
 
 
+@dataclass(frozen=True)
+class Staff:
+    """The signed-in staff member looking at a console page, and its session's CSRF token."""
+
+    member: Member
+    csrf_token: str
+    session_id: int
+
+    @property
+    def actor(self) -> str:
+        return f"staff:{self.member.public_id}"
+
+    def can(self, permission: StaffPermission) -> bool:
+        return staff_can(self.member.role, permission)
+
+
 class SignInRequiredError(Exception):
     """No live, fully signed-in session: the page answers with a redirect to sign in."""
+
+    def __init__(self, door: Door = PORTAL) -> None:
+        super().__init__(door.login)
+        self.door = door
 
 
 class ForbiddenError(Exception):
@@ -111,12 +166,33 @@ def viewer(request: Request) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 
 
+def staff_viewer(request: Request) -> Staff:
+    svc = services(request)
+    token = request.cookies.get(CONSOLE.cookie)
+    with svc.db.session() as session:
+        found = signin.current(session, token, utcnow(), lifetimes(svc.settings), staff=True)
+        if found is not None:
+            web, member = found
+            signed_in = Staff(member, web.csrf_token, web.id)
+    if found is None:
+        raise SignInRequiredError(CONSOLE)
+    return signed_in
+
+
+StaffDep = Annotated[Staff, Depends(staff_viewer)]
+
+
 def require(who: Viewer, permission: Permission) -> None:
     if not who.can(permission):
         raise ForbiddenError
 
 
-async def checked_form(request: Request, who: Viewer | None = None) -> FormData:
+def require_staff(who: Staff, permission: StaffPermission) -> None:
+    if not who.can(permission):
+        raise ForbiddenError
+
+
+async def checked_form(request: Request, who: Viewer | Staff | None = None) -> FormData:
     """The POSTed form, once its origin and CSRF token check out (else ForbiddenError)."""
     form = await request.form()
     presented = form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER)
@@ -136,18 +212,19 @@ def field(form: FormData, name: str, max_length: int = 500) -> str:
 def page(
     request: Request,
     template: str,
-    who: Viewer | None = None,
+    who: Viewer | Staff | None = None,
     status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    """A rendered page. Pages before sign-in get a fresh double-submit CSRF token."""
+    """A rendered page of the door its path is under. Pages before sign-in get a fresh
+    double-submit CSRF token."""
     pre_token = None
     if who is None:
         pre_token = request.cookies.get(security.PRE_SESSION_COOKIE) or security.new_token()
     html = templates.get_template(template).render(
         request=request,
         who=who,
-        Permission=Permission,
+        door=door_of(request),
         csrf_token=who.csrf_token if who else pre_token,
         **context,
     )
@@ -162,7 +239,7 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:
-    return redirect(LOGIN)
+    return redirect(door_of(request).login)
 
 
 def parse_day(value: str) -> date | None:

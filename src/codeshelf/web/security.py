@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import secrets
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SESSION_COOKIE = "__Host-codeshelf_session"
+OPS_SESSION_COOKIE = "__Host-codeshelf_ops_session"  # the console's: never the portal's
 PRE_SESSION_COOKIE = "__Host-codeshelf_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -54,6 +56,41 @@ class PageHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class OnlyFromNetworks:
+    """Paths under ``prefix`` answer 404 to clients outside ``networks`` (none: everyone).
+
+    The client address is the connection's (behind a reverse proxy, the proxy must pass the
+    real one and the server trust it: see the README's deployment notes)."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    @staticmethod
+    def _allowed(scope: Scope) -> bool:
+        networks: list[IPv4Network | IPv6Network] = scope[
+            "app"
+        ].state.services.settings.ops_networks()
+        if not networks:
+            return True
+        client = scope.get("client")
+        try:
+            address = ip_address(client[0]) if client else None
+        except ValueError:
+            return False
+        return address is not None and any(address in network for network in networks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        under = path == self.prefix or path.startswith(self.prefix + "/")
+        if scope["type"] == "http" and under and not self._allowed(scope):
+            await Response("Not Found", status_code=404, media_type="text/plain")(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:

@@ -7,10 +7,11 @@ per subscribed endpoint commit with the change they report, or not at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -352,15 +353,36 @@ def get_event(session: Session, event_public_id: str, partner_id: int | None = N
     return event
 
 
-def replay(session: Session, event_public_id: str, partner_id: int | None = None) -> list[str]:
+def replay(
+    session: Session,
+    event_public_id: str,
+    partner_id: int | None = None,
+    actor: str = audit.OPERATOR_CLI,
+) -> list[str]:
     """Queue the event again, now, to every live endpoint subscribed to it (same webhook-id,
     so receivers that already have it can drop it). Returns the endpoint ids."""
     event = get_event(session, event_public_id, partner_id)
     endpoints = _queue(session, event.partner_id, [(event.id, event.type)], utcnow())
-    audit.record(
-        session, actor=audit.OPERATOR_CLI, action="webhook.replay", subject=event.public_id
-    )
+    audit.record(session, actor=actor, action="webhook.replay", subject=event.public_id)
     return endpoints
+
+
+def retry_failed(session: Session, endpoint: WebhookEndpoint, actor: str) -> int:
+    """Send every delivery this endpoint gave up on once more, now (after the receiver is
+    fixed and the endpoint enabled); how many. Each keeps its webhook-id."""
+    now = utcnow()
+    retried = session.execute(
+        update(Delivery)
+        .where(Delivery.endpoint_id == endpoint.id, Delivery.state == DeliveryState.FAILED)
+        .values(state=DeliveryState.PENDING, next_attempt_at=now, completed_at=None)
+    )
+    count = int(retried.rowcount)  # type: ignore[attr-defined]
+    partner = session.get(Partner, endpoint.partner_id)
+    audit.record(
+        session, actor=actor, action="webhook.retry_failed", subject=endpoint.public_id,
+        partner_public_id=partner.public_id if partner else None, count=count,
+    )  # fmt: skip
+    return count
 
 
 def delivery_log(
@@ -388,3 +410,59 @@ def purge_before(session: Session, cutoff: datetime) -> int:
     session.execute(delete(Delivery).where(Delivery.event_id.in_(old)))
     result = session.execute(delete(Event).where(Event.id.in_(old)))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class EndpointHealth:
+    """An endpoint as the operator watches it: how its recent attempts went."""
+
+    endpoint: WebhookEndpoint
+    attempts: int  # over the window
+    succeeded: int
+    last_failure_at: datetime | None
+    last_failure: str | None  # the status code or the stored error of the latest failure
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.succeeded / self.attempts if self.attempts else None
+
+
+def endpoint_health(
+    session: Session, since: datetime, *, disabled_only: bool = False
+) -> list[EndpointHealth]:
+    """Every partner's live endpoints (disabled ones first), with their attempts since
+    ``since``: how many, how many answered 2xx, and the latest failure."""
+    query = select(WebhookEndpoint).where(WebhookEndpoint.deleted_at.is_(None))
+    if disabled_only:
+        query = query.where(WebhookEndpoint.status == EndpointStatus.DISABLED)
+    endpoints = list(
+        session.scalars(query.order_by(WebhookEndpoint.status.desc(), WebhookEndpoint.id))
+    )
+    ok = (DeliveryAttempt.status_code >= 200) & (DeliveryAttempt.status_code < 300)
+    counts = {
+        endpoint_id: (int(total), int(good or 0))
+        for endpoint_id, total, good in session.execute(
+            select(Delivery.endpoint_id, func.count(), func.sum(case((ok, 1), else_=0)))
+            .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+            .where(DeliveryAttempt.started_at >= since)
+            .group_by(Delivery.endpoint_id)
+        )
+    }
+    return [
+        _health(session, endpoint, counts.get(endpoint.id, (0, 0)), ok) for endpoint in endpoints
+    ]
+
+
+def _health(
+    session: Session, endpoint: WebhookEndpoint, counts: tuple[int, int], ok: ColumnElement[bool]
+) -> EndpointHealth:
+    failure = session.execute(
+        select(DeliveryAttempt.started_at, DeliveryAttempt.status_code, DeliveryAttempt.error)
+        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+        .where(Delivery.endpoint_id == endpoint.id, ~ok | DeliveryAttempt.status_code.is_(None))
+        .order_by(DeliveryAttempt.id.desc())
+        .limit(1)
+    ).first()
+    at, code, error = failure if failure is not None else (None, None, None)
+    described = f"HTTP {code}" if code is not None else error
+    return EndpointHealth(endpoint, counts[0], counts[1], at, described)

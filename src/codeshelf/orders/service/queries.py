@@ -5,13 +5,14 @@ Another partner's order is indistinguishable from a missing one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
 from codeshelf.catalog.models import Product
+from codeshelf.kit.db import as_day, utc_day
 from codeshelf.kit.errors import ConflictError, InvalidCursorError, NotFoundError
 from codeshelf.kit.ids import is_public_id
 from codeshelf.kit.vault import Vault
@@ -19,6 +20,7 @@ from codeshelf.orders import magic
 from codeshelf.orders.models import (
     ORDER_PREFIX,
     Order,
+    OrderKind,
     OrderStatus,
 )
 from codeshelf.partners.models import ApiKey, Partner
@@ -209,3 +211,19 @@ def orders_of_the_day(
             .order_by(Order.id)
         )
     )
+
+
+def orders_per_day(session: Session, since: datetime) -> dict[date, int]:
+    """How many live purchase orders were placed each day (UTC) since ``since``, every partner."""
+    day = utc_day(session, Order.created_at)
+    rows = session.execute(
+        select(day, func.count())
+        .join(Partner, Partner.id == Order.partner_id)
+        .where(
+            Order.created_at >= since,
+            Order.kind == OrderKind.PURCHASE,
+            Partner.sandbox_of_id.is_(None),
+        )
+        .group_by(day)
+    )
+    return {as_day(when): int(count) for when, count in rows}

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, Select, cast, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from codeshelf.kit.db import as_day, utc_day
 from codeshelf.kit.errors import InvalidCursorError
 from codeshelf.kit.ids import is_public_id
 from codeshelf.kit.money import Money
@@ -205,12 +206,7 @@ def spend_per_day(
 ) -> dict[str, dict[date, Money]]:
     """What the partner's orders took from its wallets each day (UTC) since ``since``, by
     currency: order debits and holds spent, less nothing (refunds are not spend)."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    day = (
-        cast(func.timezone("UTC", Posting.created_at), Date)
-        if postgresql
-        else func.date(Posting.created_at)
-    )
+    day = utc_day(session, Posting.created_at)
     rows = session.execute(
         select(day, Account.currency, func.sum(Posting.amount_minor))
         .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
@@ -225,6 +221,5 @@ def spend_per_day(
     )
     found: dict[str, dict[date, Money]] = {}
     for when, currency, minor in rows:
-        when = when if isinstance(when, date) else date.fromisoformat(str(when))
-        found.setdefault(currency, {})[when] = Money(-int(minor), currency)
+        found.setdefault(currency, {})[as_day(when)] = Money(-int(minor), currency)
     return found

@@ -142,7 +142,7 @@ async def replay(request: Request, who: ViewerDep, event_id: str) -> Response:
     form = await checked_form(request, who)
     svc = services(request)
     with svc.db.session() as session:
-        webhooks.replay(session, event_id, who.partner.id)
+        webhooks.replay(session, event_id, who.partner.id, who.actor)
     back = field(form, "endpoint", 64)
     return redirect(f"/account/developers/endpoints/{back}" if back else "/account/developers")
 
