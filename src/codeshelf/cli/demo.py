@@ -1,4 +1,5 @@
-"""Demo data: two products, one partner with a deposit, stock and a portal owner. Safe to
+"""Demo data: two products, one partner with a deposit, stock, a portal owner and a console
+admin. Safe to
 load twice."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.money import Money
 from codeshelf.kit.tokens import hash_key
 from codeshelf.kit.vault import Vault
-from codeshelf.members.roles import Role
+from codeshelf.members.roles import Role, StaffRole
 from codeshelf.members.service import invitations, signin
 from codeshelf.operators import service as operators
 from codeshelf.operators.models import OperatorKey
@@ -30,6 +31,7 @@ from codeshelf.wallet import service as wallet
 DEMO_PARTNER = "Demo Reseller"
 DEMO_OPERATOR = "demo-operator"
 DEMO_MEMBER = "owner@demo-reseller.example"
+DEMO_STAFF = "admin@demo-wholesaler.example"  # an admin of the operator console
 DEMO_PRODUCTS = (
     # sku, region, face value, face currency, price, price currency
     ("psn-us-50", "US", "50", "USD", "46.50", "USD"),
@@ -47,6 +49,7 @@ class DemoResult:
     operator_key: str
     products: list[str]
     member: DemoMember
+    staff: DemoMember
 
 
 @dataclass(frozen=True)
@@ -89,22 +92,25 @@ def _operator(session: Session, secret: str) -> None:
         operators.add_key_with_secret(session, DEMO_OPERATOR, key)
 
 
-def demo_password(secret: str) -> str:
-    return "demo-" + base64.urlsafe_b64encode(_derived(secret, "portal password")).decode()[:20]
+def demo_password(secret: str, label: str = "portal password") -> str:
+    return "demo-" + base64.urlsafe_b64encode(_derived(secret, label)).decode()[:20]
 
 
-def _member(session: Session, vault: Vault, secret: str, partner: Partner) -> DemoMember:
-    """The owner, made through the same invitation steps as anyone's (once)."""
-    password = demo_password(secret)
-    member = signin.active_member(session, DEMO_MEMBER)
+def _member(
+    session: Session, vault: Vault, secret: str, partner: Partner | None, email: str, role: str
+) -> DemoMember:
+    """A person made through the same invitation steps as anyone's (once): the partner's
+    owner in the portal, or (no partner) an admin of the console."""
+    password = demo_password(secret, "portal password" if partner else "console password")
+    member = signin.active_member(session, email, staff=partner is None)
     if member is None:
         now = utcnow()
-        issued = invitations.invite(session, partner, DEMO_MEMBER, Role.OWNER, "demo", now)
+        issued = invitations.invite(session, partner, email, role, "demo", now)
         session.flush()
         enrolment = invitations.choose_password(session, vault, issued.token, password, now)
         code = pyotp.TOTP(enrolment.secret).at(now)
         member = invitations.confirm(session, vault, issued.token, code, now).member
-    return DemoMember(DEMO_MEMBER, password, signin.authenticator_secret(vault, member))
+    return DemoMember(email, password, signin.authenticator_secret(vault, member))
 
 
 def _demo_codes(secret: str, sku: str) -> list[str]:
@@ -160,5 +166,6 @@ def load(session: Session, vault: Vault, secret: str) -> DemoResult:
         demo_sandbox_key(secret),
         demo_operator_key(secret),
         [p[0] for p in DEMO_PRODUCTS],
-        _member(session, vault, secret, partner),
+        _member(session, vault, secret, partner, DEMO_MEMBER, Role.OWNER),
+        _member(session, vault, secret, None, DEMO_STAFF, StaffRole.ADMIN),
     )

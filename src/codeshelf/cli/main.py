@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 from codeshelf.cli import context, demo
+from codeshelf.cli.audit import audit_search
 from codeshelf.cli.claims import claims_app
 from codeshelf.cli.ledger import ledger_app
 from codeshelf.cli.operators import operator_app
@@ -51,6 +52,7 @@ for group, name in (
     app.add_typer(group, name=name)
 app.command("worker")(worker)
 app.command("reconcile")(reconcile)
+app.command("audit")(audit_search)
 
 
 @app.callback()
@@ -141,6 +143,13 @@ def serve(
     )
 
 
+def _sign_in(url: str, person: demo.DemoMember) -> dict[str, str]:
+    return {
+        "url": url, "email": person.email, "password": person.password,
+        "totp_secret": person.totp_secret,
+    }  # fmt: skip
+
+
 @app.command("demo")
 def demo_command(as_json: JsonOption = False) -> None:
     """Load demo data (idempotent); print the demo partner's keys and portal sign-in."""
@@ -148,12 +157,9 @@ def demo_command(as_json: JsonOption = False) -> None:
     vault = context.vault()
     with domain_errors(), db.session() as session:
         result = demo.load(session, vault, context.settings().require_secret())
-    portal = {
-        "url": context.settings().public_url.rstrip("/") + "/account/login",
-        "email": result.member.email,
-        "password": result.member.password,
-        "totp_secret": result.member.totp_secret,
-    }
+    base = context.settings().public_url.rstrip("/")
+    portal = _sign_in(base + "/account/login", result.member)
+    console = _sign_in(base + "/ops/login", result.staff)
     data = {
         "partner_id": result.partner_id,
         "api_key": result.api_key,
@@ -161,6 +167,7 @@ def demo_command(as_json: JsonOption = False) -> None:
         "operator_key": result.operator_key,
         "products": result.products,
         "portal": portal,
+        "console": console,
     }
 
     def render() -> None:
@@ -169,11 +176,14 @@ def demo_command(as_json: JsonOption = False) -> None:
         say(f"sandbox key:  {result.sandbox_key}  (test funds, synthetic codes)")
         say(f"operator key: {result.operator_key}  (for /api/v1/admin)")
         say(f"products:     {', '.join(result.products)}")
-        say(f"portal:       {portal['url']}")
-        say(f"  email:      {portal['email']}")
-        say(f"  password:   {portal['password']}")
-        say(f"  2FA key:    {portal['totp_secret']}  (add it to an authenticator app)")
-        say(f"  code now:   {result.member.current_code()}  (changes every 30 s)")
+        for name, where, person in (
+            ("portal", portal, result.member), ("console", console, result.staff),
+        ):  # fmt: skip
+            say(f"{name + ':':13} {where['url']}")
+            say(f"  email:      {where['email']}")
+            say(f"  password:   {where['password']}")
+            say(f"  2FA key:    {where['totp_secret']}  (add it to an authenticator app)")
+            say(f"  code now:   {person.current_code()}  (changes every 30 s)")
 
     emit(data, as_json, render)
 
