@@ -242,7 +242,7 @@ def test_a_session_ends_12_hours_after_sign_in_however_busy(
 def test_one_address_guessing_across_accounts_is_throttled(
     portal: Portal, shop: Shop, db: Database, vault: Vault
 ) -> None:
-    from codeshelf.web.pages.account import ATTEMPTS_PER_ADDRESS
+    from codeshelf.web.pages.signin import ATTEMPTS_PER_ADDRESS
 
     login = _owner(db, vault, shop)
     page = portal.go("/account/login")
