@@ -130,6 +130,22 @@ def vault() -> Vault:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2id at its cheapest in this process: every browser test makes and checks
+    passwords, and the production cost (about 0.1 s a hash) is what makes guessing slow, not
+    what a test is about. Hashes keep their parameters, so checking works either way; tests
+    in other processes (the served wheel) use the real cost."""
+    from argon2 import PasswordHasher, profiles
+
+    from codeshelf.members.service import credentials
+
+    real = credentials._hasher
+    credentials._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    credentials._hasher = real
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _live_servers() -> Iterator[None]:
     yield
     LIVE_SERVERS.stop()
