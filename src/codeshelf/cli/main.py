@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 from codeshelf.cli import context, demo
+from codeshelf.cli.applications import application_app
 from codeshelf.cli.claims import claims_app
 from codeshelf.cli.ledger import ledger_app
 from codeshelf.cli.operators import operator_app
@@ -47,6 +48,7 @@ for group, name in (
     (orders_app, "orders"),
     (operator_app, "operator"),
     (webhooks_app, "webhooks"),
+    (application_app, "application"),
 ):
     app.add_typer(group, name=name)
 app.command("worker")(worker)
