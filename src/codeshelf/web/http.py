@@ -40,10 +40,13 @@ templates.globals["evidence_text"] = rules.EVIDENCE_TEXT
 
 class Decision(Protocol):
     allowed: bool
+    reset_seconds: int
 
 
 class Limiter(Protocol):
     def hit(self, key: str, per_minute: int) -> Decision: ...
+
+    def hit_window(self, key: str, quota: int, seconds: int) -> Decision: ...
 
 
 class Services(Protocol):
