@@ -92,3 +92,13 @@ def test_a_passed_window_starts_again_and_idle_keys_are_swept() -> None:
         memory.incr("busy", expiry=60)
     assert "idle" not in memory.storage and "idle" not in memory.expirations
     assert memory.get("busy") == LazyMemoryStorage.SWEEP_EVERY
+
+
+def test_a_longer_window_counts_on_its_own() -> None:
+    """The public access-request form counts per hour, apart from any per-minute count."""
+    limiter = RateLimiter("memory://")
+    hourly = [limiter.hit_window("web-apply:1.2.3.4", 2, 3600) for _ in range(3)]
+    assert [d.allowed for d in hourly] == [True, True, False]
+    assert hourly[-1].reset_seconds > 60 and hourly[-1].window_seconds == 3600
+    assert hourly[-1].headers()["RateLimit-Policy"] == '"default";q=2;w=3600'
+    assert limiter.hit("web-apply:1.2.3.4", 2).allowed  # the same key, another window

@@ -13,6 +13,7 @@ from codeshelf.api.admin_gate import HideAdminApi
 from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
 from codeshelf.api.ratelimit import RateLimiter
+from codeshelf.applications.admin_routes import router as applications_admin_router
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         sandbox_router,
         claims_admin_router,
         orders_admin_router,
+        applications_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)

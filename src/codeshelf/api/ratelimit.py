@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerMinute, storage
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond, storage
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
@@ -28,10 +28,11 @@ class RateLimitDecision:
     quota: int
     remaining: int
     reset_seconds: int
+    window_seconds: int = WINDOW_SECONDS
 
     def headers(self) -> dict[str, str]:
         return {
-            "RateLimit-Policy": f'"default";q={self.quota};w={WINDOW_SECONDS}',
+            "RateLimit-Policy": f'"default";q={self.quota};w={self.window_seconds}',
             "RateLimit": f'"default";r={self.remaining};t={self.reset_seconds}',
         }
 
@@ -77,6 +78,7 @@ class RateLimiter:
         self._limiter = FixedWindowRateLimiter(counts)
         self._in_memory = isinstance(counts, LazyMemoryStorage)
         self._items: dict[int, RateLimitItemPerMinute] = {}
+        self._windows: dict[tuple[int, int], RateLimitItemPerSecond] = {}
 
     async def hit_async(self, key: str, per_minute: int) -> RateLimitDecision:
         """``hit`` from the event loop: in memory at once, a network store from a thread."""
@@ -86,7 +88,15 @@ class RateLimiter:
 
     def hit(self, key: str, per_minute: int) -> RateLimitDecision:
         item = self._items.setdefault(per_minute, RateLimitItemPerMinute(per_minute))
+        return self._decide(item, key, per_minute, WINDOW_SECONDS)
+
+    def hit_window(self, key: str, quota: int, seconds: int) -> RateLimitDecision:
+        """``hit`` with a window of ``seconds`` (the public access-request form: an hour)."""
+        item = self._windows.setdefault((quota, seconds), RateLimitItemPerSecond(quota, seconds))
+        return self._decide(item, key, quota, seconds)
+
+    def _decide(self, item: RateLimitItem, key: str, quota: int, seconds: int) -> RateLimitDecision:
         allowed = self._limiter.hit(item, key)
         stats = self._limiter.get_window_stats(item, key)
         reset = max(1, math.ceil(stats.reset_time - time.time()))
-        return RateLimitDecision(allowed, per_minute, max(0, stats.remaining), reset)
+        return RateLimitDecision(allowed, quota, max(0, stats.remaining), reset, seconds)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeshelf.kit.clock import utcnow
@@ -20,6 +20,10 @@ class ApplicationStatus(StrEnum):
     UNDER_REVIEW = "under_review"
     APPROVED = "approved"  # the partner exists and its owner is invited
     DECLINED = "declined"
+
+
+OPEN_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_REVIEW)
+OPEN_WHERE = "status IN ('submitted', 'under_review')"
 
 
 class BuyerType(StrEnum):
@@ -49,6 +53,14 @@ class Application(Base):
         CheckConstraint(one_of("payment_preference", PaymentPreference), name="payment"),
         CheckConstraint(one_of("integration", Integration), name="integration"),
         CheckConstraint("monthly_volume_minor >= 0", name="volume_not_negative"),
+        # One open application per e-mail address, even when two are sent at the same moment.
+        Index(
+            "uq_access_applications_open_email",
+            "email",
+            unique=True,
+            postgresql_where=text(OPEN_WHERE),
+            sqlite_where=text(OPEN_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 from codeshelf.cli import context, demo
+from codeshelf.cli.applications import application_app
 from codeshelf.cli.audit import audit_search
 from codeshelf.cli.claims import claims_app
 from codeshelf.cli.ledger import ledger_app
@@ -48,6 +49,7 @@ for group, name in (
     (orders_app, "orders"),
     (operator_app, "operator"),
     (webhooks_app, "webhooks"),
+    (application_app, "application"),
 ):
     app.add_typer(group, name=name)
 app.command("worker")(worker)

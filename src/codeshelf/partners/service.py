@@ -303,3 +303,8 @@ def live_partners(session: Session) -> list[Partner]:
     return list(
         session.scalars(select(Partner).where(Partner.sandbox_of_id.is_(None)).order_by(Partner.id))
     )
+
+
+def public_id_of(session: Session, partner_id: int) -> str:
+    """The public id (``ptr_…``) of the partner with this row id, for another domain's views."""
+    return session.get_one(Partner, partner_id).public_id

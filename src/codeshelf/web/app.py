@@ -1,5 +1,6 @@
 """Mounting the portal on the app: its pages, its static files, its headers, and pages (not
-problem documents) for what goes wrong under /account/."""
+problem documents) for what goes wrong under /account/; and the public access-request pages
+under /apply."""
 
 from __future__ import annotations
 
@@ -26,10 +27,21 @@ from codeshelf.web.ops import orders as ops_orders
 from codeshelf.web.ops import overview as ops_overview
 from codeshelf.web.ops import staff as ops_staff
 from codeshelf.web.ops import webhooks as ops_webhooks
-from codeshelf.web.pages import account, activity, claims, developers, finance, orders, signin, team
+from codeshelf.web.pages import (
+    account,
+    activity,
+    apply,
+    claims,
+    developers,
+    finance,
+    orders,
+    signin,
+    team,
+)
 from codeshelf.web.security import OnlyFromNetworks, PageHeaders
 
 PREFIX = "/account"
+PAGE_PREFIXES = (PREFIX, CONSOLE.prefix, apply.PREFIX)  # pages, not problem documents
 CONSOLE_ROUTERS = (
     signin.routes(CONSOLE),
     ops_overview.router,
@@ -46,16 +58,16 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 def install(app: FastAPI) -> None:
     """Add the portal and the console to ``app`` (after the API's problem handlers)."""
-    routers = (account, orders, claims, finance, developers, team, activity)
+    routers = (account, orders, claims, finance, developers, team, activity, apply)
     for router in (*(module.router for module in routers), *CONSOLE_ROUTERS):
         app.include_router(router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
-    app.add_middleware(PageHeaders, prefixes=(PREFIX, CONSOLE.prefix))
+    app.add_middleware(PageHeaders, prefixes=PAGE_PREFIXES)
     app.add_middleware(OnlyFromNetworks, prefix=CONSOLE.prefix)
     api_handler = cast(Handler | None, app.exception_handlers.get(DomainError))
 
     async def domain_error(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith((PREFIX, CONSOLE.prefix)) or api_handler is None:
+        if request.url.path.startswith(PAGE_PREFIXES) or api_handler is None:
             assert isinstance(exc, DomainError)
             status = http_status(exc)
             title = "Not found" if status == 404 else "Not possible"

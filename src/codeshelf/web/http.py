@@ -75,10 +75,13 @@ templates.globals["StaffPermission"] = StaffPermission
 
 class Decision(Protocol):
     allowed: bool
+    reset_seconds: int
 
 
 class Limiter(Protocol):
     def hit(self, key: str, per_minute: int) -> Decision: ...
+
+    def hit_window(self, key: str, quota: int, seconds: int) -> Decision: ...
 
 
 class Services(Protocol):

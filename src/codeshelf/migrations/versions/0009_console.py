@@ -21,6 +21,7 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 PARTNER_ROLES = "('owner', 'admin', 'buyer', 'support', 'finance', 'developer')"
 STAFF_ROLES = "('admin', 'support', 'finance', 'stock')"
 ALL_ROLES = "('admin', 'buyer', 'developer', 'finance', 'owner', 'stock', 'support')"
+OPEN_APPLICATION = "status IN ('submitted', 'under_review')"
 
 
 def _people(table: str) -> None:
@@ -179,9 +180,18 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_deposit_requests_partner_id"), "deposit_requests", ["partner_id"], unique=False
     )
+    op.create_index(
+        "uq_access_applications_open_email",
+        "access_applications",
+        ["email"],
+        unique=True,
+        postgresql_where=sa.text(OPEN_APPLICATION),
+        sqlite_where=sa.text(OPEN_APPLICATION),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_access_applications_open_email", table_name="access_applications")
     op.drop_table("access_applications")
     op.drop_table("stock_import_jobs")
     op.drop_table("deposit_requests")
