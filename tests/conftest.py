@@ -8,6 +8,12 @@ crashes, the worker, anything another thread or process must see. See tests/fixt
 
 from __future__ import annotations
 
+import os
+
+# rich sizes the CLI's tables when its consoles are made, at import: wide, whatever the terminal
+# (an xdist worker has none), so a table never wraps a name the CLI tests look for.
+os.environ["COLUMNS"] = "200"
+
 from collections.abc import Iterator
 from pathlib import Path
 
