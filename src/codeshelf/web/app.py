@@ -21,6 +21,7 @@ from codeshelf.web.http import (
     page,
     redirect,
 )
+from codeshelf.web.ops import applications as ops_applications
 from codeshelf.web.ops import audit as ops_audit
 from codeshelf.web.ops import claims as ops_claims
 from codeshelf.web.ops import orders as ops_orders
@@ -48,6 +49,7 @@ CONSOLE_ROUTERS = (
     ops_claims.router,
     ops_orders.router,
     ops_webhooks.router,
+    ops_applications.router,
     ops_audit.router,
     ops_staff.router,
 )
