@@ -3,7 +3,8 @@
 Each partner has one wallet account per currency. A deposit moves money from the currency's
 funding account into a wallet; an order debit moves it from the wallet to sales; a pending
 order's total is held (wallet -> held) until it is delivered (held -> sales) or fails (held ->
-wallet). Doors call these names from here.
+wallet). A deposit above its currency's approval threshold waits for a second person
+(``deposits``: four eyes). Doors call these names from here.
 """
 
 from codeshelf.wallet.service.accounts import (
@@ -16,6 +17,20 @@ from codeshelf.wallet.service.accounts import (
     low_balance_alerts,
     set_low_balance_alert,
     system_account,
+)
+from codeshelf.wallet.service.deposits import (
+    DepositDecidedError,
+    DepositOutcome,
+    DepositRequestNotFoundError,
+    FourEyesError,
+    RequestedDeposit,
+    approve_deposit,
+    ask_deposit,
+    decline_deposit,
+    deposit_requests,
+    get_deposit_request,
+    needs_second_person,
+    pending_deposits,
 )
 from codeshelf.wallet.service.moves import (
     DepositConflictError,
@@ -41,22 +56,34 @@ __all__ = [
     "Balances",
     "CurrencyFigures",
     "DepositConflictError",
+    "DepositDecidedError",
+    "DepositOutcome",
+    "DepositRequestNotFoundError",
     "DepositResult",
+    "FourEyesError",
     "HoldMismatchError",
     "InsufficientFundsError",
     "LedgerEntry",
+    "RequestedDeposit",
     "account",
     "all_balances",
     "all_balances_async",
+    "approve_deposit",
+    "ask_deposit",
     "balances",
     "capture_hold",
     "day_figures",
     "debit_for_order",
+    "decline_deposit",
     "deposit",
+    "deposit_requests",
+    "get_deposit_request",
     "hold_for_order",
     "ledger_entries",
     "low_balance_alerts",
+    "needs_second_person",
     "orders_moved",
+    "pending_deposits",
     "refund",
     "release_hold",
     "set_low_balance_alert",
