@@ -24,6 +24,7 @@ from codeshelf.orders.routes import router as orders_router
 from codeshelf.reconciliation.routes import router as reconciliation_router
 from codeshelf.sandbox.routes import router as sandbox_router
 from codeshelf.stock.routes import router as inventory_router
+from codeshelf.wallet.admin_routes import router as wallet_admin_router
 from codeshelf.wallet.routes import router as wallet_router
 from codeshelf.web import app as web
 from codeshelf.webhooks.routes import router as webhooks_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         sandbox_router,
         claims_admin_router,
         orders_admin_router,
+        wallet_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)
