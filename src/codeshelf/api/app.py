@@ -16,6 +16,7 @@ from codeshelf.api.ratelimit import RateLimiter
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
+from codeshelf.dossier.admin_routes import router as partners_admin_router
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings, get_settings
 from codeshelf.kit.vault import Vault
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         claims_admin_router,
         orders_admin_router,
         wallet_admin_router,
+        partners_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)

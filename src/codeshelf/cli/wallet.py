@@ -19,8 +19,7 @@ from codeshelf.cli.options import JsonOption
 from codeshelf.cli.output import domain_errors, emit, fail, say, table
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.money import InvalidMoneyError, Money
-from codeshelf.members.roles import StaffPermission, staff_can
-from codeshelf.members.service import staff
+from codeshelf.members.roles import StaffPermission
 from codeshelf.partners import service as partners
 from codeshelf.wallet import service as wallet
 
@@ -50,19 +49,10 @@ wallet_app.add_typer(deposit_app, name="deposit")
 
 
 def _person(session: Session, *, required: bool) -> str:
-    """The actor deciding (or asking): the ``--as`` staff member, who must be finance or admin;
-    ``operator:cli`` when nobody is named and nobody is ``required``."""
-    member = context.acting_member(session)
-    if member is None:
-        if required:
-            fail(
-                "deciding a deposit needs a named person (four eyes): "
-                "codeshelf --as EMAIL wallet deposit …"
-            )
-        return context.actor(session)
-    if not staff_can(member.role, StaffPermission.FINANCE):
-        fail(f"--as: {member.email} is {member.role} staff; deposits are finance's or an admin's")
-    return staff.actor(member)
+    """Who asks or decides: a finance or admin member named with ``--as``; asking without one
+    is ``operator:cli``, but deciding needs a person (four eyes)."""
+    named = "deciding a deposit (four eyes)" if required else ""
+    return context.actor_with(session, StaffPermission.FINANCE, named=named)
 
 
 @deposit_app.command(ASK, hidden=True)
