@@ -22,6 +22,7 @@ from codeshelf.kit.settings import Settings, get_settings
 from codeshelf.kit.vault import Vault
 from codeshelf.orders.admin_routes import router as orders_admin_router
 from codeshelf.orders.routes import router as orders_router
+from codeshelf.reconciliation.admin_routes import router as reconciliation_admin_router
 from codeshelf.reconciliation.routes import router as reconciliation_router
 from codeshelf.sandbox.routes import router as sandbox_router
 from codeshelf.stock.routes import router as inventory_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         orders_admin_router,
         wallet_admin_router,
         partners_admin_router,
+        reconciliation_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)

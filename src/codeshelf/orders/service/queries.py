@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -209,3 +209,20 @@ def orders_of_the_day(
             .order_by(Order.id)
         )
     )
+
+
+def delivered_totals(
+    session: Session, partner_id: int, start: datetime, end: datetime
+) -> dict[str, int]:
+    """What the partner's orders delivered in [start, end) cost, per currency (minor units)."""
+    rows = session.execute(
+        select(Order.currency, func.sum(Order.total_minor))
+        .where(
+            Order.partner_id == partner_id,
+            Order.status == OrderStatus.DELIVERED,
+            Order.delivered_at >= start,
+            Order.delivered_at < end,
+        )
+        .group_by(Order.currency)
+    )
+    return {currency: int(total) for currency, total in rows}

@@ -46,8 +46,11 @@ from codeshelf.wallet.service.moves import (
     release_hold,
 )
 from codeshelf.wallet.service.statements import (
+    FIGURES,
+    BalanceBreak,
     CurrencyFigures,
     LedgerEntry,
+    balance_breaks,
     day_figures,
     ledger_entries,
     orders_moved,
@@ -55,6 +58,8 @@ from codeshelf.wallet.service.statements import (
 )
 
 __all__ = [
+    "FIGURES",
+    "BalanceBreak",
     "Balances",
     "CurrencyFigures",
     "DepositConflictError",
@@ -72,6 +77,7 @@ __all__ = [
     "all_balances_async",
     "approve_deposit",
     "ask_deposit",
+    "balance_breaks",
     "balances",
     "balances_of_partners",
     "capture_hold",
