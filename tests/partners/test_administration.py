@@ -20,6 +20,7 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.money import Money
 from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
 from codeshelf.members.roles import StaffRole
 from codeshelf.members.service import invitations
 from codeshelf.partners import service as partners
@@ -27,6 +28,7 @@ from codeshelf.partners.models import Partner
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import Account
 from tests.fixtures import factories
+from tests.fixtures.browser import add_member
 from tests.fixtures.claims import (
     OperatorKeyHandle,
     claim_body,
@@ -93,9 +95,11 @@ def busy_partner(client: httpx.Client, db: Database, shop: factories.Shop) -> st
 
 
 def test_a_partners_detail_has_everything_the_console_shows_and_nothing_of_anyone_else(
-    client: httpx.Client, db: Database, shop: factories.Shop
+    client: httpx.Client, db: Database, vault: Vault, shop: factories.Shop
 ) -> None:
     busy_partner(client, db, shop)
+    bea = add_member(db, vault, shop.a.id, "buyer", "bea@acme.example")
+    add_member(db, vault, shop.b.id, "finance", "bo@bolt.example")
     with db.session() as session:  # B has its own of each: none of it may show on A's page
         b = partners.get_partner(session, shop.b.id)
         catalog.set_partner_price(session, b, shop.sku, "40.00")
@@ -103,7 +107,7 @@ def test_a_partners_detail_has_everything_the_console_shows_and_nothing_of_anyon
             session, b, Money.parse("8000.00", "USD"), "WIRE-B", "operator:alice",
             {"USD": Money.parse("5000.00", "USD")}, utcnow(),
         )  # fmt: skip
-    invite_member(db, shop.b.id, "bo@bolt.example")
+    invite_member(db, shop.b.id, "bob@bolt.example")
     with db.read_session() as session:
         detail = dossier.partner_detail(session, shop.a.id, utcnow())
     assert (detail.partner_id, detail.name, detail.rate_limit_per_minute) == (
@@ -118,13 +122,16 @@ def test_a_partners_detail_has_everything_the_console_shows_and_nothing_of_anyon
     assert [(p.sku, str(p.price), str(p.default)) for p in detail.prices] == [
         (shop.sku, "44.00 USD", "46.50 USD")
     ]
-    assert sorted(k.mode for k in detail.keys) == ["live", "test"]
-    assert {k.key_id for k in detail.keys} >= {shop.a.key_id}
-    assert all(k.prefix and k.prefix not in (shop.a.key, shop.b.key) for k in detail.keys)
+    assert sorted(k.mode for k in detail.keys) == ["live", "test"]  # its sandbox's key too
+    assert shop.a.key_id in {k.key_id for k in detail.keys}
+    assert shop.b.key_id not in {k.key_id for k in detail.keys}
+    assert shop.a.key not in repr(detail)  # a prefix, never the key
     assert [(p.email, p.role, p.member_id) for p in detail.invitations] == [
         ("dana@acme.example", "owner", None)
     ]
-    assert detail.members == []
+    assert [(p.member_id, p.email, p.role) for p in detail.members] == [
+        (bea.member_id, "bea@acme.example", "buyer")
+    ]
     assert detail.claims == {"submitted": 1}
     assert detail.open_claims == 1
     assert [(r.reference, str(r.amount)) for r in detail.pending_deposits] == [

@@ -26,6 +26,7 @@ from codeshelf.kit.settings import Settings
 from codeshelf.partners import service as partners
 from codeshelf.wallet import service as wallet
 from codeshelf.wallet.models import DepositRequest, LedgerTransaction, Posting
+from codeshelf.wallet.service import moves
 from tests.fixtures import factories
 from tests.fixtures.http import second_while_first_is_open
 
@@ -290,6 +291,22 @@ def test_a_request_is_decided_once(db: Database, shop: factories.Shop) -> None:
     with pytest.raises(wallet.DepositRequestNotFoundError):
         approve(db, "dep_nope")
     assert balance(db, shop.a.id) == ["10000.00 USD"]
+
+
+def test_a_reference_deposited_directly_while_its_request_was_filed_is_not_credited_twice(
+    db: Database, shop: factories.Shop
+) -> None:
+    """The two checks (request table, ledger) can race: a direct deposit that slipped past the
+    request filed at the same moment (here: the ledger credit itself) makes approval refuse."""
+    request = request_of(ask(db, shop.a.id, "9000.00", reference="WIRE-RACE"))
+    with db.session() as session:
+        partner = partners.get_partner(session, shop.a.id)
+        moves.credit(session, partner, Money.parse("9000.00", "USD"), "WIRE-RACE", "operator:x")
+    with pytest.raises(wallet.DepositConflictError, match="already deposited"):
+        approve(db, request.id)
+    with db.read_session() as session:
+        assert wallet.get_deposit_request(session, request.id).status == "pending"
+    assert balance(db, shop.a.id) == ["10000.00 USD"]  # once
 
 
 # --- Races (PostgreSQL: the second waits for the first's lock) -----------------------------------
