@@ -17,14 +17,17 @@ from codeshelf.applications.admin_routes import router as applications_admin_rou
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
+from codeshelf.dossier.admin_routes import router as partners_admin_router
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings, get_settings
 from codeshelf.kit.vault import Vault
 from codeshelf.orders.admin_routes import router as orders_admin_router
 from codeshelf.orders.routes import router as orders_router
+from codeshelf.reconciliation.admin_routes import router as reconciliation_admin_router
 from codeshelf.reconciliation.routes import router as reconciliation_router
 from codeshelf.sandbox.routes import router as sandbox_router
 from codeshelf.stock.routes import router as inventory_router
+from codeshelf.wallet.admin_routes import router as wallet_admin_router
 from codeshelf.wallet.routes import router as wallet_router
 from codeshelf.web import app as web
 from codeshelf.webhooks.routes import router as webhooks_router
@@ -86,6 +89,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         claims_admin_router,
         orders_admin_router,
         applications_admin_router,
+        wallet_admin_router,
+        partners_admin_router,
+        reconciliation_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -106,7 +107,10 @@ def get_product(session: Session, sku: str) -> Product:
     return product
 
 
-def set_partner_price(session: Session, partner: Partner, sku: str, price: str) -> Money:
+def set_partner_price(
+    session: Session, partner: Partner, sku: str, price: str, actor: str = audit.OPERATOR_CLI
+) -> Money:
+    """The partner pays ``price`` for ``sku`` instead of the product's default price."""
     if partner.is_sandbox:
         raise InvalidInputError(
             f"{partner.public_id} is a sandbox partner; it uses its live twin's prices"
@@ -127,13 +131,62 @@ def set_partner_price(session: Session, partner: Partner, sku: str, price: str) 
         row.price_minor = money.minor
     audit.record(
         session,
-        actor=audit.OPERATOR_CLI,
+        actor=actor,
         action="price.set",
         partner_public_id=partner.public_id,
         subject=sku,
         details={"price": money.amount, "previous": previous, "currency": money.currency},
     )
     return money
+
+
+def clear_partner_price(
+    session: Session, partner: Partner, sku: str, actor: str = audit.OPERATOR_CLI
+) -> Money:
+    """The partner pays the product's default price for ``sku`` again (returned)."""
+    if partner.is_sandbox:
+        raise InvalidInputError(
+            f"{partner.public_id} is a sandbox partner; it uses its live twin's prices"
+        )
+    product = get_product(session, sku)
+    row = session.scalar(
+        select(PartnerPrice).where(
+            PartnerPrice.partner_id == partner.id, PartnerPrice.product_id == product.id
+        )
+    )
+    if row is not None:
+        previous = Money(row.price_minor, product.price_currency)
+        session.delete(row)
+        audit.record(
+            session,
+            actor=actor,
+            action="price.clear",
+            partner_public_id=partner.public_id,
+            subject=sku,
+            details={"previous": previous.amount, "currency": previous.currency},
+        )
+    return Money(product.price_minor, product.price_currency)
+
+
+@dataclass(frozen=True)
+class PartnerPriceLine:
+    sku: str
+    price: Money  # what the partner pays
+    default: Money  # the product's price for everyone else
+
+
+def partner_prices(session: Session, partner: Partner) -> list[PartnerPriceLine]:
+    """The partner's own prices (its sandbox's are its live twin's), by SKU."""
+    rows = session.execute(
+        select(Product, PartnerPrice.price_minor)
+        .join(PartnerPrice, PartnerPrice.product_id == Product.id)
+        .where(PartnerPrice.partner_id == partner.price_list_id)
+        .order_by(Product.sku)
+    )
+    return [
+        PartnerPriceLine(product.sku, Money(price, product.price_currency), price_of(product, {}))
+        for product, price in rows
+    ]
 
 
 def prices_for(session: Session, partner_id: int) -> dict[int, int]:

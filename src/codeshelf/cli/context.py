@@ -19,6 +19,7 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.settings import MissingSecretKeyError, Settings, get_settings
 from codeshelf.kit.vault import Vault
 from codeshelf.members.models import Member
+from codeshelf.members.roles import StaffPermission, staff_can
 from codeshelf.members.service import staff
 
 _given: ContextVar[Database | None] = ContextVar("codeshelf_cli_database", default=None)
@@ -50,6 +51,20 @@ def actor(session: Session) -> str:
     """Who the audit log says acted: the ``--as`` staff member, else ``operator:cli``."""
     member = acting_member(session)
     return staff.actor(member) if member is not None else audit.OPERATOR_CLI
+
+
+def actor_with(session: Session, permission: StaffPermission, *, named: str = "") -> str:
+    """The actor of a command that needs ``permission``: the ``--as`` staff member if their
+    role has it (else the command fails), or ``operator:cli`` when nobody is named, unless
+    ``named`` says why a named person is needed (four eyes)."""
+    member = acting_member(session)
+    if member is None:
+        if named:
+            fail(f"{named} needs a named person: codeshelf --as EMAIL …")
+        return audit.OPERATOR_CLI
+    if not staff_can(member.role, permission):
+        fail(f"--as: {member.email} is {member.role} staff, without the {permission} permission")
+    return staff.actor(member)
 
 
 def settings() -> Settings:

@@ -9,9 +9,12 @@ import typer
 from codeshelf.cli import context
 from codeshelf.cli.options import JsonOption
 from codeshelf.cli.output import domain_errors, emit, fail, say, table
+from codeshelf.dossier import service as dossier
+from codeshelf.dossier.schemas import PartnerDetailOut, PartnerSummaryOut
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.money import InvalidMoneyError, Money
-from codeshelf.members.service import invitations
+from codeshelf.members.roles import StaffPermission
+from codeshelf.members.service import invitations, onboarding
 from codeshelf.partners import service as partners
 from codeshelf.partners.models import KeyMode
 
@@ -122,8 +125,9 @@ def partner_limits(
         except InvalidMoneyError as exc:
             fail(f'--amount-over: {exc} (write it as "5000 USD")')
     with domain_errors(), context.database().session() as session:
+        actor = context.actor_with(session, StaffPermission.MANAGE_PARTNERS)
         partner = partners.get_partner(session, partner_id)
-        partners.set_review_limits(session, partner, quantity_over, limit)
+        partners.set_review_limits(session, partner, quantity_over, limit, actor)
     data = {
         "partner_id": partner_id,
         "quantity_over": quantity_over,
@@ -132,6 +136,115 @@ def partner_limits(
     limits = [f"{quantity_over} codes" if quantity_over else "", str(limit) if limit else ""]
     described = " or ".join(part for part in limits if part) or "the operator-wide defaults"
     emit(data, as_json, lambda: say(f"{partner_id}: orders above {described} go to review"))
+
+
+@partner_app.command("rate-limit")
+def partner_rate_limit(
+    partner_id: str,
+    per_minute: Annotated[
+        int | None,
+        typer.Argument(min=1, help="Requests a minute per key; leave out for the default."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the partner's rate limit (without a number: back to CODESHELF_RATE_LIMIT_PER_MINUTE)."""
+    with domain_errors(), context.database().session() as session:
+        actor = context.actor_with(session, StaffPermission.MANAGE_PARTNERS)
+        partner = partners.get_partner(session, partner_id)
+        partners.set_rate_limit(session, partner, per_minute, actor)
+    effective = per_minute or context.settings().rate_limit_per_minute
+    data = {"partner_id": partner_id, "per_minute": per_minute, "effective_per_minute": effective}
+    own = "" if per_minute else " (the default)"
+    emit(data, as_json, lambda: say(f"{partner_id}: {effective} requests a minute per key{own}"))
+
+
+@partner_app.command("open")
+def partner_open(
+    name: str,
+    owner: Annotated[str, typer.Option("--owner", help="The owner's e-mail: invited.")],
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", min=1, help="Requests per minute per key.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Open a partner and invite its owner: prints the one-time link (valid 72 h). The owner
+    makes the API keys in the portal."""
+    settings = context.settings()
+    with domain_errors(), context.database().session() as session:
+        actor = context.actor_with(session, StaffPermission.MANAGE_PARTNERS)
+        opened = onboarding.open_partner(session, name, owner, actor, utcnow(), rate_limit)
+        data = {
+            "partner_id": opened.partner.public_id,
+            "name": opened.partner.name,
+            **invitation_json(opened.invitation, settings.public_url),
+        }
+    emit(
+        data,
+        as_json,
+        lambda: say(
+            f"partner {data['partner_id']} ({data['name']}); invitation for its owner "
+            f"{data['email']}: {data['link']}"
+        ),
+    )
+
+
+@partner_app.command("list")
+def partner_list(as_json: JsonOption = False) -> None:
+    """Every live partner: balances, open claims, keys, deposits waiting for a second person."""
+    with context.database().read_session() as session:
+        found = dossier.partner_list(session)
+    data = [PartnerSummaryOut.of(summary).model_dump(mode="json") for summary in found]
+    rows = [
+        (s.partner_id, s.name, _amounts(s.available), _amounts(s.held), s.open_claims,
+         s.active_keys, s.pending_deposits)
+        for s in found
+    ]  # fmt: skip
+    headers = ["partner", "name", "available", "held", "open claims", "keys", "deposits waiting"]
+    emit(data, as_json, lambda: table("partners", headers, rows))
+
+
+def _amounts(money: list[Money]) -> str:
+    return ", ".join(str(m) for m in money) or "-"
+
+
+@partner_app.command("show")
+def partner_show(partner_id: str, as_json: JsonOption = False) -> None:
+    """A partner's balances, limits, prices, keys, members, claims and waiting deposits."""
+    with domain_errors(), context.database().read_session() as session:
+        detail = dossier.partner_detail(session, partner_id, utcnow())
+    out = PartnerDetailOut.of(detail, context.settings().rate_limit_per_minute)
+    emit(out.model_dump(mode="json"), as_json, lambda: _render_detail(detail, out))
+
+
+def _render_detail(detail: dossier.PartnerDetail, out: PartnerDetailOut) -> None:
+    review = detail.review
+    say(f"{detail.partner_id}  {detail.name}  (since {detail.created_at:%Y-%m-%d})")
+    say(f"available:  {_amounts(detail.available)}; held: {_amounts(detail.held)}")
+    if detail.credit_limits:
+        say(f"credit:     {_amounts(detail.credit_limits)}")
+    own = "" if detail.rate_limit_per_minute else " (default)"
+    say(f"rate limit: {out.rate_limit.effective_per_minute} a minute per key{own}")
+    quantity = f"{review.quantity_over} codes" if review.quantity_over else "default"
+    amount = str(review.amount_over) if review.amount_over else "default"
+    say(f"review:     above {quantity}; above {amount}")
+    claims = ", ".join(f"{status} {n}" for status, n in detail.claims.items()) or "none"
+    say(f"claims:     {claims}")
+    table("prices", ["sku", "price", "default"],
+          [(p.sku, p.price, p.default) for p in detail.prices])  # fmt: skip
+    table(
+        "API keys",
+        ["key_id", "mode", "prefix", "created", "last used", "revoked"],
+        [(k.key_id, k.mode, f"{k.prefix}…", k.created_at, k.last_used_at or "", k.revoked_at or "")
+         for k in detail.keys],
+    )  # fmt: skip
+    people = [*detail.members, *detail.invitations]
+    table(
+        "members",
+        ["member_id", "email", "role", "since"],
+        [(m.member_id or "(invited)", m.email, m.role, m.since) for m in people],
+    )
+    for request in detail.pending_deposits:
+        say(f"deposit waiting: {request.id} {request.amount} ({request.reference})")
 
 
 member_app = typer.Typer(no_args_is_help=True, help="A partner's portal members.")

@@ -25,57 +25,69 @@ def reconcile(
     any mismatch. Prints each live partner's figures per currency."""
     when: date = day.date() if day is not None else (utcnow() - timedelta(days=1)).date()
     with context.database().read_session() as session:
-        figures, problems = service.operator_day(session, when)
-    data: dict[str, Any] = {
-        "date": when.isoformat(),
-        "ok": not problems,
-        "mismatches": problems,
-        "partners": [
-            {
-                "partner_id": partner.partner_id,
-                "name": partner.name,
-                "currencies": [
-                    {"currency": line.currency}
-                    | {name: money.as_json() for name, money in line.money().items()}
-                    for line in partner.currencies
-                ],
-            }
-            for partner in figures
-        ],
+        report = service.operator_day(session, when)
+    emit(_json(report), as_json, lambda: _render(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _json(report: service.OperatorDay) -> dict[str, Any]:
+    partners: dict[str, dict[str, Any]] = {}
+    for line in report.lines:
+        entry = partners.setdefault(
+            line.partner_id,
+            {"partner_id": line.partner_id, "name": line.name, "currencies": [], "problems": []},
+        )
+        money = {name: money.as_json() for name, money in line.figures.money().items()}
+        entry["currencies"].append({"currency": line.currency} | money)
+        entry["problems"] += [f"{line.currency}: {problem}" for problem in line.problems]
+    return {
+        "date": report.day.isoformat(),
+        "ok": report.ok,
+        "mismatches": report.mismatches,
+        "partners": list(partners.values()),
     }
 
-    def render() -> None:
-        headers = [
-            "partner",
-            "cur",
-            "opening",
-            "deposits",
-            "debits",
-            "holds",
-            "releases",
-            "refunds",
-            "closing",
-            "held",
-        ]
-        rows = [
-            (
-                partner.partner_id,
-                line.currency,
-                *(
-                    money.amount
-                    for name, money in line.money().items()
-                    if name not in ("held_opening", "captured")
-                ),
-            )
-            for partner in figures
-            for line in partner.currencies
-        ]
-        table(f"Reconciliation {when.isoformat()} (UTC)", headers, rows)
-        if not problems:
-            say("no mismatches: the ledger agrees with orders, deliveries and stock")
-        for problem in problems:
-            say(problem, console=err, label="mismatch: ", style="red")
 
-    emit(data, as_json, render)
-    if problems:
-        raise typer.Exit(1)
+HEADERS = [
+    "partner",
+    "cur",
+    "opening",
+    "deposits",
+    "debits",
+    "holds",
+    "releases",
+    "refunds",
+    "closing",
+    "held",
+    "check",
+]
+
+
+def _render(report: service.OperatorDay) -> None:
+    rows = [
+        (
+            line.partner_id,
+            line.currency,
+            *(
+                money.amount
+                for name, money in line.figures.money().items()
+                if name not in ("held_opening", "captured")
+            ),
+            "MISMATCH" if line.mismatch else "ok",
+        )
+        for line in report.lines
+    ]
+    table(f"Reconciliation {report.day.isoformat()} (UTC)", HEADERS, rows)
+    if report.ok:
+        say("no mismatches: the ledger agrees with orders, deliveries and stock")
+    for line in report.lines:
+        for problem in line.problems:
+            say(
+                f"{line.partner_id} {line.currency}: {problem}",
+                console=err,
+                label="mismatch: ",
+                style="red",
+            )
+    for problem in report.mismatches:
+        say(problem, console=err, label="mismatch: ", style="red")

@@ -61,6 +61,8 @@ STATUS_BY_SLUG = {
     "not-found": 404,
     "sandbox-only": 403,
     "not-allowed": 403,
+    # Four eyes: the person who asked for a deposit may not decide it; another person may.
+    "four-eyes": 403,
     "method-not-allowed": 405,
     "payload-too-large": 413,
     "evidence-too-large": 413,

@@ -77,3 +77,29 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+def parse_per_currency(raw: str) -> dict[str, Money]:
+    """``"USD 5000.00,EUR 5000.00"`` -> one amount per currency (``"5000.00 USD"`` reads the
+    same). Empty: none. Raises InvalidMoneyError naming the bad entry: a currency twice, a
+    negative amount, or one that ``Money.parse`` refuses."""
+    found: dict[str, Money] = {}
+    for part in raw.split(","):
+        words = part.split()
+        if not words:
+            continue
+        if len(words) != 2:
+            raise InvalidMoneyError(
+                f"{part.strip()!r} is not a currency and an amount, e.g. USD 5000.00"
+            )
+        currency, amount = words if words[0].isalpha() else reversed(words)
+        try:
+            money = Money.parse(amount, currency)
+        except InvalidMoneyError as exc:
+            raise InvalidMoneyError(f"{part.strip()!r}: {exc}") from None
+        if money.minor < 0:
+            raise InvalidMoneyError(f"{part.strip()!r}: the amount may not be negative")
+        if money.currency in found:
+            raise InvalidMoneyError(f"{money.currency} is named twice")
+        found[money.currency] = money
+    return found

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from codeshelf.kit.clock import parse_holidays
+from codeshelf.kit.money import Money, parse_per_currency
 
 # Used only when CODESHELF_DEMO is true and no secret was configured.
 DEMO_SECRET_KEY = "codeshelf-demo-secret-do-not-use-in-production"  # noqa: S105
@@ -90,6 +91,16 @@ class Settings(BaseSettings):
     def _valid_networks(cls, value: str) -> str:
         parse_networks(value)
         return value
+
+    @field_validator("deposit_approval_over")
+    @classmethod
+    def _valid_deposit_thresholds(cls, value: str) -> str:
+        parse_per_currency(value)
+        return value
+
+    def deposit_thresholds(self) -> dict[str, Money]:
+        """Per currency, the largest deposit credited without a second person (four eyes)."""
+        return parse_per_currency(self.deposit_approval_over)
 
     def ops_networks(self) -> list[IPv4Network | IPv6Network]:
         return parse_networks(self.ops_allow_networks)

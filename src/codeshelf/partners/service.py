@@ -7,12 +7,12 @@ Keys are 256-bit random tokens (``cs_live_…``) shown once; only their hash is 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -175,7 +175,11 @@ def _own_and_sandbox_ids(session: Session, partner: Partner) -> list[int]:
 
 
 def set_review_limits(
-    session: Session, partner: Partner, quantity_over: int | None, amount_over: Money | None
+    session: Session,
+    partner: Partner,
+    quantity_over: int | None,
+    amount_over: Money | None,
+    actor: str = audit.OPERATOR_CLI,
 ) -> None:
     """Orders above these go to manual review (None: the operator-wide default applies).
 
@@ -195,7 +199,7 @@ def set_review_limits(
         target.review_amount_currency = None if amount_over is None else amount_over.currency
     audit.record(
         session,
-        actor=audit.OPERATOR_CLI,
+        actor=actor,
         action="partner.review_limits",
         partner_public_id=partner.public_id,
         details={
@@ -203,6 +207,40 @@ def set_review_limits(
             "amount_over": None if amount_over is None else amount_over.as_json(),
         },
     )
+
+
+def set_rate_limit(
+    session: Session, partner: Partner, per_minute: int | None, actor: str = audit.OPERATOR_CLI
+) -> None:
+    """Requests a minute per key (None: ``CODESHELF_RATE_LIMIT_PER_MINUTE``), for the partner
+    and its sandbox alike."""
+    if partner.is_sandbox:
+        raise InvalidInputError(f"{partner.public_id} is a sandbox partner; name its live twin")
+    if per_minute is not None and per_minute < 1:
+        raise InvalidInputError("rate limit must be at least 1 per minute", pointer="#/per_minute")
+    previous = partner.rate_limit_per_minute
+    for target in (partner, _twin_of(session, partner)):
+        if target is not None:
+            target.rate_limit_per_minute = per_minute
+    audit.record(
+        session,
+        actor=actor,
+        action="partner.rate_limit",
+        partner_public_id=partner.public_id,
+        details={"per_minute": per_minute, "previous": previous},
+    )
+
+
+def active_key_counts(session: Session, partner_ids: Collection[int]) -> dict[int, int]:
+    """How many unrevoked keys (live, and its sandbox's) each partner has."""
+    owner = func.coalesce(Partner.sandbox_of_id, Partner.id)
+    rows = session.execute(
+        select(owner, func.count(ApiKey.id))
+        .join(ApiKey, ApiKey.partner_id == Partner.id)
+        .where(owner.in_(partner_ids), ApiKey.revoked_at.is_(None))
+        .group_by(owner)
+    )
+    return {partner_id: int(count) for partner_id, count in rows}
 
 
 def revoke_key(

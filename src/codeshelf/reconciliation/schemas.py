@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from codeshelf.kit import csvs
 from codeshelf.kit.schemas import MoneyOut
-from codeshelf.reconciliation.service import DailyReport
+from codeshelf.reconciliation.service import DailyReport, OperatorDay
 from codeshelf.wallet.service import CurrencyFigures
 
 
@@ -97,3 +97,43 @@ CSV_COLUMNS = [
     "status",
     "created_at",
 ]
+
+
+class OperatorLineOut(BaseModel):
+    partner_id: str
+    name: str
+    figures: CurrencyFiguresOut
+    delivered: MoneyOut = Field(description="What the partner's orders delivered that day cost.")
+    mismatch: bool = Field(description="This line's own cross-checks failed (see `problems`).")
+    problems: list[str] = Field(
+        description="Running balances that do not chain up; delivered orders not paid exactly."
+    )
+
+
+class OperatorReconciliation(BaseModel):
+    date: date
+    timezone: str = "UTC"
+    ok: bool = Field(description="No line has a mismatch and `mismatches` is empty.")
+    lines: list[OperatorLineOut] = Field(description="A line per live partner and currency.")
+    mismatches: list[str] = Field(
+        description="The day's ledger checked against its orders, delivered codes and imports."
+    )
+
+    @classmethod
+    def of(cls, report: OperatorDay) -> OperatorReconciliation:
+        return cls(
+            date=report.day,
+            ok=report.ok,
+            lines=[
+                OperatorLineOut(
+                    partner_id=line.partner_id,
+                    name=line.name,
+                    figures=CurrencyFiguresOut.of(line.figures),
+                    delivered=MoneyOut.of(line.delivered),
+                    mismatch=line.mismatch,
+                    problems=line.problems,
+                )
+                for line in report.lines
+            ],
+            mismatches=report.mismatches,
+        )

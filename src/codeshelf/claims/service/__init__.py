@@ -44,9 +44,11 @@ from codeshelf.claims.service.lifecycle import customer_message, get_claim, orde
 from codeshelf.claims.service.queue import (
     CodeHistory,
     batch_quality,
+    counts_by_status,
     history,
     is_overdue,
     list_claims,
+    open_count,
     queue,
 )
 from codeshelf.claims.service.remedies import fulfil_waiting, resolve
@@ -75,6 +77,7 @@ __all__ = [
     "batch_quality",
     "cancel",
     "change_remedy",
+    "counts_by_status",
     "customer_message",
     "escalate",
     "evaluate",
@@ -86,6 +89,7 @@ __all__ = [
     "history",
     "is_overdue",
     "list_claims",
+    "open_count",
     "order_public_ids",
     "queue",
     "reject",

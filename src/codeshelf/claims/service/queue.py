@@ -3,10 +3,11 @@ code's history beside the evidence, and claims per batch."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -45,6 +46,24 @@ def list_claims(
     if status is not None:
         query = query.where(Claim.status == status)
     return list(session.scalars(query.limit(limit)))
+
+
+def counts_by_status(session: Session, partner_ids: Collection[int]) -> dict[int, dict[str, int]]:
+    """Each partner's claims counted by status (a status with none is absent)."""
+    rows = session.execute(
+        select(Claim.partner_id, Claim.status, func.count())
+        .where(Claim.partner_id.in_(partner_ids))
+        .group_by(Claim.partner_id, Claim.status)
+    )
+    found: dict[int, dict[str, int]] = {}
+    for partner_id, status, count in rows:
+        found.setdefault(partner_id, {})[status] = int(count)
+    return found
+
+
+def open_count(counts: dict[str, int]) -> int:
+    """How many of these (``counts_by_status``) are open: they hold their codes."""
+    return sum(count for status, count in counts.items() if status in OPEN_STATUSES)
 
 
 def queue(

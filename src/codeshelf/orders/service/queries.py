@@ -227,3 +227,20 @@ def orders_per_day(session: Session, since: datetime) -> dict[date, int]:
         .group_by(day)
     )
     return {as_day(when): int(count) for when, count in rows}
+
+
+def delivered_totals(
+    session: Session, partner_id: int, start: datetime, end: datetime
+) -> dict[str, int]:
+    """What the partner's orders delivered in [start, end) cost, per currency (minor units)."""
+    rows = session.execute(
+        select(Order.currency, func.sum(Order.total_minor))
+        .where(
+            Order.partner_id == partner_id,
+            Order.status == OrderStatus.DELIVERED,
+            Order.delivered_at >= start,
+            Order.delivered_at < end,
+        )
+        .group_by(Order.currency)
+    )
+    return {currency: int(total) for currency, total in rows}

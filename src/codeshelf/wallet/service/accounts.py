@@ -8,7 +8,7 @@ balances are the sum of their postings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +165,35 @@ async def all_balances_async(reads: AsyncReads, partner_id: int) -> Balances:
 def all_balances(session: Session, partner_id: int) -> Balances:
     """Both kinds of a partner's balances (the portal's overview)."""
     return _balances_of(session.execute(_BALANCES, {"partner_id": partner_id}))
+
+
+def balances_of_partners(session: Session, partner_ids: Collection[int]) -> dict[int, Balances]:
+    """Both kinds of balances of several partners at once (the console's list of partners);
+    a partner that never held money is absent."""
+    rows = session.execute(
+        select(Account.partner_id, Account.kind, Account.currency, Account.balance_minor)
+        .where(Account.partner_id.in_(partner_ids))
+        .order_by(Account.partner_id, Account.currency)
+    )
+    grouped: dict[int, list[tuple[str, str, int]]] = {}
+    for partner_id, kind, currency, balance in rows:
+        assert partner_id is not None  # the filter is on partner ids
+        grouped.setdefault(partner_id, []).append((kind, currency, balance))
+    return {partner_id: _balances_of(found) for partner_id, found in grouped.items()}
+
+
+def credit_limits(session: Session, partner_id: int) -> list[Money]:
+    """How far below zero each of the partner's wallets may go, where it may at all."""
+    rows = session.execute(
+        select(Account.currency, Account.credit_limit_minor)
+        .where(
+            Account.partner_id == partner_id,
+            Account.kind == AccountKind.WALLET,
+            Account.credit_limit_minor > 0,
+        )
+        .order_by(Account.currency)
+    )
+    return [Money(limit, currency) for currency, limit in rows]
 
 
 def balances(session: Session, partner_id: int, kind: str = AccountKind.WALLET) -> list[Money]:

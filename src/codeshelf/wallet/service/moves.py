@@ -22,6 +22,8 @@ from codeshelf.wallet.models import (
     TRANSACTION_PREFIX,
     Account,
     AccountKind,
+    DepositRequest,
+    DepositStatus,
     LedgerTransaction,
     Posting,
     TransactionKind,
@@ -74,12 +76,41 @@ def deposit(
     reference: str,
     actor: str = audit.OPERATOR_CLI,
 ) -> DepositResult:
-    """Credit a wallet; idempotent on ``reference`` (the same deposit twice credits once)."""
+    """Credit a wallet; idempotent on ``reference`` (the same deposit twice credits once).
+
+    A reference that a deposit request holds (pending or declined: four eyes) is refused; only
+    approving that request credits it (``deposits.approve_deposit``).
+    """
+    reference = checked_reference(reference)
+    held = session.execute(
+        select(DepositRequest.public_id, DepositRequest.status).where(
+            DepositRequest.reference == reference
+        )
+    ).first()
+    if held is not None and held.status != DepositStatus.APPROVED:
+        raise DepositConflictError(
+            f"reference {reference} belongs to deposit request {held.public_id} "
+            f"({held.status}): only approving it credits the wallet"
+        )
+    return credit(session, partner, money, reference, actor)
+
+
+def checked_reference(reference: str) -> str:
     reference = reference.strip()
     if not reference or len(reference) > 128:
-        raise InvalidInputError("a deposit reference of 1 to 128 characters is required")
+        raise InvalidInputError(
+            "a deposit reference of 1 to 128 characters is required", pointer="#/reference"
+        )
+    return reference
+
+
+def credit(
+    session: Session, partner: Partner, money: Money, reference: str, actor: str
+) -> DepositResult:
+    """The ledger side of a deposit (funding -> wallet), idempotent on ``reference``: what a
+    direct deposit and an approved deposit request both post."""
     if money.minor <= 0:
-        raise InvalidInputError("a deposit must be positive")
+        raise InvalidInputError("a deposit must be positive", pointer="#/amount")
     wallet = account(session, AccountKind.WALLET, money.currency, partner)
     existing = _deposit_by_reference(session, reference)
     if existing is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from codeshelf.kit.db import as_day, utc_day
 from codeshelf.kit.errors import InvalidCursorError
@@ -116,15 +116,18 @@ class CurrencyFigures:
     held_closing: int = 0
 
     def money(self) -> dict[str, Money]:
-        names = (
-            "opening",
-            *MOVEMENTS.values(),
-            "closing",
-            "held_opening",
-            "captured",
-            "held_closing",
-        )
-        return {name: Money(getattr(self, name), self.currency) for name in names}
+        return {name: Money(getattr(self, name), self.currency) for name in FIGURES}
+
+
+# A currency's figures in report order.
+FIGURES = (
+    "opening",
+    *MOVEMENTS.values(),
+    "closing",
+    "held_opening",
+    "captured",
+    "held_closing",
+)
 
 
 def day_figures(
@@ -190,6 +193,63 @@ def _held_movement(
         )
     )
     return int(total or 0)
+
+
+@dataclass(frozen=True)
+class BalanceBreak:
+    """A posting whose recorded running balance is not the one before it plus its amount."""
+
+    kind: str  # wallet or held
+    transaction_id: str
+    recorded: Money | None
+    expected: Money
+
+
+def balance_breaks(
+    session: Session, partner_id: int, start: datetime, end: datetime
+) -> list[BalanceBreak]:
+    """The partner's wallet and held postings of [start, end) whose running balance breaks the
+    chain: each must be the account's previous posting's (by posting order, the order the
+    account's row lock let them in) plus its own amount. Amounts changed, postings removed or
+    balances edited all show here."""
+    earlier = aliased(Posting)
+    previous = (
+        select(earlier.balance_after_minor)
+        .where(earlier.account_id == Posting.account_id, earlier.id < Posting.id)
+        .order_by(earlier.id.desc())
+        .limit(1)
+        .correlate(Posting)
+        .scalar_subquery()
+    )
+    expected = func.coalesce(previous, 0) + Posting.amount_minor
+    rows = session.execute(
+        select(
+            Account.kind,
+            Account.currency,
+            LedgerTransaction.public_id,
+            Posting.balance_after_minor,
+            expected,
+        )
+        .join(Account, Account.id == Posting.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)
+        .where(
+            Account.partner_id == partner_id,
+            Account.kind.in_((AccountKind.WALLET, AccountKind.HELD)),
+            Posting.created_at >= start,
+            Posting.created_at < end,
+            or_(Posting.balance_after_minor.is_(None), Posting.balance_after_minor != expected),
+        )
+        .order_by(Posting.id)
+    )
+    return [
+        BalanceBreak(
+            kind,
+            txn,
+            None if recorded is None else Money(recorded, currency),
+            Money(int(should), currency),
+        )
+        for kind, currency, txn, recorded, should in rows
+    ]
 
 
 def orders_moved(start: datetime, end: datetime) -> Select[int | None]:
