@@ -24,8 +24,11 @@ from codeshelf.web.http import (
 from codeshelf.web.ops import applications as ops_applications
 from codeshelf.web.ops import audit as ops_audit
 from codeshelf.web.ops import claims as ops_claims
+from codeshelf.web.ops import deposits as ops_deposits
 from codeshelf.web.ops import orders as ops_orders
 from codeshelf.web.ops import overview as ops_overview
+from codeshelf.web.ops import partners as ops_partners
+from codeshelf.web.ops import reconciliation as ops_reconciliation
 from codeshelf.web.ops import staff as ops_staff
 from codeshelf.web.ops import webhooks as ops_webhooks
 from codeshelf.web.pages import (
@@ -50,6 +53,9 @@ CONSOLE_ROUTERS = (
     ops_orders.router,
     ops_webhooks.router,
     ops_applications.router,
+    ops_partners.router,
+    ops_deposits.router,
+    ops_reconciliation.router,
     ops_audit.router,
     ops_staff.router,
 )
