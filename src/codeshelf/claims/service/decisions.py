@@ -250,7 +250,9 @@ def _decide(
         reason,
         **_decision_details(claim, approving, rejecting, rule, doubtful),
     )
-    if approving:
+    if approving or claim.status == ClaimStatus.APPROVED:
+        # Remedies now; and a claim whose last codes were rejected after others were approved
+        # and remedied is resolved now.
         fulfil(session, claim, actor)
     notify(session, claim)
     return claim
@@ -268,8 +270,10 @@ def _check_codes(claim: Claim, approving: list[ClaimCode], rejecting: list[Claim
         )
     decided = [c for c in approving + rejecting if c.decision is not None]
     if decided:
-        listed = ", ".join(f"{position_of(claim, c)} ({c.masked}) is {c.decision}" for c in decided)
-        raise ClaimStateError(f"claim {claim.public_id}: code {listed} already; nothing changed")
+        listed = ", ".join(
+            f"code {position_of(claim, c)} ({c.masked}) was already {c.decision}" for c in decided
+        )
+        raise ClaimStateError(f"claim {claim.public_id}: {listed}; nothing was changed")
 
 
 def _check_override(approving: list[ClaimCode], override: bool) -> list[ClaimCode]:

@@ -46,14 +46,9 @@ def get_claim(session: Session, claim_public_id: str, partner_id: int | None = N
 def locked_claim(session: Session, claim_public_id: str, partner_id: int | None = None) -> Claim:
     """The claim, its row locked until commit (PostgreSQL; SQLite writes one at a time)."""
     claim = get_claim(session, claim_public_id, partner_id)
+    # The refresh reloads its eagerly loaded codes (and their remedies) too: a decision sees the
+    # codes as the transaction that held the lock before it left them.
     session.refresh(claim, with_for_update=True)
-    # Its codes as the transaction that held the lock before us left them (their decisions and
-    # remedies), not as they were read before we waited for it.
-    session.scalars(
-        select(ClaimCode)
-        .where(ClaimCode.claim_id == claim.id)
-        .execution_options(populate_existing=True)
-    ).all()
     return claim
 
 
