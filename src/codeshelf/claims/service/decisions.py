@@ -220,24 +220,14 @@ def _decide(
     override: bool,
 ) -> Claim:
     """The one rule behind every decision on a claim's codes (see ``decide``)."""
+    rule = (rule or "").strip() or None
     _check_codes(claim, approving, rejecting)
     doubtful = _check_override(approving, override)
     rules_of = _rejection_rules(claim, rejecting, rule)
     now = utcnow()
     _triage_if_needed(session, claim, actor, now)
-    expected = CodeState.QUARANTINED if claim.escalated_at is not None else CodeState.DELIVERED
-    if claim.escalated_at is not None:
-        _set_code_state(session, claim, rejecting, CodeState.DELIVERED, expect=expected)
-    _set_code_state(session, claim, approving, CodeState.VOIDED, expect=expected)
-    for claimed in rejecting:
-        claimed.decision = CodeDecision.REJECTED
-        claimed.decision_rule = rules_of[claimed.id]
-        claimed.decided_at = now
-        claimed.open = False
-    for claimed in approving:
-        claimed.decision = CodeDecision.APPROVED
-        claimed.decided_at = now
-        claimed.remedy = _new_remedy(session, claim, claimed)
+    _reject_codes(session, claim, rejecting, rules_of, now)
+    _approve_codes(session, claim, approving, now)
     claim.updated_at = now
     if not undecided(claim):
         _conclude(claim, reason, now)
@@ -256,6 +246,38 @@ def _decide(
         fulfil(session, claim, actor)
     notify(session, claim)
     return claim
+
+
+def _reject_codes(
+    session: Session,
+    claim: Claim,
+    rejecting: list[ClaimCode],
+    rules_of: dict[int, str],
+    now: datetime,
+) -> None:
+    """Refused, and the partner's again: no longer held by the claim, out of quarantine."""
+    if claim.escalated_at is not None:
+        expected = CodeState.QUARANTINED
+        _set_code_state(session, claim, rejecting, CodeState.DELIVERED, expect=expected)
+    for claimed in rejecting:
+        claimed.decision = CodeDecision.REJECTED
+        claimed.decision_rule = rules_of[claimed.id]
+        claimed.decided_at = now
+        claimed.open = False
+
+
+def _approve_codes(
+    session: Session, claim: Claim, approving: list[ClaimCode], now: datetime
+) -> None:
+    """Voided, each given its one remedy (carried out by ``fulfil``)."""
+    # Undecided codes are quarantined exactly when the claim was escalated (escalation
+    # quarantines the codes undecided then, and decisions only take codes out of that set).
+    expected = CodeState.QUARANTINED if claim.escalated_at is not None else CodeState.DELIVERED
+    _set_code_state(session, claim, approving, CodeState.VOIDED, expect=expected)
+    for claimed in approving:
+        claimed.decision = CodeDecision.APPROVED
+        claimed.decided_at = now
+        claimed.remedy = _new_remedy(session, claim, claimed)
 
 
 def _check_codes(claim: Claim, approving: list[ClaimCode], rejecting: list[ClaimCode]) -> None:
