@@ -107,6 +107,7 @@ def test_filing_answers_verdict_rule_policy_sla_and_message(
     assert claim["replacement_order_ids"] == []
     assert claim["codes"] == [
         {
+            "position": 1,
             "code": _masked(code),
             "problem": "invalid",
             "classification": "code",
@@ -116,6 +117,10 @@ def test_filing_answers_verdict_rule_policy_sla_and_message(
             "missing": [],
             "code_region": None,
             "error_code": None,
+            "decision": None,  # undecided until the operator decides the code
+            "decision_rule": None,
+            "decision_rule_text": None,
+            "decided_at": None,
             "remedy": None,
         }
     ]

@@ -48,6 +48,18 @@ def occurrences(session: Session, action: str, subject: str) -> tuple[int, datet
     return int(count or 0), first
 
 
+def events_about(session: Session, subject: str, action: str) -> list[AuditEvent]:
+    """Every ``action`` recorded about ``subject``, oldest first (who, when, and its details:
+    what a claim's operator reads of how an order's codes were revealed)."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == action, AuditEvent.subject == subject)
+            .order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
+    )
+
+
 def partner_trail(
     session: Session,
     partner_public_id: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -19,8 +20,11 @@ from codeshelf.claims.routes import PROBLEMS
 from codeshelf.claims.schemas import (
     AdminClaimOut,
     AdminClaimPage,
+    CodeDecisions,
     Decision,
+    QueueOverviewOut,
     operator_view,
+    overview_out,
     queued_view,
 )
 from codeshelf.operators.models import OperatorKey
@@ -35,7 +39,7 @@ def _actor(key: OperatorKey) -> service.Actor:
     return service.Actor(actor_name(key), key_public_id=key.public_id)
 
 
-@router.get("/claims", response_model=AdminClaimPage)
+@router.get("/claims", response_model=AdminClaimPage, responses=PROBLEMS)
 def triage_queue(
     operator: OperatorDep,
     services: ServicesDep,
@@ -51,12 +55,40 @@ def triage_queue(
     ]
     | None = None,
     overdue: bool = False,
+    due_within_hours: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=24 * 90,
+            description="Only claims due within this many hours (overdue ones included).",
+        ),
+    ] = None,
+    partner: Annotated[
+        str | None, Query(max_length=64, description="Only this partner's claims (its id).")
+    ] = None,
+    channel: Literal["api", "operator"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> AdminClaimPage:
     """Open claims, most urgent first (deadline, then API claims before others)."""
     with services.db.read_session() as session:
-        claims = service.queue(session, status=status, overdue=overdue, limit=limit)
+        claims = service.queue(
+            session,
+            status=status,
+            overdue=overdue,
+            due_within=timedelta(hours=due_within_hours) if due_within_hours else None,
+            partner=partner,
+            channel=channel,
+            limit=limit,
+        )
         return AdminClaimPage(data=[queued_view(session, claim) for claim in claims])
+
+
+@router.get("/claims/overview", response_model=QueueOverviewOut)
+def queue_overview(operator: OperatorDep, services: ServicesDep) -> QueueOverviewOut:
+    """The queue at a glance: overdue, due within 4 hours, waiting on the partner, and claims
+    filed per day over the last 30 days."""
+    with services.db.read_session() as session:
+        return overview_out(service.overview(session))
 
 
 @router.get("/claims/{claim_id}", response_model=AdminClaimOut, responses=PROBLEMS)
@@ -110,8 +142,9 @@ def triage(claim_id: str, operator: OperatorDep, services: ServicesDep) -> Admin
 def approve(
     claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
-    """Approve (reason required): the codes are voided and the partner's remedy carried out (or
-    queued for stock). A claim with a code not eligible under the policy needs `override`."""
+    """Approve every undecided code (reason required): the codes are voided and the partner's
+    remedy carried out (or queued for stock). A code not eligible under the policy needs
+    `override`."""
     return _decide(
         services,
         claim_id,
@@ -121,11 +154,37 @@ def approve(
     )
 
 
+@router.post("/claims/{claim_id}/decisions", response_model=AdminClaimOut, responses=PROBLEMS)
+def decide(
+    claim_id: str, body: CodeDecisions, operator: OperatorDep, services: ServicesDep
+) -> AdminClaimOut:
+    """Decide codes one by one (reason required): approved codes are voided and given the
+    partner's remedy (an eligible verdict, or `override`); rejected codes fall under `rule`
+    (default: each code's own not-covered verdict rule) and go back to the partner. Codes may be
+    decided in several steps; once every code is decided the claim is approved if any code
+    was, else rejected."""
+    return _decide(
+        services,
+        claim_id,
+        lambda s: service.decide(
+            s,
+            claim_id,
+            _actor(operator),
+            body.reason or "",
+            approve=body.approve,
+            reject=body.reject,
+            rule=body.rule,
+            override=body.override,
+        ),
+    )
+
+
 @router.post("/claims/{claim_id}/reject", response_model=AdminClaimOut, responses=PROBLEMS)
 def reject(
     claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
-    """Reject under a not-covered rule (default: the one the verdict names); reason required."""
+    """Reject every undecided code under a not-covered rule (default: each code's own verdict
+    rule); reason required."""
     return _decide(
         services,
         claim_id,

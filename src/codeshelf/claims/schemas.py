@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -148,6 +148,9 @@ class RemedyOut(BaseModel):
 
 
 class VerdictOut(BaseModel):
+    position: int = Field(
+        description="The code's place in the claim (1, 2, …): how an operator's decision names it."
+    )
     code: str = Field(description="Masked: only the last four characters are shown.")
     problem: str
     classification: str = Field(description="`delivery`, `wrong_region` or `code`.")
@@ -157,6 +160,16 @@ class VerdictOut(BaseModel):
     missing: list[str] = Field(description="Evidence still needed (needs_evidence).")
     code_region: str | None = Field(description="The region PSN showed for the code, if given.")
     error_code: str | None = Field(description="This code's own PSN error code, if given.")
+    decision: str | None = Field(
+        default=None,
+        description="The operator's decision on this code: `approved`, `rejected`, or null "
+        "while undecided.",
+    )
+    decision_rule: str | None = Field(
+        default=None, description="The not-covered rule a rejected code was refused under."
+    )
+    decision_rule_text: str | None = None
+    decided_at: datetime | None = None
     remedy: RemedyOut | None = None
 
 
@@ -197,7 +210,9 @@ class ClaimOut(BaseModel):
     updated_at: datetime
 
 
-def verdict_out(claimed: ClaimCode, policy: rules.Policy, order_ids: dict[int, str]) -> VerdictOut:
+def verdict_out(
+    position: int, claimed: ClaimCode, policy: rules.Policy, order_ids: dict[int, str]
+) -> VerdictOut:
     remedy = None
     if claimed.remedy is not None:
         refunded = None
@@ -210,6 +225,7 @@ def verdict_out(claimed: ClaimCode, policy: rules.Policy, order_ids: dict[int, s
             replacement_order_id=order_ids.get(claimed.remedy.replacement_order_id or 0),
         )
     return VerdictOut(
+        position=position,
         code=claimed.masked,
         problem=claimed.problem,
         classification=claimed.classification,
@@ -219,6 +235,12 @@ def verdict_out(claimed: ClaimCode, policy: rules.Policy, order_ids: dict[int, s
         missing=list(claimed.missing),
         code_region=claimed.code_region,
         error_code=claimed.error_code,
+        decision=claimed.decision,
+        decision_rule=claimed.decision_rule,
+        decision_rule_text=policy.rules[claimed.decision_rule].text
+        if claimed.decision_rule
+        else None,
+        decided_at=claimed.decided_at,
         remedy=remedy,
     )
 
@@ -235,7 +257,10 @@ def claim_out(claim: Claim, order_ids: dict[int, str]) -> ClaimOut:
         policy_version=claim.policy_version,
         problem=claim.problem,
         remedy=claim.remedy,
-        codes=[verdict_out(c, policy, replacements) for c in claim.codes],
+        codes=[
+            verdict_out(position, c, policy, replacements)
+            for position, c in enumerate(claim.codes, start=1)
+        ],
         error_code=claim.error_code,
         redemption=RedemptionIn(
             account_region=claim.account_region,
@@ -301,6 +326,7 @@ class ClaimPreview(BaseModel):
 
 
 class HistoryOut(BaseModel):
+    position: int = Field(description="The code's place in the claim, as in `codes`.")
     code: str
     sku: str
     batch: str
@@ -309,10 +335,44 @@ class HistoryOut(BaseModel):
     delivered_at: datetime | None
     state: str
     retrievals: int = Field(description="How often the order's codes were fetched.")
-    first_fetched_at: datetime | None
+    first_fetched_at: datetime | None = Field(description="When the order's codes first were.")
+    reveals: int = Field(description="How often this code was shown to the partner.")
+    first_revealed_at: datetime | None = Field(
+        description="When the partner first saw this code (API fetch or portal); null: never."
+    )
+    first_revealed_by: str | None = Field(
+        description="Who did: `partner:…` (an API key) or `member:…` (a portal member)."
+    )
     other_claims_on_batch: list[str]
+    batch_claimed_codes: int = Field(
+        description="Codes of the batch named in any claim (this one included)."
+    )
+    batch_defective: int = Field(description="Codes of the batch approved as defective.")
     other_claims_on_code: list[str] = Field(
         description="Earlier claims on this very code (rejected or cancelled): a changed story?"
+    )
+
+
+def history_out(h: service.CodeHistory) -> HistoryOut:
+    first = h.first_revealed
+    return HistoryOut(
+        position=h.position,
+        code=h.masked,
+        sku=h.sku,
+        batch=h.batch.reference,
+        supplier=h.batch.supplier,
+        imported_at=h.batch.imported_at,
+        delivered_at=h.delivered_at,
+        state=h.state,
+        retrievals=h.order_reveals,
+        first_fetched_at=h.order_first_revealed_at,
+        reveals=len(h.reveals),
+        first_revealed_at=first.at if first else None,
+        first_revealed_by=first.actor if first else None,
+        other_claims_on_batch=list(h.batch.other_claims),
+        batch_claimed_codes=h.batch.claimed_codes,
+        batch_defective=h.batch.defective,
+        other_claims_on_code=[other.claim_id for other in h.other_claims],
     )
 
 
@@ -337,6 +397,31 @@ class AdminClaimPage(BaseModel):
     data: list[QueuedClaimOut]
 
 
+class FiledOn(BaseModel):
+    day: date
+    claims: int
+
+
+class QueueOverviewOut(BaseModel):
+    """The claims queue at a glance."""
+
+    overdue: int = Field(description="Open claims past their deadline.")
+    due_soon: int = Field(description="Open claims due within 4 hours, not yet overdue.")
+    waiting_on_partner: int = Field(description="Claims waiting for the partner (needs_info).")
+    open: int
+    filed_per_day: list[FiledOn] = Field(description="The last 30 days (UTC), oldest first.")
+
+
+def overview_out(counts: service.QueueOverview) -> QueueOverviewOut:
+    return QueueOverviewOut(
+        overdue=counts.overdue,
+        due_soon=counts.due_soon,
+        waiting_on_partner=counts.waiting_on_partner,
+        open=counts.open,
+        filed_per_day=[FiledOn(day=day, claims=n) for day, n in counts.filed_per_day],
+    )
+
+
 def claim_view(session: Session, claim: Claim) -> ClaimOut:
     """The claim as its partner sees it (API and events)."""
     return claim_out(claim, service.order_public_ids(session, claim))
@@ -353,22 +438,7 @@ def queued_view(session: Session, claim: Claim) -> QueuedClaimOut:
 
 def operator_view(session: Session, claim: Claim) -> AdminClaimOut:
     """The whole claim for the operator's decision (operator API and ``codeshelf claims``)."""
-    history = [
-        HistoryOut(
-            code=h.masked,
-            sku=h.sku,
-            batch=h.batch,
-            supplier=h.supplier,
-            imported_at=h.imported_at,
-            delivered_at=h.delivered_at,
-            state=h.state,
-            retrievals=h.retrievals,
-            first_fetched_at=h.first_fetched_at,
-            other_claims_on_batch=h.earlier_claims_on_batch,
-            other_claims_on_code=h.earlier_claims_on_code,
-        )
-        for h in service.history(session, claim)
-    ]
+    history = [history_out(h) for h in service.history(session, claim)]
     return AdminClaimOut(
         **queued_view(session, claim).model_dump(),
         description=claim.description,
@@ -385,6 +455,37 @@ class Decision(BaseModel):
     override: bool = Field(
         default=False,
         description="For approve: approve although some code is not eligible under the policy.",
+    )
+
+
+CodeRef = Annotated[
+    Annotated[int, Field(strict=True, ge=1, le=service.MAX_CODES)]
+    | Annotated[str, Field(min_length=1, max_length=32, pattern=PRINTABLE)],
+    Field(
+        description="A code of the claim: its `position` (1, 2, …), or its masked `code` as "
+        "shown (`****-****-AB12`, or just `AB12`).",
+        examples=[1, "****-****-AB12"],
+    ),
+]
+
+
+class CodeDecisions(BaseModel):
+    """The operator's decision on some or all of a claim's undecided codes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approve: list[CodeRef] = Field(default_factory=list, max_length=service.MAX_CODES)
+    reject: list[CodeRef] = Field(default_factory=list, max_length=service.MAX_CODES)
+    reason: str | None = Field(default=None, max_length=2000, description="Required.")
+    rule: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The not-covered rule the rejected codes fall under (default: each code's "
+        "own verdict rule).",
+    )
+    override: bool = Field(
+        default=False,
+        description="Approve codes although the policy did not find them eligible.",
     )
 
 

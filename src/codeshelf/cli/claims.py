@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,15 +19,24 @@ from codeshelf.claims.models import Channel, Claim, RemedyKind
 from codeshelf.claims.schemas import operator_view, queued_view
 from codeshelf.cli import context
 from codeshelf.cli.options import JsonOption, OperatorOption, operator_name
-from codeshelf.cli.output import domain_errors, emit, say, table
+from codeshelf.cli.output import domain_errors, emit, fail, say, table
+from codeshelf.members.roles import StaffPermission, staff_can
+from codeshelf.members.service import staff
 from codeshelf.partners import service as partners
 
 claims_app = typer.Typer(no_args_is_help=True, help="Code-support claims: the triage queue.")
 ReasonOption = Annotated[str, typer.Option(help="Why (kept in the audit log).")]
 
 
-def operator_actor(name: str | None) -> service.Actor:
-    return service.Actor(operator_name(name))
+def operator_actor(session: Session, name: str | None) -> service.Actor:
+    """Who decides: the staff member ``codeshelf --as EMAIL`` names (one allowed to handle
+    claims), else the operator ``--operator`` (or the login name) names."""
+    member = context.acting_member(session)
+    if member is None:
+        return service.Actor(operator_name(name))
+    if not staff_can(member.role, StaffPermission.CLAIMS):
+        fail(f"--as: {member.email} is {member.role} staff and may not handle claims")
+    return service.Actor(staff.actor(member))
 
 
 def _view(session: Session, claim: Claim) -> dict[str, Any]:
@@ -42,14 +51,27 @@ def _verdicts(data: dict[str, Any]) -> str:
 def claims_list(
     status: Annotated[str | None, typer.Option(help="Only this status (default: open).")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only past their deadline.")] = False,
+    due_within: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="HOURS", help="Only due within HOURS (overdue included)."),
+    ] = None,
+    partner: Annotated[str | None, typer.Option(help="Only this partner's claims.")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Only claims filed by api or operator.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The triage queue: open claims, most urgent first (deadline, then API claims)."""
     with domain_errors(), context.database().read_session() as session:
-        data = [
-            queued_view(session, claim).model_dump(mode="json")
-            for claim in service.queue(session, status=status, overdue=overdue)
-        ]
+        found = service.queue(
+            session,
+            status=status,
+            overdue=overdue,
+            due_within=timedelta(hours=due_within) if due_within else None,
+            partner=partner,
+            channel=channel,
+        )
+        data = [queued_view(session, claim).model_dump(mode="json") for claim in found]
     rows = [
         (
             d["id"],
@@ -87,8 +109,14 @@ def _render(data: dict[str, Any]) -> None:
     say(f"due {sla['due_at']}{'  OVERDUE' if sla['overdue'] else ''}")
     for code in data["codes"]:
         missing = f" missing {', '.join(code['missing'])}" if code["missing"] else ""
+        decision = code["decision"] or "undecided"
+        if code["decision_rule"]:
+            decision += f" under {code['decision_rule']}"
         remedy = f" remedy {code['remedy']}" if code["remedy"] else ""
-        say(f"  {code['code']}: {code['verdict']} ({code['rule'] or '-'}){missing}{remedy}")
+        say(
+            f"  {code['position']}. {code['code']}: {code['verdict']} ({code['rule'] or '-'})"
+            f"{missing}; {decision}{remedy}"
+        )
     for item in data["evidence"]:
         say(
             f"  evidence {item['id']}: {item['media_type']} {item['size_bytes']} B "
@@ -118,7 +146,7 @@ def claims_triage(
         claim_id,
         as_json,
         "triaged",
-        lambda s: service.triage(s, claim_id, operator_actor(operator)),
+        lambda s: service.triage(s, claim_id, operator_actor(s, operator)),
     )
 
 
@@ -137,7 +165,9 @@ def claims_approve(
         claim_id,
         as_json,
         "approved",
-        lambda s: service.approve(s, claim_id, operator_actor(operator), reason, override=override),
+        lambda s: service.approve(
+            s, claim_id, operator_actor(s, operator), reason, override=override
+        ),
     )
 
 
@@ -156,7 +186,51 @@ def claims_reject(
         claim_id,
         as_json,
         "rejected",
-        lambda s: service.reject(s, claim_id, operator_actor(operator), reason, rule),
+        lambda s: service.reject(s, claim_id, operator_actor(s, operator), reason, rule),
+    )
+
+
+CodeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A code of the claim: its position (1, 2, …) or its masked code (AB12); repeat."
+    ),
+]
+
+
+@claims_app.command("decide")
+def claims_decide(
+    claim_id: str,
+    approve: CodeOption = None,
+    reject: CodeOption = None,
+    reason: ReasonOption = ...,  # type: ignore[assignment]
+    rule: Annotated[
+        str | None,
+        typer.Option(help="The not-covered rule of the rejected codes (default: each one's own)."),
+    ] = None,
+    override: Annotated[
+        bool, typer.Option("--override", help="Approve codes although not eligible.")
+    ] = False,
+    operator: OperatorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Decide codes one by one: approved ones are voided and refunded or replaced, rejected ones
+    go back to the partner. Undecided codes keep the claim open; once all are decided it is
+    approved if any code was, else rejected."""
+    _decide(
+        claim_id,
+        as_json,
+        "decided",
+        lambda s: service.decide(
+            s,
+            claim_id,
+            operator_actor(s, operator),
+            reason,
+            approve=approve or [],
+            reject=reject or [],
+            rule=rule,
+            override=override,
+        ),
     )
 
 
@@ -172,7 +246,7 @@ def claims_request_info(
         claim_id,
         as_json,
         "asked about",
-        lambda s: service.request_info(s, claim_id, operator_actor(operator), reason),
+        lambda s: service.request_info(s, claim_id, operator_actor(s, operator), reason),
     )
 
 
@@ -189,7 +263,7 @@ def claims_escalate(
         claim_id,
         as_json,
         "escalated",
-        lambda s: service.escalate(s, claim_id, operator_actor(operator), reason, holidays),
+        lambda s: service.escalate(s, claim_id, operator_actor(s, operator), reason, holidays),
     )
 
 
@@ -202,7 +276,7 @@ def claims_resolve(
         claim_id,
         as_json,
         "resolved",
-        lambda s: service.resolve(s, claim_id, operator_actor(operator)),
+        lambda s: service.resolve(s, claim_id, operator_actor(s, operator)),
     )
 
 
@@ -257,7 +331,7 @@ def claims_file(
             partner,
             data,
             channel=Channel.OPERATOR,
-            actor=operator_actor(operator),
+            actor=operator_actor(session, operator),
         )
         result = _view(session, claim)
     emit(result, as_json, lambda: say(f"filed {result['id']}: {_verdicts(result)}"))
@@ -267,5 +341,5 @@ def claims_file(
 def claims_fulfil(operator: OperatorOption = None, as_json: JsonOption = False) -> None:
     """Replace what approved claims still wait for, oldest first, as far as stock allows."""
     with domain_errors(), context.database().session() as session:
-        resolved = service.fulfil_waiting(session, operator_actor(operator))
+        resolved = service.fulfil_waiting(session, operator_actor(session, operator))
     emit({"resolved": resolved}, as_json, lambda: say(f"resolved {len(resolved)} claim(s)"))

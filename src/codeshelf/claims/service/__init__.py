@@ -8,11 +8,20 @@ with it, until stock arrives or the partner switches to a refund.
 
 Doors call these names from here; each lives in the module of its seam: ``inputs`` (what an
 action is given), ``evaluation`` (the policy applied), ``filing`` (the partner's side),
-``decisions`` (the operator's), ``remedies``, ``queue`` (reading claims), and ``lifecycle``
-(the moves and the trail they leave).
+``decisions`` (the operator's, code by code), ``remedies``, ``queue`` (reading claims),
+``history`` (each claimed code's past, for the decision) and ``lifecycle`` (the moves and the
+trail they leave).
 """
 
-from codeshelf.claims.service.decisions import approve, escalate, reject, request_info, triage
+from codeshelf.claims.service.decisions import (
+    DECIDABLE,
+    approve,
+    decide,
+    escalate,
+    reject,
+    request_info,
+    triage,
+)
 from codeshelf.claims.service.errors import (
     ClaimAlreadyOpenError,
     ClaimNotEligibleError,
@@ -31,6 +40,14 @@ from codeshelf.claims.service.filing import (
     file_claim,
     filing_refusal,
 )
+from codeshelf.claims.service.history import (
+    BatchRecord,
+    CodeHistory,
+    OtherClaim,
+    PolicyRule,
+    Reveal,
+    history,
+)
 from codeshelf.claims.service.inputs import (
     MAX_CODES,
     MAX_SCREENSHOTS,
@@ -40,23 +57,31 @@ from codeshelf.claims.service.inputs import (
     EvidenceInput,
     Redemption,
 )
-from codeshelf.claims.service.lifecycle import customer_message, get_claim, order_public_ids
+from codeshelf.claims.service.lifecycle import (
+    customer_message,
+    get_claim,
+    order_public_ids,
+    position_of,
+    undecided,
+)
 from codeshelf.claims.service.queue import (
-    CodeHistory,
+    QueueOverview,
     batch_quality,
     counts_by_status,
-    history,
     is_overdue,
     list_claims,
     open_count,
+    overview,
     queue,
 )
 from codeshelf.claims.service.remedies import fulfil_waiting, resolve
 
 __all__ = [
+    "DECIDABLE",
     "MAX_CODES",
     "MAX_SCREENSHOTS",
     "Actor",
+    "BatchRecord",
     "ClaimAlreadyOpenError",
     "ClaimInput",
     "ClaimNotEligibleError",
@@ -70,8 +95,12 @@ __all__ = [
     "Evaluation",
     "EvidenceInput",
     "JudgedCode",
+    "OtherClaim",
+    "PolicyRule",
+    "QueueOverview",
     "Redemption",
     "ReplacementWaitingError",
+    "Reveal",
     "add_evidence",
     "approve",
     "batch_quality",
@@ -79,6 +108,7 @@ __all__ = [
     "change_remedy",
     "counts_by_status",
     "customer_message",
+    "decide",
     "escalate",
     "evaluate",
     "facts_of",
@@ -91,9 +121,12 @@ __all__ = [
     "list_claims",
     "open_count",
     "order_public_ids",
+    "overview",
+    "position_of",
     "queue",
     "reject",
     "request_info",
     "resolve",
     "triage",
+    "undecided",
 ]

@@ -189,10 +189,13 @@ def refuse_impossible_evidence(session: Session, claim: Claim) -> None:
 
 
 def rejudge(session: Session, claim: Claim) -> None:
-    """Judge every code again under the claim's own policy version (new evidence counts; the
-    filing time, which the window is measured to, does not move)."""
+    """Judge every code not yet decided again under the claim's own policy version (new
+    evidence counts; the filing time, which the window is measured to, does not move). A
+    decided code keeps the verdict it was decided on."""
     policy = rules.POLICIES[claim.policy_version]
     for claimed in claim.codes:
+        if claimed.decision is not None:
+            continue
         facts = facts_of(session, claim, claimed)
         verdict = rules.evaluate(policy, facts)
         claimed.verdict = verdict.verdict

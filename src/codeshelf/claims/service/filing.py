@@ -59,6 +59,7 @@ from codeshelf.claims.service.lifecycle import (
     locked_claim,
     move,
     notify,
+    position_of,
     remedies_of,
 )
 from codeshelf.claims.service.remedies import fulfil
@@ -339,6 +340,12 @@ def _apply_code_evidence(
                 f"code {mask(code.last4)} is not part of claim {claim.public_id}",
                 pointer=f"{request.pointer}/code",
             )
+        if claimed.decision is not None:
+            raise ClaimStateError(
+                f"code {position_of(claim, claimed)} ({claimed.masked}) of claim "
+                f"{claim.public_id} is already {claimed.decision}: it takes no evidence",
+                pointer=f"{request.pointer}/code",
+            )
         if request.code_region is not None:
             claimed.code_region = normalize_region(
                 request.code_region, f"{request.pointer}/code_region"
@@ -357,6 +364,11 @@ def cancel(session: Session, partner: Partner, claim_public_id: str) -> Claim:
         raise ClaimStateError(
             f"claim {claim.public_id} is {claim.status}; only a claim not yet decided can be "
             "cancelled"
+        )
+    if any(claimed.decision is not None for claimed in claim.codes):
+        raise ClaimStateError(
+            f"claim {claim.public_id} has codes already decided; only a claim not yet decided "
+            "can be cancelled"
         )
     move(claim, ClaimStatus.CANCELLED)
     close(claim, utcnow())
@@ -378,8 +390,9 @@ def change_remedy(
     remedy: str,
     actor: Actor | None = None,
 ) -> Claim:
-    """Switch between replacement and refund: freely until approval; after it, only a
-    replacement still waiting for stock can become a refund (which is then paid at once)."""
+    """Switch between replacement and refund: freely until approval (for the codes not yet
+    approved); after it, only a replacement still waiting for stock can become a refund. A
+    switch to a refund pays every replacement still waiting at once."""
     if remedy not in tuple(RemedyKind):
         raise InvalidInputError(
             f"remedy must be one of {', '.join(tuple(RemedyKind))}", pointer="#/remedy"
@@ -407,10 +420,10 @@ def change_remedy(
         subject=claim.public_id,
         details={"from": previous, "to": remedy},
     )
-    if claim.status == ClaimStatus.APPROVED:
-        for remedy_row in remedies_of(claim):
-            if remedy_row.state == RemedyState.WAITING:
-                remedy_row.kind = RemedyKind.REFUND
+    waiting = [r for r in remedies_of(claim) if r.state == RemedyState.WAITING]
+    if remedy == RemedyKind.REFUND and waiting:
+        for remedy_row in waiting:
+            remedy_row.kind = RemedyKind.REFUND
         fulfil(session, claim, who)
     notify(session, claim)
     return claim

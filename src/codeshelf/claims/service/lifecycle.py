@@ -15,7 +15,9 @@ from codeshelf.claims.models import (
     CLAIM_PREFIX,
     TRANSITIONS,
     Claim,
+    ClaimCode,
     ClaimStatus,
+    CodeDecision,
     Remedy,
     RemedyKind,
     RemedyState,
@@ -44,8 +46,21 @@ def get_claim(session: Session, claim_public_id: str, partner_id: int | None = N
 def locked_claim(session: Session, claim_public_id: str, partner_id: int | None = None) -> Claim:
     """The claim, its row locked until commit (PostgreSQL; SQLite writes one at a time)."""
     claim = get_claim(session, claim_public_id, partner_id)
+    # The refresh reloads its eagerly loaded codes (and their remedies) too: a decision sees the
+    # codes as the transaction that held the lock before it left them.
     session.refresh(claim, with_for_update=True)
     return claim
+
+
+def position_of(claim: Claim, claimed: ClaimCode) -> int:
+    """The code's place in its claim (1, 2, …, as the claim lists its codes): how the operator
+    names it in a decision, and how a refund is named without a global counter."""
+    return [c.id for c in claim.codes].index(claimed.id) + 1
+
+
+def undecided(claim: Claim) -> list[ClaimCode]:
+    """The claim's codes still waiting for the operator's decision."""
+    return [claimed for claimed in claim.codes if claimed.decision is None]
 
 
 def move(claim: Claim, status: str) -> None:
@@ -74,6 +89,15 @@ def notify(session: Session, claim: Claim) -> None:
             "status": claim.status,
             "remedy": claim.remedy,
             "customer_message": customer_message(claim),
+            "codes": [
+                {
+                    "position": position,
+                    "code": claimed.masked,
+                    "decision": claimed.decision,
+                    "decision_rule": claimed.decision_rule,
+                }
+                for position, claimed in enumerate(claim.codes, start=1)
+            ],
         },
     )
 
@@ -119,12 +143,13 @@ def order_public_ids(session: Session, claim: Claim) -> dict[int, str]:
 
 
 def customer_message(claim: Claim) -> str:
-    """One sentence a reseller can show its customer for the claim's state."""
+    """One sentence a reseller can show its customer for the claim's state (two when some of
+    its codes were approved and others not)."""
     policy = rules.POLICIES[claim.policy_version]
     if claim.status in (ClaimStatus.SUBMITTED, ClaimStatus.TRIAGED):
         return "We have received your report about this code and are checking it."
     if claim.status == ClaimStatus.NEEDS_INFO:
-        missing = sorted({item for claimed in claim.codes for item in claimed.missing})
+        missing = sorted({item for claimed in undecided(claim) for item in claimed.missing})
         wanted = [policy.evidence_labels[item] for item in missing] or ["a few more details"]
         return f"To check your code we need {' and '.join(wanted)}."
     if claim.status == ClaimStatus.ESCALATED:
@@ -133,13 +158,33 @@ def customer_message(claim: Claim) -> str:
             f"{policy.sla.upstream_business_days} business days."
         )
     if claim.status == ClaimStatus.REJECTED:
-        reason = policy.rules[claim.decision_rule or ""].customer_message
-        return f"We could not approve your report. {reason}"
+        return f"We could not approve your report. {' '.join(_refusals(claim, policy))}"
     if claim.status == ClaimStatus.CANCELLED:
         return "This report was withdrawn."
+    approved = _approved_message(claim)
+    rejected = [c for c in claim.codes if c.decision == CodeDecision.REJECTED]
+    if not rejected:
+        return approved
+    return (
+        f"{approved} We could not approve {len(rejected)} of the {len(claim.codes)} codes: "
+        f"{' '.join(_refusals(claim, policy))}"
+    )
+
+
+def _approved_message(claim: Claim) -> str:
     remedies = remedies_of(claim)
     if any(remedy.state == RemedyState.WAITING for remedy in remedies):
         return "Your report was approved; a replacement code will be sent to you shortly."
     if remedies and all(remedy.kind == RemedyKind.REFUND for remedy in remedies):
         return "Your report was approved and the price of the code has been refunded."
     return "Your report was approved and a replacement code has been issued."
+
+
+def _refusals(claim: Claim, policy: rules.Policy) -> list[str]:
+    """Why codes were refused, once per rule, in the order of the codes (a claim rejected
+    before codes were decided one by one names its rule on the claim only)."""
+    named = [c.decision_rule or "" for c in claim.codes if c.decision_rule]
+    return [
+        policy.rules[rule].customer_message
+        for rule in dict.fromkeys(named or [claim.decision_rule or ""])
+    ]

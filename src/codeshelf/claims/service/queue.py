@@ -1,19 +1,21 @@
-"""Reading claims: the partner's list, the operator's triage queue (most urgent first), each
-code's history beside the evidence, and claims per batch."""
+"""Reading claims: the partner's list, the operator's triage queue (most urgent first, with the
+console's filters), the queue's overview counts, and claims per batch."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from codeshelf.audit import service as audit
 from codeshelf.claims.models import (
     CLAIM_PREFIX,
     OPEN_STATUSES,
+    Channel,
     Claim,
     ClaimCode,
     ClaimStatus,
@@ -25,7 +27,7 @@ from codeshelf.kit.errors import (
     InvalidInputError,
 )
 from codeshelf.kit.ids import is_public_id
-from codeshelf.orders.models import Order
+from codeshelf.partners import service as partners
 from codeshelf.stock import service as stock
 
 
@@ -67,24 +69,36 @@ def open_count(counts: dict[str, int]) -> int:
 
 
 def queue(
-    session: Session, *, status: str | None = None, overdue: bool = False, limit: int = 200
+    session: Session,
+    *,
+    status: str | None = None,
+    overdue: bool = False,
+    due_within: timedelta | None = None,
+    partner: str | None = None,
+    channel: str | None = None,
+    limit: int = 200,
 ) -> list[Claim]:
     """Open claims, most urgent first: overdue ones by deadline; then Channel.API claims before
     others (priority triage, policy section 5), each by deadline; claims waiting on the partner
-    (no deadline) last. ``overdue`` keeps those whose deadline has passed."""
+    (no deadline) last.
+
+    Filters: ``status`` (any status; default every open one), ``overdue`` (the deadline has
+    passed), ``due_within`` (the deadline falls before now + this, overdue ones included),
+    ``partner`` (a partner's public id) and ``channel`` (api or operator)."""
     now = utcnow()
     query = select(Claim)
     if status is not None:
-        if status not in tuple(ClaimStatus):
-            raise InvalidInputError(
-                f"unknown status {status!r}: one of {', '.join(tuple(ClaimStatus))}",
-                pointer="query:status",
-            )
-        query = query.where(Claim.status == status)
+        query = query.where(Claim.status == _known(status, ClaimStatus, "status"))
     else:
         query = query.where(Claim.status.in_(OPEN_STATUSES))
     if overdue:
         query = query.where(Claim.due_at < now)
+    if due_within is not None:
+        query = query.where(Claim.due_at < now + due_within)
+    if partner is not None:
+        query = query.where(Claim.partner_id == partners.get_partner(session, partner).id)
+    if channel is not None:
+        query = query.where(Claim.channel == _known(channel, Channel, "channel"))
     late = Claim.due_at < now
     query = query.order_by(
         Claim.due_at.is_(None),
@@ -98,65 +112,66 @@ def queue(
     return list(session.scalars(query.limit(limit)))
 
 
+def _known(value: str, allowed: type[StrEnum], name: str) -> str:
+    """``value`` if one of ``allowed``: a typo must not answer with an empty queue."""
+    if value not in tuple(allowed):
+        raise InvalidInputError(
+            f"unknown {name} {value!r}: one of {', '.join(tuple(allowed))}",
+            pointer=f"query:{name}",
+        )
+    return value
+
+
 def is_overdue(claim: Claim, now: datetime | None = None) -> bool:
     return claim.due_at is not None and claim.due_at < (now or utcnow())
 
 
+SOON = timedelta(hours=4)  # "due soon" on the overview
+FILED_DAYS = 30  # the overview's chart of claims filed per day
+
+
 @dataclass(frozen=True)
-class CodeHistory:
-    masked: str
-    sku: str
-    batch: str
-    supplier: str | None
-    imported_at: datetime
-    delivered_at: datetime | None
-    state: str
-    retrievals: int  # how often the order's codes were revealed
-    first_fetched_at: datetime | None
-    earlier_claims_on_batch: list[str]
-    earlier_claims_on_code: list[str]  # this very code, claimed before (rejected, cancelled)
+class QueueOverview:
+    """The claims queue at a glance: what needs a person now, and how many claims arrive."""
+
+    overdue: int  # open claims past their deadline
+    due_soon: int  # open claims due within SOON, not yet overdue
+    waiting_on_partner: int  # needs_info: no clock runs until the partner answers
+    open: int  # every open claim
+    filed_per_day: list[tuple[date, int]]  # the last FILED_DAYS days (UTC), oldest first
+
+    @property
+    def filed(self) -> int:
+        return sum(count for _, count in self.filed_per_day)
 
 
-def history(session: Session, claim: Claim) -> list[CodeHistory]:
-    """For each claimed code: where it came from, when it went out, what else went wrong with
-    its batch. What an operator needs beside the evidence to decide."""
-    order = session.get_one(Order, claim.order_id)
-    retrievals, first_fetched_at = audit.occurrences(session, "codes.reveal", order.public_id)
-    origins = stock.provenance(session, [claimed.code_id for claimed in claim.codes])
-    result = []
-    for claimed in claim.codes:
-        origin = origins[claimed.code_id]
-        others = session.scalars(
-            select(Claim.public_id)
-            .join(ClaimCode, ClaimCode.claim_id == Claim.id)
-            .where(
-                ClaimCode.code_id.in_(stock.codes_of_batch(origin.batch_id)),
-                Claim.id != claim.id,
-            )
-            .distinct()
-        ).all()
-        same_code = session.scalars(
-            select(Claim.public_id)
-            .join(ClaimCode, ClaimCode.claim_id == Claim.id)
-            .where(ClaimCode.code_id == claimed.code_id, Claim.id != claim.id)
-            .order_by(Claim.id)
-        ).all()
-        result.append(
-            CodeHistory(
-                masked=claimed.masked,
-                sku=origin.sku,
-                batch=origin.batch,
-                supplier=origin.supplier,
-                imported_at=origin.imported_at,
-                delivered_at=origin.delivered_at,
-                state=origin.state,
-                retrievals=retrievals,
-                first_fetched_at=first_fetched_at,
-                earlier_claims_on_batch=sorted(others),
-                earlier_claims_on_code=list(same_code),
-            )
+def overview(session: Session, now: datetime | None = None) -> QueueOverview:
+    """Counts for the console's overview: overdue, due within 4 hours (not yet overdue),
+    waiting on the partner, open; and claims filed on each of the last 30 days (today
+    included, by UTC date, days without claims as 0)."""
+    now = now or utcnow()
+    is_open = Claim.status.in_(OPEN_STATUSES)
+
+    def count(*where: ColumnElement[bool]) -> int:
+        return int(session.scalar(select(func.count()).select_from(Claim).where(*where)) or 0)
+
+    first_day = now.date() - timedelta(days=FILED_DAYS - 1)
+    since = datetime.combine(first_day, time(), tzinfo=UTC)
+    filed = Counter(
+        submitted.astimezone(UTC).date()
+        for submitted in session.scalars(
+            select(Claim.submitted_at).where(Claim.submitted_at >= since)
         )
-    return result
+    )
+    return QueueOverview(
+        overdue=count(is_open, Claim.due_at < now),
+        due_soon=count(is_open, Claim.due_at >= now, Claim.due_at < now + SOON),
+        waiting_on_partner=count(Claim.status == ClaimStatus.NEEDS_INFO),
+        open=count(is_open),
+        filed_per_day=[
+            (day, filed[day]) for day in (first_day + timedelta(days=n) for n in range(FILED_DAYS))
+        ],
+    )
 
 
 def batch_quality(session: Session) -> list[stock.BatchQuality]:

@@ -1,16 +1,19 @@
 """Carrying out remedies: a refund of what was paid for a code, or a replacement code allocated
 like any order. A replacement short of stock waits, and the claim with it, until stock arrives
-or the partner switches to a refund."""
+or the partner switches to a refund. A code approved while others of its claim are still
+undecided gets its remedy at once too; the claim is resolved once it is approved (every code
+decided) and nothing waits."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.claims.models import (
+    OPEN_STATUSES,
     Claim,
     ClaimCode,
     ClaimStatus,
@@ -25,6 +28,7 @@ from codeshelf.claims.service.lifecycle import (
     locked_claim,
     move,
     notify,
+    position_of,
     record_decision,
     remedies_of,
 )
@@ -38,7 +42,8 @@ from codeshelf.wallet import service as wallet
 
 
 def fulfil(session: Session, claim: Claim, actor: Actor) -> bool:
-    """Carry out the claim's waiting remedies; resolve it when none is left waiting.
+    """Carry out the claim's waiting remedies; resolve an approved claim when none is left
+    waiting (a claim with codes still undecided is not resolved).
 
     Refunds always succeed. Replacements are allocated together, all or none: if stock is
     short they keep waiting. Returns True when the claim is resolved.
@@ -55,7 +60,9 @@ def fulfil(session: Session, claim: Claim, actor: Actor) -> bool:
     replacements = [r for r in waiting if r.kind == RemedyKind.REPLACEMENT]
     if replacements:
         _replace(session, claim, order, replacements, claimed_by_id, now)
-    if any(remedy.state == RemedyState.WAITING for remedy in remedies_of(claim)):
+    if claim.status != ClaimStatus.APPROVED or any(
+        remedy.state == RemedyState.WAITING for remedy in remedies_of(claim)
+    ):
         return False
     move(claim, ClaimStatus.RESOLVED)
     claim.resolved_at = now
@@ -80,7 +87,7 @@ def _refund(
             partner,
             order.id,
             paid,
-            f"refund:{claim.public_id}:{_position(claim, claimed)}",
+            f"refund:{claim.public_id}:{position_of(claim, claimed)}",
         )
         remedy.ledger_transaction_id = txn.id
     else:
@@ -90,11 +97,6 @@ def _refund(
     remedy.amount_minor = paid.minor
     remedy.currency = paid.currency
     remedy.state = RemedyState.DONE
-
-
-def _position(claim: Claim, claimed: ClaimCode) -> int:
-    """The code's place in its claim (1, 2, …): names a refund without a global counter."""
-    return [c.id for c in claim.codes].index(claimed.id) + 1
 
 
 def _replace(
@@ -129,29 +131,45 @@ def resolve(session: Session, claim_public_id: str, actor: Actor) -> Claim:
     if claim.status != ClaimStatus.APPROVED:
         raise ClaimStateError(f"claim {claim.public_id} is {claim.status}, not approved")
     if not fulfil(session, claim, actor):
-        waiting = sum(1 for remedy in remedies_of(claim) if remedy.state == RemedyState.WAITING)
         raise ReplacementWaitingError(
-            f"claim {claim.public_id}: {waiting} replacement code(s) wait for stock; import "
-            "stock or switch the claim to a refund"
+            f"claim {claim.public_id}: {_waiting_count(claim)} replacement code(s) wait for "
+            "stock; import stock or switch the claim to a refund"
         )
     notify(session, claim)
     return claim
 
 
 def fulfil_waiting(session: Session, actor: Actor) -> list[str]:
-    """Try every approved claim still waiting for replacements, oldest decision first.
+    """Try every claim with a replacement waiting for stock, the longest waiting first (its
+    oldest waiting remedy): approved claims, and claims whose approved codes wait while others
+    are still undecided.
 
     Returns the ids of the claims resolved. Run after stock arrives (``stock import`` does).
     """
+    waiting_since = (
+        select(ClaimCode.claim_id, func.min(Remedy.created_at).label("since"))
+        .join(Remedy, Remedy.claim_code_id == ClaimCode.id)
+        .where(Remedy.state == RemedyState.WAITING)
+        .group_by(ClaimCode.claim_id)
+        .subquery()
+    )
     waiting = session.scalars(
-        select(Claim)
-        .where(Claim.status == ClaimStatus.APPROVED)
-        .order_by(Claim.decided_at, Claim.id)
+        select(Claim.public_id)
+        .join(waiting_since, waiting_since.c.claim_id == Claim.id)
+        .order_by(waiting_since.c.since, Claim.id)
     ).all()
     resolved = []
-    for claim in waiting:
-        session.refresh(claim, with_for_update=True)
-        if claim.status == ClaimStatus.APPROVED and fulfil(session, claim, actor):
+    for claim_public_id in waiting:
+        claim = locked_claim(session, claim_public_id)
+        before = _waiting_count(claim)
+        if claim.status not in OPEN_STATUSES or not before:
+            continue
+        if fulfil(session, claim, actor):
             resolved.append(claim.public_id)
+        if _waiting_count(claim) < before:
             notify(session, claim)
     return resolved
+
+
+def _waiting_count(claim: Claim) -> int:
+    return sum(1 for remedy in remedies_of(claim) if remedy.state == RemedyState.WAITING)

@@ -56,6 +56,15 @@ def move_codes(
     return int(moved.rowcount) == len(code_ids)  # type: ignore[attr-defined]
 
 
+def delivery_positions(session: Session, order_item_ids: Collection[int]) -> dict[int, int]:
+    """Each code delivered on these order items, by id, with its place (0, 1, …) in the list
+    ``reveal`` gives for them: the position a one-code reveal of an order names."""
+    rows = session.scalars(
+        select(Code.id).where(Code.order_item_id.in_(order_item_ids)).order_by(Code.id)
+    )
+    return {code_id: position for position, code_id in enumerate(rows)}
+
+
 @dataclass(frozen=True)
 class Provenance:
     code_id: int

@@ -51,6 +51,7 @@ HISTORY = {  # what the audit log's claim actions mean to the partner
     "claim.request_info": "codeshelf asked for more information",
     "claim.approve": "approved",
     "claim.reject": "rejected",
+    "claim.decide": "decided code by code",
     "claim.escalate": "sent to the upstream supplier",
     "claim.resolve": "resolved",
 }
