@@ -240,3 +240,28 @@ def test_orders_under_review_show_why_and_are_decided_by_support(
     expect(page.get_by_text("No order is waiting for review.")).to_be_visible()
     answer = client.get(f"/api/v1/orders/{held.json()['id']}", headers=shop.a.headers).json()
     assert answer["status"] == "delivered"
+
+
+def test_support_approves_one_code_and_rejects_the_other(
+    portal: Portal, shop: Shop, db: Database, vault: Vault, client: httpx.Client
+) -> None:
+    order_id, codes = place(client, shop.a.headers, quantity=2)
+    filed = client.post(
+        "/api/v1/claims", json=claim_body(order_id, codes[0], codes[1]), headers=shop.a.headers
+    )
+    claim_id = filed.json()["id"]
+    portal.enter_as(db, vault, add_staff(db, vault, "support", "sam@wholesale.example"))
+    page = portal.go(f"/ops/claims/{claim_id}")
+    form = page.locator("form").filter(has=page.get_by_role("group", name="Code by code"))
+    form.get_by_role("radio", name="approve").first.check()
+    form.get_by_role("radio", name="reject").nth(1).check()
+    form.get_by_label("Rule for the rejected codes").select_option("not_covered.public_exposure")
+    form.get_by_label("Reason").fill("the second code was posted on a stream")
+    form.get_by_role("button", name="Decide these codes").click()
+    expect(page.get_by_role("heading", name=f"Claim {claim_id}")).to_contain_text("resolved")
+    portal.shot("console-claim-per-code")
+    view = client.get(f"/api/v1/claims/{claim_id}", headers=shop.a.headers).json()
+    assert [(c["decision"], c["decision_rule"]) for c in view["codes"]] == [
+        ("approved", None), ("rejected", "not_covered.public_exposure"),
+    ]  # fmt: skip
+    assert view["codes"][0]["remedy"]["state"] == "done" and view["codes"][1]["remedy"] is None

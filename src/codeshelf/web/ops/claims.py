@@ -62,6 +62,7 @@ def _screen(
     with services(request).db.read_session() as session:
         claim = service.get_claim(session, claim_id)
         shown = operator_view(session, claim)
+        claim_status = claim.status
         trail = audit.search(session, subject=shown.id)
         policy = rules.POLICIES[claim.policy_version]
         names = staff.names(session)
@@ -69,6 +70,7 @@ def _screen(
     return page(
         request, "ops/claim.html", who, status=status, claim=shown, error=error,
         trail=list(reversed(trail)), not_covered=not_covered, names=names,
+        decidable=claim_status in service.DECIDABLE,
     )  # fmt: skip
 
 
@@ -111,8 +113,29 @@ def _decide(request: Request, session: Session, who: Staff, claim_id: str, form:
         service.reject(session, claim_id, actor, reason, field(form, "rule", 64) or None)
     elif action == "resolve":
         service.resolve(session, claim_id, actor)
+    elif action == "decide":
+        _by_code(session, claim_id, actor, reason, form)
     else:
         raise InvalidInputError(f"unknown action {action!r}")
+
+
+def _by_code(
+    session: Session, claim_id: str, actor: service.Actor, reason: str, form: FormData
+) -> None:
+    """Approve some codes and reject others (``code-<position>`` = approve | reject)."""
+    chosen = {
+        int(name.removeprefix("code-")): value
+        for name, value in form.multi_items()
+        if name.startswith("code-") and name[5:].isdigit() and value in ("approve", "reject")
+    }
+    if not chosen:
+        raise InvalidInputError("choose approve or reject for at least one code")
+    service.decide(
+        session, claim_id, actor, reason,
+        approve=[p for p, v in chosen.items() if v == "approve"],
+        reject=[p for p, v in chosen.items() if v == "reject"],
+        rule=field(form, "rule", 64) or None, override=field(form, "override", 8) == "1",
+    )  # fmt: skip
 
 
 @router.post("/{claim_id}", response_class=HTMLResponse)
