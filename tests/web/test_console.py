@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
@@ -59,6 +60,14 @@ def test_the_first_staff_member_joins_from_the_cli_link_and_signs_in(
     expect(page.get_by_role("list", name="Recovery codes").locator("li")).to_have_count(10)
     page.get_by_role("link", name="Continue to sign in").click()
     expect(page.get_by_role("heading", name="Sign in to the operator console")).to_be_visible()
+    page.get_by_label("Email").fill("ada@wholesale.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    later = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))  # each code once
+    page.get_by_label("Authentication code").fill(later)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Console")).to_contain_text("Staff")
     with db.read_session() as session:
         joined = session.scalars(select(AuditEvent).where(AuditEvent.action == "staff.join")).one()
     assert joined.actor.startswith("staff:mbr_") and joined.subject == "ada@wholesale.example"

@@ -4,6 +4,8 @@ and history, and every decision the claims service offers."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
@@ -13,7 +15,7 @@ from starlette.datastructures import FormData
 from codeshelf.audit import service as audit
 from codeshelf.claims import policy as rules
 from codeshelf.claims import service
-from codeshelf.claims.models import ClaimEvidence, ClaimStatus
+from codeshelf.claims.models import Channel, ClaimEvidence, ClaimStatus
 from codeshelf.claims.schemas import operator_view, queued_view
 from codeshelf.kit.errors import DomainError, InvalidInputError, http_status
 from codeshelf.members.roles import StaffPermission
@@ -38,15 +40,30 @@ def _actor(who: Staff) -> service.Actor:
 
 
 @router.get("", response_class=HTMLResponse)
-def queue(request: Request, who: StaffDep, status: str = "", overdue: str = "") -> Response:
+def queue(
+    request: Request, who: StaffDep, status: str = "", overdue: str = "", due_within: str = "",
+    partner: str = "", channel: str = "",
+) -> Response:  # fmt: skip
+    """The triage queue, filtered by status, partner, channel, overdue or due within hours."""
     require_staff(who, StaffPermission.CLAIMS)
     chosen = status if status in STATUSES else None
+    hours = int(due_within) if due_within.isdigit() and 0 < int(due_within) <= 720 else None
+    error = None
     with services(request).db.read_session() as session:
-        found = service.queue(session, status=chosen, overdue=overdue == "1")
+        try:
+            found = service.queue(
+                session, status=chosen, overdue=overdue == "1", partner=partner.strip() or None,
+                channel=channel if channel in tuple(Channel) else None,
+                due_within=timedelta(hours=hours) if hours else None,
+            )  # fmt: skip
+        except DomainError as exc:
+            found, error = [], exc.detail
         shown = [queued_view(session, claim) for claim in found]
+    filters = {"status": chosen or "", "overdue": overdue == "1", "due_within": hours or "",
+               "partner": partner, "channel": channel}  # fmt: skip
     return page(
-        request, "ops/claims.html", who, claims=shown, statuses=STATUSES,
-        chosen_status=chosen or "", overdue=overdue == "1",
+        request, "ops/claims.html", who, claims=shown, statuses=STATUSES, channels=list(Channel),
+        filters=filters, error=error,
     )  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """What needs a person now: claims by their SLA, orders waiting for review, disabled webhook
-endpoints; and orders per day over the last 30 days. Each figure links to its page."""
+endpoints, yesterday's reconciliation mismatches; and orders and claims per day over the last
+30 days. Each figure links to its page."""
 
 from __future__ import annotations
 
@@ -9,31 +10,31 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.claims import service as claims
-from codeshelf.claims.models import ClaimStatus
 from codeshelf.kit.clock import utcnow
 from codeshelf.orders.service import fulfilment, queries
+from codeshelf.reconciliation import service as reconciliation
 from codeshelf.web import chart
 from codeshelf.web.http import StaffDep, page, services
 from codeshelf.webhooks import service as webhooks
 
 router = APIRouter(prefix="/ops")
-DUE_SOON = timedelta(hours=4)
 
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, who: StaffDep) -> Response:
     now = utcnow()
+    yesterday = (now - timedelta(days=1)).date()
     with services(request).db.read_session() as session:
-        open_claims = claims.queue(session, limit=10_000)
-        overdue = [c for c in open_claims if c.due_at is not None and c.due_at < now]
-        soon = [c for c in open_claims if c.due_at is not None and now <= c.due_at < now + DUE_SOON]
-        waiting = [c for c in open_claims if c.status == ClaimStatus.NEEDS_INFO]
+        queue = claims.overview(session, now)
         held = len(fulfilment.review_queue(session))
         disabled = webhooks.endpoint_health(session, now - timedelta(days=7), disabled_only=True)
         orders = chart.count_bars(
             queries.orders_per_day(session, now - timedelta(days=chart.DAYS)), now.date()
         )
+        day = reconciliation.operator_day(session, yesterday)
+    mismatched = sum(1 for line in day.lines if line.mismatch) + len(day.mismatches)
+    filed = chart.count_bars(dict(queue.filed_per_day), now.date())
     return page(
-        request, "ops/overview.html", who, overdue=len(overdue), due_soon=len(soon),
-        waiting=len(waiting), held=held, disabled=disabled, orders=orders, chart=chart,
+        request, "ops/overview.html", who, queue=queue, held=held, disabled=disabled,
+        orders=orders, filed=filed, chart=chart, yesterday=yesterday, mismatched=mismatched,
     )  # fmt: skip

@@ -102,6 +102,7 @@ def routes(door: Door) -> APIRouter:
                     field(form, "code", 40),
                     utcnow(),
                     lifetimes(svc.settings),
+                    staff=door.staff,
                 )
             except signin.SignInRefusedError as exc:
                 refused = exc
