@@ -10,9 +10,11 @@ from fastapi.openapi.utils import get_openapi
 
 from codeshelf.api import problems
 from codeshelf.api.admin_gate import HideAdminApi
+from codeshelf.api.admin_stock import router as stock_admin_router
 from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
 from codeshelf.api.ratelimit import RateLimiter
+from codeshelf.catalog.admin_routes import router as catalog_admin_router
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         sandbox_router,
         claims_admin_router,
         orders_admin_router,
+        catalog_admin_router,
+        stock_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)
