@@ -281,6 +281,28 @@ def test_an_order_held_for_review_is_delivered_on_approval_but_never_becomes_a_b
         assert check_all(session) == []
 
 
+def test_replacements_owed_for_a_retired_product_are_still_sent_from_its_stock(
+    client: httpx.Client, db: Database, vault: Vault, database_url: str
+) -> None:
+    shop = factories.make_shop(db, vault, stock_count=1)
+    alice = issue_operator_key(db)
+    order_id, [code] = place(client, shop.a.headers)
+    claim_id = file_claim(client, shop.a.headers, claim_body(order_id, code))
+    approved = client.post(
+        f"/api/v1/admin/claims/{claim_id}/approve", json={"reason": "ok"}, headers=alice.headers
+    )
+    assert approved.json()["status"] == "approved"  # waiting: no stock for its replacement
+
+    cli(database_url, "product", "retire", shop.sku)  # a claim waiting is not a backorder
+    [fresh] = factories.load_codes(db, vault, shop.sku, 1)  # imported for the replacement
+    assert factories.run_cli(database_url, "worker", "--once").exit_code == 0
+
+    claim = client.get(f"/api/v1/claims/{claim_id}", headers=shop.a.headers).json()
+    assert claim["status"] == "resolved"
+    assert reveal(client, shop.a.headers, claim["replacement_order_ids"][0]) == [fresh]
+    assert inventory_skus(client, shop.a.headers) == []
+
+
 def test_retire_twice_and_unretire_an_active_product_are_refused(
     client: httpx.Client, db: Database, shop: factories.Shop, database_url: str
 ) -> None:

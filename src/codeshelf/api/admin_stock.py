@@ -7,17 +7,23 @@ It lives with the API rather than in ``stock/``: a release serves what waits for
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from codeshelf.api.deps import OperatorDep, ServicesDep
+from codeshelf.api.deps import OperatorDep, Services, ServicesDep
 from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.claims import service as claims
+from codeshelf.kit import uploads
 from codeshelf.kit.clock import utcnow
+from codeshelf.kit.schemas import MoneyOut
 from codeshelf.operators.service import actor_name
 from codeshelf.stock import service as stock
+from codeshelf.stock.service import jobs
 from codeshelf.worker import after_stock_arrives
 
 router = APIRouter(prefix="/admin/stock", tags=["admin: stock"])
@@ -182,3 +188,181 @@ def release(reference: str, operator: OperatorDep, services: ServicesDep) -> Rel
         kept_quarantined=released.kept,
         served=ServedOut(claims=served.claims, expired=served.expired, filled=served.filled),
     )
+
+
+# Imports by upload: the body is the file itself, streamed to disk (the middleware passes this
+# one route's body on unread, up to CODESHELF_MAX_IMPORT_BYTES); the worker imports it.
+
+IMPORTS_PATH = "/imports"
+
+
+class IssueOut(BaseModel):
+    line: int
+    code: str = Field(description="Masked: ****-****-AB12.")
+    reason: str
+
+
+class IssueListOut(BaseModel):
+    count: int = Field(description="Every such line; `lines` lists the first 1,000.")
+    lines: list[IssueOut]
+
+
+class ImportReportOut(BaseModel):
+    """The report `codeshelf stock import` prints."""
+
+    batch: str
+    sku: str
+    lines_read: int
+    imported: int
+    duplicates_in_file: IssueListOut
+    duplicates_in_stock: IssueListOut
+    malformed: IssueListOut
+
+
+class ImportJobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    product_id: str
+    reference: str = Field(description="The batch's reference once imported.")
+    supplier: str | None
+    unit_cost: MoneyOut | None
+    format: Literal["csv", "lines"]
+    size_bytes: int
+    bytes_done: int
+    lines_done: int
+    progress_percent: float = Field(description="How much of the file was read, 0 to 100.")
+    report: ImportReportOut | None = Field(description="Once done.")
+    error: str | None = Field(description="Once failed: why (nothing was imported).")
+    attempts: int = Field(description="Starts by a worker (more than 1 after a crash).")
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, view: jobs.JobView) -> ImportJobOut:
+        return cls(
+            id=view.id,
+            status=view.status,
+            product_id=view.sku,
+            reference=view.reference,
+            supplier=view.supplier,
+            unit_cost=None if view.unit_cost is None else MoneyOut.of(view.unit_cost),
+            format="csv" if view.csv_format else "lines",
+            size_bytes=view.size_bytes,
+            bytes_done=view.bytes_done,
+            lines_done=view.lines_done,
+            progress_percent=view.percent,
+            report=None if view.report is None else ImportReportOut.model_validate(view.report),
+            error=view.error,
+            attempts=view.attempts,
+            created_by=view.created_by,
+            created_at=view.created_at,
+            started_at=view.started_at,
+            finished_at=view.finished_at,
+        )
+
+
+class ImportJobPage(BaseModel):
+    data: list[ImportJobOut]
+
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file itself: a CSV (the column headed `code`, else the first) or one "
+        "code per line.",
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in ("text/csv", "text/plain", "application/octet-stream")
+        },
+    }
+}
+
+
+def _check(services: Services, product: str, reference: str, unit_cost: str | None) -> None:
+    with services.db.read_session() as session:
+        jobs.check_import(session, sku=product, reference=reference, unit_cost=unit_cost)
+
+
+def _queue(services: Services, path: Any, actor: str, **fields: Any) -> ImportJobOut:
+    with services.db.session() as session:
+        job = jobs.create_job(session, path, actor=actor, **fields)
+        return ImportJobOut.of(jobs.job_view(session, job))
+
+
+@router.post(
+    IMPORTS_PATH,
+    status_code=202,
+    response_model=ImportJobOut,
+    responses=problems(
+        s404="No such product (`product-not-found`)",
+        s409="The batch reference was already imported or is being imported (`batch-exists`)",
+        s413="The file is larger than CODESHELF_MAX_IMPORT_BYTES (`payload-too-large`)",
+        s422="An invalid reference, supplier or unit cost, or an empty file",
+    ),
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload(
+    request: Request,
+    operator: OperatorDep,
+    services: ServicesDep,
+    product: Annotated[str, Query(max_length=64, description="The SKU.")],
+    reference: Annotated[str, Query(max_length=128, description="The supplier's batch.")],
+    supplier: Annotated[str | None, Query(max_length=200)] = None,
+    unit_cost: Annotated[
+        str | None, Query(max_length=32, description="What one code cost, e.g. 45.00.")
+    ] = None,
+    file_format: Annotated[
+        Literal["csv", "lines"] | None,
+        Query(
+            alias="format",
+            description="Default: csv for a `text/csv` body, else one code per line.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Queue an import of the file in the body; the worker imports it as `codeshelf stock
+    import` would (same checks, same report, one transaction), then serves waiting claims and
+    backorders. Poll `GET …/imports/{job_id}` for its progress and report."""
+    actor = actor_name(operator)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    csv_format = file_format == "csv" if file_format is not None else media == "text/csv"
+    await run_in_threadpool(_check, services, product, reference, unit_cost)  # before the body
+    settings = services.settings
+    path, _ = await uploads.save_stream(
+        request.stream(), settings.import_dir, ".csv" if csv_format else ".txt",
+        settings.max_import_bytes,
+    )  # fmt: skip
+    try:
+        job = await run_in_threadpool(
+            _queue, services, path, actor, sku=product, reference=reference,
+            supplier=supplier, unit_cost=unit_cost, csv_format=csv_format,
+        )  # fmt: skip
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    location = f"{request.url.path}/{job.id}"
+    return JSONResponse(job.model_dump(mode="json"), 202, headers={"Location": location})
+
+
+@router.get(IMPORTS_PATH, response_model=ImportJobPage)
+def list_imports(
+    operator: OperatorDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ImportJobPage:
+    """The latest import jobs, newest first."""
+    with services.db.read_session() as session:
+        found = jobs.list_jobs(session, limit)
+        return ImportJobPage(data=[ImportJobOut.of(jobs.job_view(session, job)) for job in found])
+
+
+@router.get(
+    IMPORTS_PATH + "/{job_id}",
+    response_model=ImportJobOut,
+    responses=problems(s404="No such job (`import-job-not-found`)"),
+)
+def show_import(job_id: str, operator: OperatorDep, services: ServicesDep) -> ImportJobOut:
+    """The job's status, progress (percent of the file read) and, once done, its report."""
+    with services.db.read_session() as session:
+        return ImportJobOut.of(jobs.job_view(session, jobs.get_job(session, job_id)))

@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from codeshelf.api import problems
 from codeshelf.api.admin_gate import HideAdminApi
+from codeshelf.api.admin_stock import IMPORTS_PATH
 from codeshelf.api.admin_stock import router as stock_admin_router
 from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(
         BodyLimitAndHeaders,
         upload_path_prefixes=(f"{API_PREFIX}/claims", *web.UPLOAD_PREFIXES),
+        # Stock files: streamed to disk by their route, up to CODESHELF_MAX_IMPORT_BYTES.
+        streamed_paths=frozenset({f"{ADMIN_PREFIX}/stock{IMPORTS_PATH}"}),
     )
     # Outermost: without an operator key the admin API is not there at all.
     app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX)

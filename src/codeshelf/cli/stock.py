@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from codeshelf.audit import service as audit
 from codeshelf.claims import service as claims
-from codeshelf.cli import context
+from codeshelf.cli import context, stock_jobs
 from codeshelf.cli.options import JsonOption
 from codeshelf.cli.output import domain_errors, emit, err, fail, out, say, table
 from codeshelf.kit.clock import utcnow
@@ -23,6 +23,7 @@ from codeshelf.stock import service as stock
 from codeshelf.worker import after_stock_arrives
 
 stock_app = typer.Typer(no_args_is_help=True, help="Code stock.")
+stock_app.command("jobs")(stock_jobs.stock_jobs)
 
 
 @stock_app.command("import")
@@ -33,11 +34,33 @@ def stock_import(
     supplier: str | None = None,
     unit_cost: Annotated[str | None, typer.Option(help="What one code cost, e.g. 45.00.")] = None,
     strict: Annotated[bool, typer.Option(help="Refuse the whole file if any line is bad.")] = False,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="Queue it for the worker instead (a copy; `stock jobs` shows its progress).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import codes from a CSV (column `code`, or the first) or a one-code-per-line file."""
+    if background:
+        if strict:
+            fail("--strict is not available with --background")
+        stock_jobs.queue_file(
+            file,
+            sku=sku,
+            batch=batch,
+            supplier=supplier,
+            unit_cost=unit_cost,
+            csv_format=stock.is_csv(file),
+            as_json=as_json,
+        )
+        return
     db = context.database()
     vault = context.vault()
+    with db.read_session() as session:
+        actor = context.actor(session)
     progress = Progress(
         *Progress.get_default_columns()[:-1],
         BarColumn(),
@@ -59,7 +82,8 @@ def stock_import(
                 supplier=supplier,
                 unit_cost=unit_cost,
                 strict=strict,
-                on_progress=lambda done: progress.update(task, completed=done),
+                on_progress=lambda done, _lines: progress.update(task, completed=done),
+                actor=actor,
             )
     except stock.StrictImportRefusedError as exc:
         _print_report(exc.report, as_json, file=sys.stderr)
@@ -69,7 +93,7 @@ def stock_import(
     except DomainError as exc:
         fail(exc.detail)
     _print_report(report, as_json)
-    _serve_waiting(db)
+    _serve_waiting(db, actor)
 
 
 def _serve_waiting(db: Database, actor: str = audit.OPERATOR_CLI) -> None:

@@ -179,9 +179,19 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_deposit_requests_partner_id"), "deposit_requests", ["partner_id"], unique=False
     )
+    # Import jobs: when the running worker last wrote progress (a job silent for too long is
+    # requeued), and how often a worker started it (a file that keeps stopping one fails).
+    with op.batch_alter_table("stock_import_jobs") as batch:
+        batch.add_column(
+            sa.Column("heartbeat_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch.add_column(sa.Column("attempts", BIGINT, server_default="0", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("stock_import_jobs") as batch:
+        batch.drop_column("attempts")
+        batch.drop_column("heartbeat_at")
     op.drop_table("access_applications")
     op.drop_table("stock_import_jobs")
     op.drop_table("deposit_requests")

@@ -6,7 +6,7 @@ Doors and other domains call these names from here.
 """
 
 from codeshelf.stock.models import CodeState
-from codeshelf.stock.service import floors
+from codeshelf.stock.service import floors, jobs
 from codeshelf.stock.service.allocation import (
     SANDBOX_STOCK,
     DeliveredCode,
@@ -81,6 +81,7 @@ __all__ = [
     "import_file",
     "inventory",
     "is_csv",
+    "jobs",
     "lock_codes",
     "low_cover",
     "move_codes",
