@@ -390,3 +390,32 @@ def test_the_worker_requeues_a_silent_job_and_runs_it(
     assert (done.status, done.attempts) == ("done", 2)
     assert stored(db, "SUP-1") == (1, 4)
     assert row(db, job_id).heartbeat_at is not None
+
+
+def test_hostile_input_to_the_stock_and_catalog_operator_api_is_refused_never_a_500(
+    admin: httpx.Client, alice: OperatorKeyHandle, db: Database, product: str, import_dir: Path
+) -> None:
+    body = b"ABCDABCDABCD\n"
+    for params in (
+        {"product": "psn\x00us"},
+        {"reference": "SUP\x00-1"},
+        {"supplier": "Upstream\x00"},
+        {"unit_cost": "4\x005"},
+        {"product": "x" * 65},
+        {"supplier": "s" * 201},
+        {"unit_cost": "1e999999"},
+    ):
+        response = upload(admin, alice.headers, body, **params)
+        assert response.status_code in (404, 422), (params, response.text)
+    for path in (
+        "/api/v1/admin/stock/batches/SUP%00/release",
+        "/api/v1/admin/stock/batches/SUP%00/quarantine",
+        "/api/v1/admin/products/psn%00us/retire",
+        "/api/v1/admin/products/PSN-US-50/unretire",
+    ):
+        assert admin.post(path, headers=alice.headers).status_code == 404, path
+    price = admin.post(
+        "/api/v1/admin/products/psn%00us/price", json={"price": "1"}, headers=alice.headers
+    )
+    assert price.status_code == 404
+    assert files_in(import_dir) == []

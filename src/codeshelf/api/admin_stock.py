@@ -20,7 +20,7 @@ from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.claims import service as claims
 from codeshelf.kit import uploads
 from codeshelf.kit.clock import utcnow
-from codeshelf.kit.schemas import MoneyOut
+from codeshelf.kit.schemas import PRINTABLE, MoneyOut
 from codeshelf.operators.service import actor_name
 from codeshelf.stock import service as stock
 from codeshelf.stock.service import jobs
@@ -115,7 +115,7 @@ class ReleasedOut(BaseModel):
     served: ServedOut
 
 
-@router.get("/batches", response_model=BatchQualityPage)
+@router.get("/batches", response_model=BatchQualityPage, summary="Quality per batch")
 def batches(operator: OperatorDep, services: ServicesDep) -> BatchQualityPage:
     """Quality per batch: delivered, claimed, confirmed defective, and the rates."""
     with services.db.read_session() as session:
@@ -123,7 +123,7 @@ def batches(operator: OperatorDep, services: ServicesDep) -> BatchQualityPage:
     return BatchQualityPage(data=[BatchQualityOut.of(row) for row in rows])
 
 
-@router.get("/suppliers", response_model=SupplierQualityPage)
+@router.get("/suppliers", response_model=SupplierQualityPage, summary="Quality per supplier")
 def suppliers(operator: OperatorDep, services: ServicesDep) -> SupplierQualityPage:
     """Quality per supplier: its batches added up."""
     with services.db.read_session() as session:
@@ -131,7 +131,12 @@ def suppliers(operator: OperatorDep, services: ServicesDep) -> SupplierQualityPa
     return SupplierQualityPage(data=[SupplierQualityOut.of(row) for row in rows])
 
 
-@router.get("/cover", response_model=StockCoverPage, responses=problems(s422="Invalid days"))
+@router.get(
+    "/cover",
+    response_model=StockCoverPage,
+    responses=problems(s422="Invalid days"),
+    summary="Products running low",
+)
 def low_cover(
     operator: OperatorDep,
     services: ServicesDep,
@@ -160,7 +165,10 @@ def low_cover(
 
 
 @router.post(
-    "/batches/{reference:path}/quarantine", response_model=QuarantinedOut, responses=BATCH_PROBLEMS
+    "/batches/{reference:path}/quarantine",
+    response_model=QuarantinedOut,
+    responses=BATCH_PROBLEMS,
+    summary="Quarantine a batch",
 )
 def quarantine(reference: str, operator: OperatorDep, services: ServicesDep) -> QuarantinedOut:
     """Pull the batch's available codes out of sale (kept, counted as quarantined)."""
@@ -170,7 +178,10 @@ def quarantine(reference: str, operator: OperatorDep, services: ServicesDep) -> 
 
 
 @router.post(
-    "/batches/{reference:path}/release", response_model=ReleasedOut, responses=BATCH_PROBLEMS
+    "/batches/{reference:path}/release",
+    response_model=ReleasedOut,
+    responses=BATCH_PROBLEMS,
+    summary="Release a batch's quarantine",
 )
 def release(reference: str, operator: OperatorDep, services: ServicesDep) -> ReleasedOut:
     """End the batch's quarantine: codes never delivered are on sale again; codes a claim
@@ -302,14 +313,17 @@ def _queue(services: Services, path: Any, actor: str, **fields: Any) -> ImportJo
         s422="An invalid reference, supplier or unit cost, or an empty file",
     ),
     openapi_extra=UPLOAD_BODY,
+    summary="Upload a file of codes to import",
 )
 async def upload(
     request: Request,
     operator: OperatorDep,
     services: ServicesDep,
     product: Annotated[str, Query(max_length=64, description="The SKU.")],
-    reference: Annotated[str, Query(max_length=128, description="The supplier's batch.")],
-    supplier: Annotated[str | None, Query(max_length=200)] = None,
+    reference: Annotated[
+        str, Query(max_length=128, pattern=PRINTABLE, description="The supplier's batch.")
+    ],
+    supplier: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
     unit_cost: Annotated[
         str | None, Query(max_length=32, description="What one code cost, e.g. 45.00.")
     ] = None,
@@ -345,7 +359,7 @@ async def upload(
     return JSONResponse(job.model_dump(mode="json"), 202, headers={"Location": location})
 
 
-@router.get(IMPORTS_PATH, response_model=ImportJobPage)
+@router.get(IMPORTS_PATH, response_model=ImportJobPage, summary="Import jobs")
 def list_imports(
     operator: OperatorDep,
     services: ServicesDep,
@@ -361,6 +375,7 @@ def list_imports(
     IMPORTS_PATH + "/{job_id}",
     response_model=ImportJobOut,
     responses=problems(s404="No such job (`import-job-not-found`)"),
+    summary="An import job: progress and report",
 )
 def show_import(job_id: str, operator: OperatorDep, services: ServicesDep) -> ImportJobOut:
     """The job's status, progress (percent of the file read) and, once done, its report."""

@@ -20,15 +20,23 @@ from codeshelf.operators.service import actor_name
 
 router = APIRouter(prefix="/admin", tags=["admin: catalog"])
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {PROBLEM_JSON: {}}}
-    for status, description in {
-        404: "No such product (`product-not-found`)",
+
+def _problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"description": text, "content": {PROBLEM_JSON: {}}}
+        for status, text in descriptions.items()
+    }
+
+
+NOT_FOUND = "No such product (`product-not-found`)"
+PRICE_PROBLEMS = _problems({404: NOT_FOUND, 422: "An invalid price (`validation-error`)"})
+RETIRE_PROBLEMS = _problems(
+    {
+        404: NOT_FOUND,
         409: "Backorders wait for the product (`product-has-backorders`), or it is already "
         "retired (`product-already-retired`) or not retired (`product-not-retired`)",
-        422: "An invalid price (`validation-error`)",
-    }.items()
-}
+    }
+)
 
 
 class AdminProductOut(BaseModel):
@@ -72,7 +80,7 @@ class PriceChangeOut(BaseModel):
     changed: bool = Field(description="False when the product already had this price.")
 
 
-@router.get("/products", response_model=AdminProductPage)
+@router.get("/products", response_model=AdminProductPage, summary="Products")
 def list_products(operator: OperatorDep, services: ServicesDep) -> AdminProductPage:
     """Every product by SKU, retired ones included."""
     with services.db.read_session() as session:
@@ -80,7 +88,12 @@ def list_products(operator: OperatorDep, services: ServicesDep) -> AdminProductP
         return AdminProductPage(data=[AdminProductOut.of(product) for product in products])
 
 
-@router.post("/products/{sku}/price", response_model=PriceChangeOut, responses=PROBLEMS)
+@router.post(
+    "/products/{sku}/price",
+    response_model=PriceChangeOut,
+    responses=PRICE_PROBLEMS,
+    summary="Change a product's default price",
+)
 def set_price(
     sku: str, body: PriceIn, operator: OperatorDep, services: ServicesDep
 ) -> PriceChangeOut:
@@ -96,7 +109,12 @@ def set_price(
     )
 
 
-@router.post("/products/{sku}/retire", response_model=AdminProductOut, responses=PROBLEMS)
+@router.post(
+    "/products/{sku}/retire",
+    response_model=AdminProductOut,
+    responses=RETIRE_PROBLEMS,
+    summary="Retire a product",
+)
 def retire(sku: str, operator: OperatorDep, services: ServicesDep) -> AdminProductOut:
     """Stop selling the product: it leaves the inventory and orders for it are refused
     (`product-retired`); its past orders, codes and claims stay. Refused while backorders
@@ -106,7 +124,12 @@ def retire(sku: str, operator: OperatorDep, services: ServicesDep) -> AdminProdu
         return AdminProductOut.of(product)
 
 
-@router.post("/products/{sku}/unretire", response_model=AdminProductOut, responses=PROBLEMS)
+@router.post(
+    "/products/{sku}/unretire",
+    response_model=AdminProductOut,
+    responses=RETIRE_PROBLEMS,
+    summary="Sell a retired product again",
+)
 def unretire(sku: str, operator: OperatorDep, services: ServicesDep) -> AdminProductOut:
     """Sell a retired product again, with the stock it still has."""
     with services.db.session() as session:

@@ -130,7 +130,13 @@ def list_products(session: Session, *, include_retired: bool = True) -> list[Pro
 
 
 def get_product(session: Session, sku: str) -> Product:
-    product = session.scalar(select(Product).where(Product.sku == sku))
+    # Every SKU has SKU_PATTERN's shape: anything else (a NUL, which PostgreSQL refuses in
+    # text) names no product and is not looked up.
+    product = (
+        session.scalar(select(Product).where(Product.sku == sku))
+        if SKU_PATTERN.fullmatch(sku)
+        else None
+    )
     if product is None:
         raise ProductNotFoundError(f"no product {sku}", pointer="#/product_id")
     return product
@@ -266,8 +272,10 @@ def _locked(session: Session, sku: str) -> Product:
     """The product, its row locked until commit (NO KEY: order items' foreign keys hold KEY
     SHARE locks on it, as in the pick). A backorder's promise updates the same row, so a
     retirement and a new backorder never both succeed."""
-    product = session.scalar(
-        select(Product).where(Product.sku == sku).with_for_update(key_share=True)
+    product = (
+        session.scalar(select(Product).where(Product.sku == sku).with_for_update(key_share=True))
+        if SKU_PATTERN.fullmatch(sku)
+        else None
     )
     if product is None:
         raise ProductNotFoundError(f"no product {sku}", pointer="#/product_id")

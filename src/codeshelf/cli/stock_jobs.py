@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -80,7 +80,7 @@ def queue_file(
 
 
 def stock_jobs(
-    limit: int = typer.Option(20, min=1, max=500, help="How many, newest first."),
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """Import jobs (uploads, `stock import --background`): status, progress, result."""

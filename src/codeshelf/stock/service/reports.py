@@ -37,14 +37,24 @@ class BatchNotFoundError(NotFoundError):
     slug = "batch-not-found"
 
 
+def _batch(session: Session, reference: str) -> Batch:
+    # A NUL (which PostgreSQL refuses in text) is in no reference: not looked up.
+    found = (
+        None
+        if "\x00" in reference
+        else session.scalar(select(Batch).where(Batch.reference == reference))
+    )
+    if found is None:
+        raise BatchNotFoundError(f"no batch {reference}")
+    return found
+
+
 def quarantine_batch(session: Session, reference: str, actor: str = audit.OPERATOR_CLI) -> int:
     """Pull a batch's remaining available codes out of sale; returns how many.
 
     They stay in stock, accounted for as quarantined; delivered codes are untouched.
     """
-    batch = session.scalar(select(Batch).where(Batch.reference == reference))
-    if batch is None:
-        raise BatchNotFoundError(f"no batch {reference}")
+    batch = _batch(session, reference)
     moved = session.execute(
         text(
             "UPDATE codes SET state = 'quarantined' WHERE batch_id = :batch AND state = 'available'"
@@ -79,9 +89,7 @@ def release_batch(session: Session, reference: str, actor: str = audit.OPERATOR_
     The product's stock floor is lowered to the batch, as an import lowers it. The caller then
     serves what waits for stock (``worker.after_stock_arrives``), as after an import.
     """
-    batch = session.scalar(select(Batch).where(Batch.reference == reference))
-    if batch is None:
-        raise BatchNotFoundError(f"no batch {reference}")
+    batch = _batch(session, reference)
     moved = session.execute(_RELEASE, {"batch": batch.id})
     released = int(moved.rowcount)  # type: ignore[attr-defined]
     kept = int(
