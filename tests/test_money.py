@@ -30,7 +30,16 @@ def test_parse_and_format(amount: str | int, currency: str, minor: int, text: st
 
 @pytest.mark.parametrize(
     ("amount", "currency"),
-    [("1.234", "USD"), ("1.5", "JPY"), ("abc", "USD"), ("NaN", "USD"), ("1", "XXQ"), ("1", "US")],
+    [
+        ("1.234", "USD"),
+        ("1.5", "JPY"),
+        ("abc", "USD"),
+        ("NaN", "USD"),
+        ("1", "XXQ"),
+        ("1", "US"),
+        ("1e999999", "USD"),  # past what the decimal context can scale: refused, not a crash
+        ("-1e999999", "KWD"),
+    ],
 )
 def test_inexact_or_unknown_is_refused(amount: str, currency: str) -> None:
     with pytest.raises(InvalidMoneyError):

@@ -157,6 +157,7 @@ def test_product_add_and_list(database_url: str) -> None:
         "region": "US",
         "face_value": {"amount": "50.00", "currency": "USD"},
         "price": {"amount": "46.50", "currency": "USD"},
+        "retired_at": None,
     }
     assert other["region"] == "TR"
     assert other["face_value"] == {"amount": "250.00", "currency": "TRY"}

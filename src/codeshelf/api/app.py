@@ -10,10 +10,13 @@ from fastapi.openapi.utils import get_openapi
 
 from codeshelf.api import problems
 from codeshelf.api.admin_gate import HideAdminApi
+from codeshelf.api.admin_stock import IMPORTS_PATH
+from codeshelf.api.admin_stock import router as stock_admin_router
 from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
 from codeshelf.api.ratelimit import RateLimiter
 from codeshelf.applications.admin_routes import router as applications_admin_router
+from codeshelf.catalog.admin_routes import router as catalog_admin_router
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import router as claims_router
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         wallet_admin_router,
         partners_admin_router,
         reconciliation_admin_router,
+        catalog_admin_router,
+        stock_admin_router,
     ):
         api.include_router(router)
     app.include_router(api)
@@ -101,6 +106,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(
         BodyLimitAndHeaders,
         upload_path_prefixes=(f"{API_PREFIX}/claims", *web.UPLOAD_PREFIXES),
+        # Stock files: streamed to disk by their route, up to CODESHELF_MAX_IMPORT_BYTES.
+        streamed_paths=frozenset({f"{ADMIN_PREFIX}/stock{IMPORTS_PATH}"}),
     )
     # Outermost: without an operator key the admin API is not there at all.
     app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX)

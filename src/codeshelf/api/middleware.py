@@ -15,15 +15,31 @@ NO_STORE = (b"cache-control", b"no-store")
 
 
 class BodyLimitAndHeaders:
-    """Limits come from the app's settings (``app.state.services``), read per request."""
+    """Limits come from the app's settings (``app.state.services``), read per request.
 
-    def __init__(self, app: ASGIApp, upload_path_prefixes: tuple[str, ...] = ()) -> None:
+    Bodies are read whole before the app sees them, up to the limit, except a POST to one of
+    ``streamed_paths`` (stock imports): its body, up to ``max_import_bytes``, is passed on as
+    it arrives, and the route streams it to disk and enforces that limit as it reads.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        upload_path_prefixes: tuple[str, ...] = (),
+        streamed_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         # Multipart uploads (claim screenshots) under these prefixes may be bigger.
         self.upload_path_prefixes = upload_path_prefixes
+        self.streamed_paths = streamed_paths
+
+    def _streamed(self, scope: Scope) -> bool:
+        return scope.get("method") == "POST" and scope.get("path") in self.streamed_paths
 
     def _limit(self, scope: Scope) -> int:
         settings = scope["app"].state.services.settings
+        if self._streamed(scope):
+            return int(settings.max_import_bytes)
         headers = dict(scope.get("headers", []))
         is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
         if (
@@ -42,6 +58,9 @@ class BodyLimitAndHeaders:
         limit = self._limit(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
         too_long = not declared.isdigit() or int(declared) > limit
+        if self._streamed(scope) and not too_long:
+            await self.app(scope, receive, self._with_headers(send, state))
+            return
         try:
             body = None if too_long else await self._read_body(receive, limit)
         except ClientDisconnect:
@@ -59,6 +78,10 @@ class BodyLimitAndHeaders:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        await self.app(scope, replay, self._with_headers(send, state))
+
+    @staticmethod
+    def _with_headers(send: Send, state: dict[str, Any]) -> Send:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -69,7 +92,7 @@ class BodyLimitAndHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, replay, send_with_headers)
+        return send_with_headers
 
     async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
         """The whole body, or None once it grows past the limit (the rest is not read)."""

@@ -1,9 +1,15 @@
-"""Products and partner price lists."""
+"""Products and partner price lists: adding products, their default price, retiring them.
+
+A retired product is no longer sold: it leaves the partners' inventory, new orders and
+backorders for it are refused (``check_on_sale``), and its past orders, codes, claims and
+statements stay as they were. It cannot be retired while backorders wait for it.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +31,24 @@ class ProductNotFoundError(NotFoundError):
 
 class ProductExistsError(ConflictError):
     slug = "product-exists"
+
+
+class ProductRetiredError(InvalidInputError):
+    """An order or backorder for a retired product (422, as an unknown product is)."""
+
+    slug = "product-retired"
+
+
+class ProductHasBackordersError(ConflictError):
+    slug = "product-has-backorders"
+
+
+class ProductAlreadyRetiredError(ConflictError):
+    slug = "product-already-retired"
+
+
+class ProductNotRetiredError(ConflictError):
+    slug = "product-not-retired"
 
 
 def face_value(product: Product) -> Money:
@@ -96,12 +120,23 @@ def add_product(
     return product
 
 
-def list_products(session: Session) -> list[Product]:
-    return list(session.scalars(select(Product).order_by(Product.sku)))
+def list_products(session: Session, *, include_retired: bool = True) -> list[Product]:
+    """Every product by SKU; without the retired ones when ``include_retired`` is false (what
+    partners see)."""
+    query = select(Product).order_by(Product.sku)
+    if not include_retired:
+        query = query.where(Product.retired_at.is_(None))
+    return list(session.scalars(query))
 
 
 def get_product(session: Session, sku: str) -> Product:
-    product = session.scalar(select(Product).where(Product.sku == sku))
+    # Every SKU has SKU_PATTERN's shape: anything else (a NUL, which PostgreSQL refuses in
+    # text) names no product and is not looked up.
+    product = (
+        session.scalar(select(Product).where(Product.sku == sku))
+        if SKU_PATTERN.fullmatch(sku)
+        else None
+    )
     if product is None:
         raise ProductNotFoundError(f"no product {sku}", pointer="#/product_id")
     return product
@@ -201,3 +236,99 @@ def prices_for(session: Session, partner_id: int) -> dict[int, int]:
 
 def price_of(product: Product, overrides: dict[int, int]) -> Money:
     return Money(overrides.get(product.id, product.price_minor), product.price_currency)
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    sku: str
+    previous: Money
+    price: Money
+
+    @property
+    def changed(self) -> bool:
+        return self.previous != self.price
+
+
+def set_default_price(session: Session, sku: str, price: str, actor: str) -> PriceChange:
+    """Change a product's default price (in its price currency), audited with the old and new.
+
+    Orders already placed keep the unit price they were placed at; partner prices still
+    override the default. Setting the price it already has changes and records nothing.
+    """
+    product = _locked(session, sku)
+    money = _money(price, product.price_currency, "price")
+    change = PriceChange(sku, Money(product.price_minor, product.price_currency), money)
+    if not change.changed:
+        return change
+    product.price_minor = money.minor
+    audit.record(
+        session,
+        actor=actor,
+        action="product.price",
+        subject=sku,
+        details={
+            "previous": change.previous.amount,
+            "price": money.amount,
+            "currency": money.currency,
+        },
+    )
+    return change
+
+
+def retire_product(session: Session, sku: str, actor: str, now: datetime) -> Product:
+    """Stop selling a product: it leaves the inventory, and orders and backorders for it are
+    refused from now on. Refused while backorders wait for it (they are owed its codes: let
+    them be filled or expire first). Its available codes stay in stock, unsold, for claims'
+    replacements; its past orders, codes and claims are untouched."""
+    product = _locked(session, sku)
+    if product.retired_at is not None:
+        raise ProductAlreadyRetiredError(
+            f"{sku} was already retired on {product.retired_at:%Y-%m-%d %H:%M} UTC"
+        )
+    if product.backordered > 0:
+        raise ProductHasBackordersError(
+            f"{product.backordered} code(s) of {sku} are promised to waiting backorders; "
+            "retire it once they are filled or expired",
+            backordered=product.backordered,
+        )
+    product.retired_at = now
+    audit.record(session, actor=actor, action="product.retire", subject=sku)
+    return product
+
+
+def unretire_product(session: Session, sku: str, actor: str) -> Product:
+    """Sell a retired product again, with whatever stock it still has."""
+    product = _locked(session, sku)
+    if product.retired_at is None:
+        raise ProductNotRetiredError(f"{sku} is not retired")
+    retired_at, product.retired_at = product.retired_at, None
+    audit.record(
+        session,
+        actor=actor,
+        action="product.unretire",
+        subject=sku,
+        details={"retired_at": retired_at.isoformat()},
+    )
+    return product
+
+
+def check_on_sale(product: Product, pointer: str | None = None) -> None:
+    """Refuse an order or backorder for a retired product (ProductRetiredError)."""
+    if product.retired_at is not None:
+        raise ProductRetiredError(
+            f"{product.sku} is retired and no longer sold", pointer=pointer, product_id=product.sku
+        )
+
+
+def _locked(session: Session, sku: str) -> Product:
+    """The product, its row locked until commit (NO KEY: order items' foreign keys hold KEY
+    SHARE locks on it, as in the pick). A backorder's promise updates the same row, so a
+    retirement and a new backorder never both succeed."""
+    product = (
+        session.scalar(select(Product).where(Product.sku == sku).with_for_update(key_share=True))
+        if SKU_PATTERN.fullmatch(sku)
+        else None
+    )
+    if product is None:
+        raise ProductNotFoundError(f"no product {sku}", pointer="#/product_id")
+    return product

@@ -56,6 +56,8 @@ class Money:
             raise InvalidMoneyError(f"{amount!r} is not a decimal amount") from exc
         if not value.is_finite():
             raise InvalidMoneyError(f"{amount!r} is not a finite amount")
+        if abs(value) > MAX_MINOR_UNITS:  # before scaling, which overflows at 1e999999
+            raise InvalidMoneyError(f"{amount} {currency} is beyond the largest amount handled")
         scaled = value.scaleb(exponent(currency))
         if scaled != scaled.to_integral_value():
             raise InvalidMoneyError(

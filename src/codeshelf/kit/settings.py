@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     max_evidence_bytes: int = Field(default=5 * 1_048_576, ge=1024)
     # Claim requests carrying screenshots may be this big (the other requests: max_request_bytes).
     max_upload_bytes: int = Field(default=26 * 1_048_576, ge=1024)  # 5 screenshots of 5 MiB
+    # Stock imports by upload: the file waits here until the worker imports it (then it is
+    # removed); the worker must see the same directory. Uploads may be this big (streamed to
+    # disk, never held in memory; only POST /api/v1/admin/stock/imports and the console's
+    # upload take them).
+    import_dir: Path = Path("./imports")
+    max_import_bytes: int = Field(default=512 * 1_048_576, ge=1024)
+    # A running import job whose worker wrote no progress for this long is taken to be
+    # orphaned by a crash and queued again (a worker writes its progress every second).
+    import_stall_seconds: int = Field(default=600, ge=1)
     # Allow webhook endpoints on private, loopback and link-local addresses, and plain http:
     # for development and tests only.
     webhook_allow_private: bool = False

@@ -5,15 +5,16 @@ NOTIFY of migration 0006). On SQLite it watches for commits of other connections
 one has made a delivery due. Either way it looks again after ``worker_poll_seconds`` at the
 latest: retries falling due, backorders' deadlines, and any wake-up missed.
 
-Several workers may run against one PostgreSQL: each delivery is held by one at a time, and the
-stock pass locks what it serves.
+Several workers may run against one PostgreSQL: each delivery is held by one at a time, the
+stock pass locks what it serves, and each import job is taken by one worker (``worker.imports``:
+in a thread, so a long import never holds the loop back).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 
 import httpx
@@ -24,9 +25,20 @@ from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.kit.wakeup import waiter
 from codeshelf.webhooks import delivery
-from codeshelf.worker import passes
+from codeshelf.worker import imports, passes
 
 PURGE_EVERY = timedelta(hours=1)
+
+
+@contextmanager
+def closing_runner(runner: imports.ImportRunner) -> Iterator[None]:
+    """On the way out, a running import is stopped (rolled back and queued again)."""
+    try:
+        yield
+    finally:
+        runner.stop()
+
+
 # Stock loaded without an import (claims and backorders waiting for it), and the stock floors.
 STOCK_EVERY_S = 1.0
 
@@ -48,15 +60,21 @@ def run(
     def due() -> bool:
         return delivery.any_due(db)
 
+    runner = imports.ImportRunner(settings, db, vault, report)
     with (
         closing(waiter(db, delivery.CHANNEL, due, listen=not once)) as alarm,  # before 1st pass
         httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
+        closing_runner(runner),
     ):
+        if once:  # one queued import, to its end, before the pass that serves its stock
+            imports.run_next(db, vault, settings, report)
         while not stopping():
             # Once a second, not every pass: a woken worker may pass hundreds of times a second.
             if last_floors is None or time.monotonic() - last_floors >= STOCK_EVERY_S:
                 passes.serve_waiting(db, report)
                 passes.advance_stock_floors(db)
+                if not once:
+                    runner.step()  # the next import job, in a thread: the loop goes on
                 last_floors = time.monotonic()
             sent = passes.send_webhooks(db, vault, client, settings, batch)
             now = utcnow()

@@ -128,6 +128,10 @@ def upgrade() -> None:
         sa.Column("created_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        # When the running worker last wrote progress (a job silent too long is requeued), and
+        # how often a worker started it (a file that keeps stopping one fails).
+        sa.Column("heartbeat_at", codeshelf.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", BIGINT, server_default="0", nullable=False),
         sa.CheckConstraint(
             "status IN ('queued', 'running', 'done', 'failed')",
             name=op.f("ck_stock_import_jobs_status"),

@@ -168,6 +168,9 @@ def decide_review(
 ) -> Order:
     """Approve (deliver now, or backorder, or fail for want of stock) or reject a held order.
 
+    An order placed before its product was retired is still delivered from stock on approval,
+    but does not become a backorder: short of stock, it fails.
+
     ``partner_id`` limits it to that partner's orders (the sandbox's own review rehearsal);
     ``live_only`` to live orders (the operator's queue).
     """
@@ -200,8 +203,13 @@ def decide_review(
         )  # the partner stopped waiting
     elif _try_deliver(session, partner, order):
         pass
-    elif order.allow_backorder:
+    elif order.allow_backorder and _all_on_sale(session, order):
         placement.start_waiting(session, partner, order)
-    else:
+    else:  # a retired product takes no backorder: what stock cannot deliver now fails
         placement.fail(session, partner, order, FailureReason.OUT_OF_STOCK)
     return order
+
+
+def _all_on_sale(session: Session, order: Order) -> bool:
+    products = queries.products_by_id(session, {item.product_id for item in order.items})
+    return all(product.retired_at is None for product in products.values())

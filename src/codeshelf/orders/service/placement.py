@@ -13,6 +13,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from codeshelf.catalog import service as catalog
 from codeshelf.catalog.models import Product
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Base, table_of
@@ -301,15 +302,25 @@ def _set_hold(session: Session, order: Order, reason: str | None, why: str | Non
 
 
 def reserve_stock(session: Session, partner: Partner, order: Order, sign: int) -> None:
-    """Promise (+1) or stop promising (-1) stock to a waiting backorder."""
+    """Promise (+1) or stop promising (-1) stock to a waiting backorder.
+
+    A retired product takes no new promise (ProductRetiredError; the caller rolls back): the
+    retirement and the promise update the same row, so one waits for the other's commit and
+    either the backorder or the retirement is refused.
+    """
     if partner.is_sandbox:
         return
     for item in sorted(order.items, key=lambda item: item.product_id):  # one lock order
-        session.execute(
-            update(Product)
-            .where(Product.id == item.product_id)
-            .values(backordered=Product.backordered + sign * item.quantity)
+        statement = update(Product).where(Product.id == item.product_id)
+        if sign > 0:
+            statement = statement.where(Product.retired_at.is_(None))
+        promised = session.execute(
+            statement.values(backordered=Product.backordered + sign * item.quantity)
         )
+        if sign > 0 and not promised.rowcount:  # type: ignore[attr-defined]
+            product = session.get_one(Product, item.product_id)
+            session.refresh(product)
+            catalog.check_on_sale(product)
 
 
 def mark_delivered(session: Session, order: Order, now: datetime | None = None) -> None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
+from codeshelf.catalog import service as catalog
 from codeshelf.catalog.models import PartnerPrice, Product
 from codeshelf.kit.errors import InvalidInputError
 from codeshelf.kit.money import InvalidMoneyError, Money
@@ -119,6 +120,7 @@ def _price_item(session: Session, partner_id: int, item: ItemRequest) -> PricedI
             )
         product, price = found[0]
         _check_consistent(product, item)
+        catalog.check_on_sale(product, _field(item.pointer, "product_id"))
         return PricedItem(product, item.quantity, price)
     region = (item.region or "").upper()
     candidates = _priced_products(session, partner_id, Product.region == region)
@@ -139,11 +141,13 @@ def _price_item(session: Session, partner_id: int, item: ItemRequest) -> PricedI
             pointer=_field(item.pointer, "denomination"),
         )
     product, price = matches[0]
+    catalog.check_on_sale(product, _field(item.pointer, "denomination"))
     return PricedItem(product, item.quantity, price)
 
 
 def price_items(session: Session, partner: Partner, items: list[ItemRequest]) -> list[PricedItem]:
-    """Resolve and price every line; refuses unknown products and orders in two currencies."""
+    """Resolve and price every line; refuses unknown and retired products, and orders in two
+    currencies."""
     priced = [_price_item(session, partner.price_list_id, item) for item in items]
     currencies = {line.unit_price.currency for line in priced}
     if len(currencies) > 1:

@@ -1,11 +1,12 @@
-"""Stock: importing codes (encrypted, deduplicated by fingerprint), allocating them to orders,
-revealing them to their partner, live inventory, and the operator's reports.
+"""Stock: importing codes (encrypted, deduplicated by fingerprint), inline or as background
+jobs, allocating them to orders, revealing them to their partner, live inventory, and the
+operator's reports (quality per batch and supplier, stock cover, quarantine and release).
 
 Doors and other domains call these names from here.
 """
 
 from codeshelf.stock.models import CodeState
-from codeshelf.stock.service import floors
+from codeshelf.stock.service import floors, jobs
 from codeshelf.stock.service.allocation import (
     SANDBOX_STOCK,
     DeliveredCode,
@@ -16,6 +17,7 @@ from codeshelf.stock.service.allocation import (
     inventory,
     reveal,
 )
+from codeshelf.stock.service.cover import SALES_WINDOW_DAYS, StockCover, low_cover, stock_cover
 from codeshelf.stock.service.imports import (
     BatchExistsError,
     ImportReport,
@@ -41,12 +43,17 @@ from codeshelf.stock.service.lookup import (
 from codeshelf.stock.service.reports import (
     BatchNotFoundError,
     BatchQuality,
+    Released,
+    SupplierQuality,
     batch_quality,
     quarantine_batch,
+    release_batch,
     summary,
+    supplier_quality,
 )
 
 __all__ = [
+    "SALES_WINDOW_DAYS",
     "SANDBOX_STOCK",
     "BatchExistsError",
     "BatchNotFoundError",
@@ -59,8 +66,11 @@ __all__ = [
     "IssueList",
     "LineIssue",
     "Provenance",
+    "Released",
     "StockCode",
+    "StockCover",
     "StrictImportRefusedError",
+    "SupplierQuality",
     "allocate",
     "available_count",
     "batch_exists",
@@ -73,11 +83,16 @@ __all__ = [
     "import_file",
     "inventory",
     "is_csv",
+    "jobs",
     "lock_codes",
+    "low_cover",
     "move_codes",
     "provenance",
     "quarantine_batch",
     "read_code_lines",
+    "release_batch",
     "reveal",
+    "stock_cover",
     "summary",
+    "supplier_quality",
 ]

@@ -163,13 +163,14 @@ class InventoryLine:
 
 
 def inventory(session: Session, partner: Partner) -> list[InventoryLine]:
-    """Every product, with this partner's price and the codes available now (0 stays listed).
+    """Every product on sale, with this partner's price and the codes available now (0 stays
+    listed; retired products do not).
 
     Codes promised to waiting backorders are not available. The sandbox mirrors the live
     catalog and prices, with synthetic stock of SANDBOX_STOCK codes per product.
     """
     overrides = catalog.prices_for(session, partner.price_list_id)
-    products = catalog.list_products(session)
+    products = catalog.list_products(session, include_retired=False)
     if partner.is_sandbox:
         return [
             InventoryLine(product, catalog.price_of(product, overrides), SANDBOX_STOCK)

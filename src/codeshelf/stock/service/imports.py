@@ -132,7 +132,7 @@ def is_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
-def _unit_cost(amount: str | None, currency: str) -> Money | None:
+def parse_unit_cost(amount: str | None, currency: str) -> Money | None:
     if amount is None:
         return None
     try:
@@ -417,6 +417,7 @@ def import_codes(
     supplier: str | None = None,
     unit_cost: str | None = None,
     strict: bool = False,
+    actor: str = audit.OPERATOR_CLI,
 ) -> ImportReport:
     """Import codes in the caller's transaction: if anything raises, nothing is kept."""
     product = get_product(session, sku)
@@ -425,7 +426,7 @@ def import_codes(
         raise InvalidInputError("a batch reference is required")
     if batch_exists(session, batch_reference):
         raise BatchExistsError(f"batch {batch_reference} was already imported")
-    cost = _unit_cost(unit_cost, product.price_currency)
+    cost = parse_unit_cost(unit_cost, product.price_currency)
     batch = Batch(
         reference=batch_reference,
         product_id=product.id,
@@ -450,13 +451,17 @@ def import_codes(
         session.connection().exec_driver_sql("ANALYZE codes")
     audit.record(
         session,
-        actor=audit.OPERATOR_CLI,
+        actor=actor,
         action="stock.import",
         subject=batch_reference,
         count=report.imported,
         details={"sku": sku, "problems": report.problem_count, "supplier": supplier},
     )
     return report
+
+
+Progress = Callable[[int, int], None]  # (bytes read, lines read) so far
+PROGRESS_EVERY = 1000  # lines between two progress calls
 
 
 def import_file(
@@ -469,15 +474,25 @@ def import_file(
     supplier: str | None = None,
     unit_cost: str | None = None,
     strict: bool = False,
-    on_progress: Callable[[int], None] | None = None,
+    csv_format: bool | None = None,
+    on_progress: Progress | None = None,
+    actor: str = audit.OPERATOR_CLI,
 ) -> ImportReport:
+    """Import a file (CSV when ``csv_format``, by default when it is named .csv), in the
+    caller's transaction. ``on_progress`` is called every PROGRESS_EVERY lines and once the
+    file is read (on PostgreSQL from the thread that reads it); whatever it raises stops the
+    import, and the caller rolls it back."""
+    as_csv = is_csv(path) if csv_format is None else csv_format
     with path.open("rb") as stream:
 
         def lines() -> Iterator[tuple[int, str]]:
-            for number, text, position in read_code_lines(stream, csv_format=is_csv(path)):
-                if on_progress is not None and number % 1000 == 0:
-                    on_progress(position)
+            number = position = 0
+            for number, text, position in read_code_lines(stream, csv_format=as_csv):
+                if on_progress is not None and number % PROGRESS_EVERY == 0:
+                    on_progress(position, number)
                 yield number, text
+            if on_progress is not None:
+                on_progress(position, number)
 
         return import_codes(
             session,
@@ -488,4 +503,5 @@ def import_file(
             supplier=supplier,
             unit_cost=unit_cost,
             strict=strict,
+            actor=actor,
         )

@@ -1,5 +1,5 @@
-"""What the operator sees of stock: codes per product and state, quality per batch, and pulling
-a bad batch out of sale."""
+"""What the operator sees of stock: codes per product and state, quality per batch and supplier,
+products running low, and pulling a bad batch out of sale and putting it back."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from codeshelf.audit import service as audit
 from codeshelf.catalog.models import Product
 from codeshelf.kit.errors import NotFoundError
 from codeshelf.stock.models import Batch, Code, CodeState
+from codeshelf.stock.service import floors
 
 
 def summary(session: Session) -> list[dict[str, Any]]:
@@ -36,14 +37,24 @@ class BatchNotFoundError(NotFoundError):
     slug = "batch-not-found"
 
 
+def _batch(session: Session, reference: str) -> Batch:
+    # A NUL (which PostgreSQL refuses in text) is in no reference: not looked up.
+    found = (
+        None
+        if "\x00" in reference
+        else session.scalar(select(Batch).where(Batch.reference == reference))
+    )
+    if found is None:
+        raise BatchNotFoundError(f"no batch {reference}")
+    return found
+
+
 def quarantine_batch(session: Session, reference: str, actor: str = audit.OPERATOR_CLI) -> int:
     """Pull a batch's remaining available codes out of sale; returns how many.
 
     They stay in stock, accounted for as quarantined; delivered codes are untouched.
     """
-    batch = session.scalar(select(Batch).where(Batch.reference == reference))
-    if batch is None:
-        raise BatchNotFoundError(f"no batch {reference}")
+    batch = _batch(session, reference)
     moved = session.execute(
         text(
             "UPDATE codes SET state = 'quarantined' WHERE batch_id = :batch AND state = 'available'"
@@ -53,6 +64,54 @@ def quarantine_batch(session: Session, reference: str, actor: str = audit.OPERAT
     count = int(moved.rowcount)  # type: ignore[attr-defined]
     audit.record(session, actor=actor, action="stock.quarantine", subject=reference, count=count)
     return count
+
+
+@dataclass(frozen=True)
+class Released:
+    batch: str
+    sku: str
+    released: int  # quarantined codes never delivered: back to available
+    kept: int  # quarantined codes on an order (a claim's dispute owns them): still quarantined
+
+
+_RELEASE = text(
+    "UPDATE codes SET state = 'available' "
+    "WHERE batch_id = :batch AND state = 'quarantined' AND order_item_id IS NULL"
+)
+
+
+def release_batch(session: Session, reference: str, actor: str = audit.OPERATOR_CLI) -> Released:
+    """End a batch's quarantine: its quarantined codes that were never delivered (no order item:
+    those ``quarantine_batch`` pulled) are available again. Codes on an order stay quarantined:
+    an escalated claim quarantined them and only its decision moves them (they could never go
+    back to sale anyway: a code is delivered at most once).
+
+    The product's stock floor is lowered to the batch, as an import lowers it. The caller then
+    serves what waits for stock (``worker.after_stock_arrives``), as after an import.
+    """
+    batch = _batch(session, reference)
+    moved = session.execute(_RELEASE, {"batch": batch.id})
+    released = int(moved.rowcount)  # type: ignore[attr-defined]
+    kept = int(
+        session.scalar(
+            select(func.count()).where(
+                Code.batch_id == batch.id, Code.state == CodeState.QUARANTINED
+            )
+        )
+        or 0
+    )
+    if released:
+        floors.include_batch(session, batch.product_id, batch.id)
+    sku = session.scalar(select(Product.sku).where(Product.id == batch.product_id)) or ""
+    audit.record(
+        session,
+        actor=actor,
+        action="stock.release",
+        subject=reference,
+        count=released,
+        details={"sku": sku, "kept_quarantined": kept},
+    )
+    return Released(reference, sku, released, kept)
 
 
 @dataclass(frozen=True)
@@ -68,8 +127,61 @@ class BatchQuality:
     quarantined: int
 
     @property
+    def claim_rate(self) -> float:
+        """Of the codes delivered, the share named in a claim (0 before any delivery)."""
+        return _rate(self.claimed, self.delivered)
+
+    @property
     def defect_rate(self) -> float:
-        return self.defective / self.delivered if self.delivered else 0.0
+        """Of the codes delivered, the share confirmed defective (an approved claim)."""
+        return _rate(self.defective, self.delivered)
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+@dataclass(frozen=True)
+class SupplierQuality:
+    """A supplier's batches added up (``supplier`` None: batches imported without one)."""
+
+    supplier: str | None
+    batches: int
+    imported: int
+    available: int
+    delivered: int
+    claimed: int
+    defective: int
+    quarantined: int
+
+    @property
+    def claim_rate(self) -> float:
+        return _rate(self.claimed, self.delivered)
+
+    @property
+    def defect_rate(self) -> float:
+        return _rate(self.defective, self.delivered)
+
+
+def supplier_quality(batches: list[BatchQuality]) -> list[SupplierQuality]:
+    """``batch_quality``'s rows added up per supplier, by supplier name (none last); the rates
+    are over the supplier's codes, not an average of its batches' rates."""
+    grouped: dict[str | None, list[BatchQuality]] = {}
+    for row in batches:
+        grouped.setdefault(row.supplier, []).append(row)
+    return [
+        SupplierQuality(
+            supplier=supplier,
+            batches=len(rows),
+            imported=sum(row.imported for row in rows),
+            available=sum(row.available for row in rows),
+            delivered=sum(row.delivered for row in rows),
+            claimed=sum(row.claimed for row in rows),
+            defective=sum(row.defective for row in rows),
+            quarantined=sum(row.quarantined for row in rows),
+        )
+        for supplier, rows in sorted(grouped.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+    ]
 
 
 def batch_quality(
