@@ -28,6 +28,13 @@ from tests.fixtures.http import order
 PAGES = {
     "/ops/claims": StaffPermission.CLAIMS,
     "/ops/orders/review": StaffPermission.REVIEW_ORDERS,
+    "/ops/stock": StaffPermission.STOCK,
+    "/ops/stock/batches": StaffPermission.STOCK,
+    "/ops/stock/imports": StaffPermission.STOCK,
+    "/ops/partners": StaffPermission.PARTNERS,
+    "/ops/applications": StaffPermission.PARTNERS,
+    "/ops/deposits": StaffPermission.FINANCE,
+    "/ops/reconciliation": StaffPermission.FINANCE,
     "/ops/webhooks": StaffPermission.PARTNERS,
     "/ops/audit": StaffPermission.AUDIT,
     "/ops/staff": StaffPermission.STAFF,

@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         BodyLimitAndHeaders,
         upload_path_prefixes=(f"{API_PREFIX}/claims", *web.UPLOAD_PREFIXES),
         # Stock files: streamed to disk by their route, up to CODESHELF_MAX_IMPORT_BYTES.
-        streamed_paths=frozenset({f"{ADMIN_PREFIX}/stock{IMPORTS_PATH}"}),
+        streamed_paths=frozenset({f"{ADMIN_PREFIX}/stock{IMPORTS_PATH}", *web.STREAMED_PATHS}),
     )
     # Outermost: without an operator key the admin API is not there at all.
     app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX)

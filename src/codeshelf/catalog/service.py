@@ -75,6 +75,7 @@ def add_product(
     currency: str,
     price: str,
     price_currency: str | None = None,
+    actor: str = audit.OPERATOR_CLI,
 ) -> Product:
     if not SKU_PATTERN.fullmatch(sku):
         raise InvalidInputError(
@@ -112,7 +113,7 @@ def add_product(
     session.flush()
     audit.record(
         session,
-        actor=audit.OPERATOR_CLI,
+        actor=actor,
         action="product.add",
         subject=sku,
         details={"price": wholesale.amount, "currency": wholesale.currency},

@@ -52,6 +52,7 @@ def product_add(
             currency=currency,
             price=price,
             price_currency=price_currency,
+            actor=context.actor(session),
         )
         data = _product_json(product)
     emit(data, as_json, lambda: say(f"added {sku}"))

@@ -25,11 +25,13 @@ from codeshelf.web.ops import applications as ops_applications
 from codeshelf.web.ops import audit as ops_audit
 from codeshelf.web.ops import claims as ops_claims
 from codeshelf.web.ops import deposits as ops_deposits
+from codeshelf.web.ops import imports as ops_imports
 from codeshelf.web.ops import orders as ops_orders
 from codeshelf.web.ops import overview as ops_overview
 from codeshelf.web.ops import partners as ops_partners
 from codeshelf.web.ops import reconciliation as ops_reconciliation
 from codeshelf.web.ops import staff as ops_staff
+from codeshelf.web.ops import stock as ops_stock
 from codeshelf.web.ops import webhooks as ops_webhooks
 from codeshelf.web.pages import (
     account,
@@ -56,9 +58,13 @@ CONSOLE_ROUTERS = (
     ops_partners.router,
     ops_deposits.router,
     ops_reconciliation.router,
+    ops_stock.router,
+    ops_imports.router,
     ops_audit.router,
     ops_staff.router,
 )
+# The console's upload of a file of codes: its body is streamed to disk, not read whole.
+STREAMED_PATHS = frozenset({ops_imports.PATH})
 # Forms that carry claim screenshots may be as big as the API's multipart claims.
 UPLOAD_PREFIXES = (f"{PREFIX}/orders/", f"{PREFIX}/claims/")
 Handler = Callable[[Request, Exception], Awaitable[Response]]

@@ -57,3 +57,31 @@ def count_bars(per_day: dict[date, int], today: date) -> list[CountBar]:
         height = round(HEIGHT * count / top)
         drawn.append(CountBar(day, count, index * width, HEIGHT - height, width - GAP, height))
     return drawn
+
+
+RATE_ROW, RATE_LABEL = 22, 220  # a row per batch; room for its reference on the left
+
+
+@dataclass(frozen=True)
+class RateBar:
+    label: str
+    rate: float
+    y: int
+    width: int
+    bad: bool  # at least twice the batches' mean rate, and above 1 %
+
+
+def rate_bars(rates: list[tuple[str, float]]) -> list[RateBar]:
+    """A horizontal bar per batch, as long as its claim rate next to the highest; the ones far
+    above the rest drawn in red, so a bad batch stands out at a glance."""
+    top = max((rate for _, rate in rates), default=0.0) or 1.0
+    typical = sum(rate for _, rate in rates) / len(rates) if rates else 0.0
+    length = WIDTH - RATE_LABEL
+    return [
+        RateBar(label, rate, index * RATE_ROW, round(length * rate / top), _bad(rate, typical))
+        for index, (label, rate) in enumerate(rates)
+    ]
+
+
+def _bad(rate: float, typical: float) -> bool:
+    return rate > 0.01 and rate >= 2 * typical

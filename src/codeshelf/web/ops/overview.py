@@ -1,6 +1,6 @@
 """What needs a person now: claims by their SLA, orders waiting for review, disabled webhook
-endpoints, yesterday's reconciliation mismatches; and orders and claims per day over the last
-30 days. Each figure links to its page."""
+endpoints, products running low, yesterday's reconciliation mismatches; and orders and claims
+per day over the last 30 days. Each figure links to its page."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from codeshelf.claims import service as claims
 from codeshelf.kit.clock import utcnow
 from codeshelf.orders.service import fulfilment, queries
 from codeshelf.reconciliation import service as reconciliation
+from codeshelf.stock import service as stock
 from codeshelf.web import chart
 from codeshelf.web.http import StaffDep, page, services
 from codeshelf.webhooks import service as webhooks
 
 router = APIRouter(prefix="/ops")
+LOW_COVER_DAYS = 7  # products whose free stock lasts fewer days than this, at recent sales
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -32,9 +34,11 @@ def overview(request: Request, who: StaffDep) -> Response:
             queries.orders_per_day(session, now - timedelta(days=chart.DAYS)), now.date()
         )
         day = reconciliation.operator_day(session, yesterday)
+        low = stock.low_cover(session, now, LOW_COVER_DAYS)
     mismatched = sum(1 for line in day.lines if line.mismatch) + len(day.mismatches)
     filed = chart.count_bars(dict(queue.filed_per_day), now.date())
     return page(
         request, "ops/overview.html", who, queue=queue, held=held, disabled=disabled,
         orders=orders, filed=filed, chart=chart, yesterday=yesterday, mismatched=mismatched,
+        low=low, low_days=LOW_COVER_DAYS,
     )  # fmt: skip
