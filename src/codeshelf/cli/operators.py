@@ -48,6 +48,15 @@ def operator_member_list(as_json: JsonOption = False) -> None:
     emit(data, as_json, lambda: table("staff", ["member_id", "email", "role", "since"], rows))
 
 
+@operator_member_app.command("role")
+def operator_member_role(member_id: str, role: str, as_json: JsonOption = False) -> None:
+    """Give a staff member another role (admin, support, finance or stock); an admin remains."""
+    with domain_errors(), context.database().session() as session:
+        changed = staff.change_role(session, context.acting_member(session), member_id, role)
+        data = {"member_id": changed.public_id, "email": changed.email, "role": changed.role}
+    emit(data, as_json, lambda: say(f"{data['email']} is now {data['role']}"))
+
+
 @operator_member_app.command("remove")
 def operator_member_remove(member_id: str, as_json: JsonOption = False) -> None:
     """Remove a staff member; their console sessions end at once."""

@@ -76,7 +76,7 @@ def rate_bars(rates: list[tuple[str, float]]) -> list[RateBar]:
     above the rest drawn in red, so a bad batch stands out at a glance."""
     top = max((rate for _, rate in rates), default=0.0) or 1.0
     typical = sum(rate for _, rate in rates) / len(rates) if rates else 0.0
-    length = WIDTH - RATE_LABEL
+    length = WIDTH - RATE_LABEL - 60  # room for the figure after the longest bar
     return [
         RateBar(label, rate, index * RATE_ROW, round(length * rate / top), _bad(rate, typical))
         for index, (label, rate) in enumerate(rates)

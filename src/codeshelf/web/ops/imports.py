@@ -19,6 +19,7 @@ from codeshelf.catalog import service as catalog
 from codeshelf.kit import uploads
 from codeshelf.kit.errors import DomainError, InvalidInputError, http_status
 from codeshelf.members.roles import StaffPermission
+from codeshelf.members.service import staff
 from codeshelf.stock.service import jobs
 from codeshelf.web import security
 from codeshelf.web.http import (
@@ -109,7 +110,9 @@ def _job(request: Request, job_id: str) -> jobs.JobView:
 @router.get("/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, who: StaffDep, job_id: str) -> Response:
     require_staff(who, StaffPermission.STOCK)
-    return page(request, "ops/import.html", who, job=_job(request, job_id))
+    with services(request).db.read_session() as session:
+        names = staff.names(session)
+    return page(request, "ops/import.html", who, job=_job(request, job_id), names=names)
 
 
 @router.get("/{job_id}/progress", response_class=HTMLResponse)
