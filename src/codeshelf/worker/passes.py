@@ -46,7 +46,7 @@ class Served:
 
 def after_stock_arrives(session: Session, actor: str = audit.WORKER) -> Served:
     """Serve what waits for stock, in the caller's transaction: approved claims waiting for
-    replacements first (their codes are owed), oldest decision first; then backorders, first
+    replacements first (their codes are owed), the longest waiting first; then backorders, first
     come first served, once those past their deadline have failed (a late one is never filled).
     """
     resolved = claims.fulfil_waiting(session, claims.Actor(actor))
