@@ -149,3 +149,23 @@ def test_an_upload_of_200000_codes_runs_to_100_percent_and_shows_the_report(
     portal.shot("console-import-done")
     assert "0.0" in seen  # the bar moved: it started at zero and ended at 100
     assert _available(db, "psn-us-50") == 20 + 199_999
+
+
+def test_an_upload_without_a_length_or_with_a_control_character_stores_nothing(
+    portal: Portal, shop: Shop, db: Database, vault: Vault, settings: Settings, tmp_path: Path
+) -> None:
+    upload = write_file(tmp_path / "codes.txt", code_lines(10, prefix="CC"))
+    portal.enter_as(db, vault, add_staff(db, vault, "stock", "stu@wholesale.example"))
+    session = portal.page.context.cookies()[0]
+    chunked = httpx.post(  # no Content-Length: its size would be known only once read
+        portal.url + "/ops/stock/imports", content=iter([b"--x\r\n", b"A" * 100_000]),
+        headers={"Content-Type": "multipart/form-data; boundary=x",
+                 "Cookie": f"{session['name']}={session['value']}"},
+    )  # fmt: skip
+    assert chunked.status_code == 411 and "Content-Length" in chunked.text
+    page = portal.go("/ops/stock/imports")
+    page.get_by_label("Batch reference (the supplier's)").fill("SUP\u001b[31m-1")
+    page.get_by_label("File", exact=True).set_input_files(upload)
+    page.get_by_role("button", name="Upload and import").click()
+    expect(page.get_by_role("alert")).to_contain_text("printable characters")
+    assert not settings.import_dir.exists() or not any(settings.import_dir.iterdir())

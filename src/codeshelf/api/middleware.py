@@ -59,6 +59,8 @@ class BodyLimitAndHeaders:
         declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
         too_long = not declared.isdigit() or int(declared) > limit
         if self._streamed(scope) and not too_long:
+            # Passed on unread: the route must bound what it reads (a chunked body declares no
+            # length): the API's streams to disk counting; the console's asks for a length.
             await self.app(scope, receive, self._with_headers(send, state))
             return
         try:

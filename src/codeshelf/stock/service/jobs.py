@@ -65,9 +65,10 @@ def check_import(session: Session, *, sku: str, reference: str, unit_cost: str |
     once; ``create_job`` calls it again."""
     product = get_product(session, sku)
     reference = reference.strip()
-    if not reference or len(reference) > MAX_REFERENCE:
+    if not reference or len(reference) > MAX_REFERENCE or not reference.isprintable():
         raise InvalidInputError(
-            f"a batch reference is 1 to {MAX_REFERENCE} characters", pointer="query:reference"
+            f"a batch reference is 1 to {MAX_REFERENCE} printable characters",
+            pointer="query:reference",
         )
     if batch_exists(session, reference):
         raise BatchExistsError(f"batch {reference} was already imported")
@@ -95,9 +96,9 @@ def create_job(
     """Queue the import of a file already on disk (where the worker can read it; it is removed
     once the job ends). Refuses what ``check_import`` refuses, and an empty or missing file."""
     checked = check_import(session, sku=sku, reference=reference, unit_cost=unit_cost)
-    if supplier is not None and len(supplier) > MAX_SUPPLIER:
+    if supplier is not None and (len(supplier) > MAX_SUPPLIER or not supplier.isprintable()):
         raise InvalidInputError(
-            f"a supplier is at most {MAX_SUPPLIER} characters", pointer="query:supplier"
+            f"a supplier is at most {MAX_SUPPLIER} printable characters", pointer="query:supplier"
         )
     if not path.is_file():
         raise InvalidInputError(f"no file to import at {path}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.audit import service as audit
@@ -17,6 +18,7 @@ from codeshelf.web.http import StaffDep, csv_download, page, parse_day, require_
 
 router = APIRouter(prefix="/ops/audit")
 PAGE_SIZE = 100
+Before = Annotated[int | None, Query(ge=1, le=2**62)]  # the last event id of the page before
 CSV_ROWS = 10_000
 
 
@@ -40,7 +42,7 @@ def _events(
 @router.get("", response_class=HTMLResponse)
 def audit_log(
     request: Request, who: StaffDep, actor: str = "", partner: str = "", action: str = "",
-    day_from: str = "", day_to: str = "", before: int | None = None,
+    day_from: str = "", day_to: str = "", before: Before = None,
 ) -> Response:  # fmt: skip
     require_staff(who, StaffPermission.AUDIT)
     found, names = _events(request, actor, partner, action, day_from, day_to, before, PAGE_SIZE)

@@ -35,6 +35,11 @@ router = APIRouter(prefix="/ops/claims")
 STATUSES = tuple(ClaimStatus)
 
 
+def _small_number(text: str) -> bool:
+    """ASCII digits, a few of them ("²".isdigit() is true, and int() refuses it)."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
 def _actor(who: Staff) -> service.Actor:
     return service.Actor(who.actor)
 
@@ -47,7 +52,7 @@ def queue(
     """The triage queue, filtered by status, partner, channel, overdue or due within hours."""
     require_staff(who, StaffPermission.CLAIMS)
     chosen = status if status in STATUSES else None
-    hours = int(due_within) if due_within.isdigit() and 0 < int(due_within) <= 720 else None
+    hours = int(due_within) if _small_number(due_within) and 0 < int(due_within) <= 720 else None
     error = None
     with services(request).db.read_session() as session:
         try:
@@ -143,7 +148,7 @@ def _by_code(
     chosen = {
         int(name.removeprefix("code-")): value
         for name, value in form.multi_items()
-        if name.startswith("code-") and name[5:].isdigit() and value in ("approve", "reject")
+        if name.startswith("code-") and _small_number(name[5:]) and value in ("approve", "reject")
     }
     if not chosen:
         raise InvalidInputError("choose approve or reject for at least one code")

@@ -58,9 +58,15 @@ def imports_page(request: Request, who: StaffDep) -> Response:
 
 
 def _copy(source: BinaryIO, directory: Path, suffix: str) -> Path:
+    """The spooled upload into a file of its own in the import directory (none left behind
+    if the copy fails: a full disk, say)."""
     target = uploads.new_upload_path(directory, suffix)
-    with target.open("xb") as out:
-        shutil.copyfileobj(source, out, 1_048_576)
+    try:
+        with target.open("xb") as out:
+            shutil.copyfileobj(source, out, 1_048_576)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -81,6 +87,11 @@ async def upload(request: Request, who: StaffDep) -> Response:
     require_staff(who, StaffPermission.STOCK)
     if not security.same_origin(request):
         raise ForbiddenError  # before a byte of the body is read
+    if not request.headers.get("content-length", "").isdigit():
+        # A browser's form always says how long it is; the body middleware has checked that
+        # length against CODESHELF_MAX_IMPORT_BYTES, and the server reads no more than it.
+        message = "an upload needs a Content-Length header"
+        return _imports(request, who, error=message, status=411)
     form = await request.form(max_files=1, max_fields=MAX_FIELDS)  # files spool to disk
     try:
         await checked_form(request, who)

@@ -11,11 +11,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.claims import service as claims
 from codeshelf.kit.clock import utcnow
+from codeshelf.members.roles import StaffPermission
 from codeshelf.orders.service import fulfilment, queries
 from codeshelf.reconciliation import service as reconciliation
 from codeshelf.stock import service as stock
 from codeshelf.web import chart
-from codeshelf.web.http import StaffDep, page, services
+from codeshelf.web.http import StaffDep, page, require_staff, services
 from codeshelf.webhooks import service as webhooks
 
 router = APIRouter(prefix="/ops")
@@ -24,6 +25,7 @@ LOW_COVER_DAYS = 7  # products whose free stock lasts fewer days than this, at r
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, who: StaffDep) -> Response:
+    require_staff(who, StaffPermission.OVERVIEW)
     now = utcnow()
     yesterday = (now - timedelta(days=1)).date()
     with services(request).db.read_session() as session:

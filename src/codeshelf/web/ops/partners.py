@@ -50,7 +50,7 @@ def partner_list(request: Request, who: StaffDep) -> Response:
 def _optional_int(value: str, pointer: str) -> int | None:
     if not value.strip():
         return None
-    if not value.strip().isdigit():
+    if not (value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 9):
         raise InvalidInputError("a whole number is required", pointer=pointer)
     return int(value)
 
