@@ -16,11 +16,13 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from codeshelf.audit.models import AuditEvent
+from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.members.roles import STAFF_PERMISSIONS, StaffPermission, StaffRole
-from tests.fixtures.browser import PASSWORD, Portal, add_member, add_staff
+from codeshelf.members.service import signin
+from tests.fixtures.browser import LIFETIMES, PASSWORD, Portal, add_member, add_staff
 from tests.fixtures.claims import claim_body, place
 from tests.fixtures.factories import Shop, run_cli
 from tests.fixtures.http import order
@@ -281,3 +283,34 @@ def test_support_approves_one_code_and_rejects_the_other(
         ("approved", None), ("rejected", "not_covered.public_exposure"),
     ]  # fmt: skip
     assert view["codes"][0]["remedy"]["state"] == "done" and view["codes"][1]["remedy"] is None
+
+
+def test_an_admin_invites_changes_and_removes_staff_from_the_staff_page(
+    portal: Portal, db: Database, vault: Vault
+) -> None:
+    sam = add_staff(db, vault, "support", "sam@wholesale.example")
+    portal.enter_as(db, vault, add_staff(db, vault, "admin", "ada@wholesale.example"))
+    page = portal.go("/ops/staff")
+    page.get_by_label("Email").fill("fin@wholesale.example")
+    page.get_by_label("Role", exact=True).select_option("finance")
+    page.get_by_role("button", name="Invite staff member").click()
+    link = page.locator("#invite-link").inner_text()
+    assert "/ops/invite/" in link
+    expect(page.get_by_text("fin@wholesale.example (finance), until")).to_be_visible()
+    page.get_by_label("Role of sam@wholesale.example", exact=True).select_option("stock")
+    page.get_by_role("button", name="Change role of sam@wholesale.example").click()
+    expect(page.get_by_role("row").filter(has_text="sam@")).to_contain_text("stock")
+
+    sams = httpx.Client(base_url=portal.url, follow_redirects=False)
+    with db.session() as session:
+        first = signin.check_password(session, sam.email, sam.password, utcnow(), staff=True)
+    with db.session() as session:
+        started = signin.check_second_factor(
+            session, vault, first.token, sam.code(), utcnow(), LIFETIMES, staff=True
+        )
+    cookie = {"Cookie": f"__Host-codeshelf_ops_session={started.token}"}
+    assert sams.get("/ops/", headers=cookie).status_code == 200
+    page.get_by_role("button", name="Remove sam@wholesale.example").click()
+    expect(page.get_by_role("row").filter(has_text="sam@")).to_have_count(0)
+    assert sams.get("/ops/", headers=cookie).status_code == 303  # signed out at once
+    expect(page.get_by_role("button", name="Remove ada@wholesale.example")).to_have_count(0)
