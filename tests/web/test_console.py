@@ -314,3 +314,38 @@ def test_an_admin_invites_changes_and_removes_staff_from_the_staff_page(
     expect(page.get_by_role("row").filter(has_text="sam@")).to_have_count(0)
     assert sams.get("/ops/", headers=cookie).status_code == 303  # signed out at once
     expect(page.get_by_role("button", name="Remove ada@wholesale.example")).to_have_count(0)
+
+
+ACTIONS = {  # a form each permission guards: (path, form)
+    StaffPermission.CLAIMS: ("/ops/claims/clm_00000000000000000000", {"action": "triage"}),
+    StaffPermission.REVIEW_ORDERS: ("/ops/orders/ord_00000000000000000000/review", {}),
+    StaffPermission.STOCK: ("/ops/stock", {"action": "price", "sku": "psn-us-50", "price": "x"}),
+    StaffPermission.MANAGE_PARTNERS: ("/ops/partners", {"name": "", "owner_email": "x"}),
+    StaffPermission.FINANCE: ("/ops/deposits/dep_00000000000000000000", {"decision": "approve"}),
+    StaffPermission.STAFF: ("/ops/staff/invite", {"email": "x", "role": "admin"}),
+}
+
+
+@pytest.mark.parametrize("role", list(StaffRole))
+def test_each_staff_role_can_do_only_its_actions(
+    role: StaffRole, portal: Portal, shop: Shop, db: Database, vault: Vault
+) -> None:
+    """Every guarded form, posted with a valid token by each role: 403 without the permission;
+    with it, the action's own answer (here a refusal of the made-up input, never 403)."""
+    portal.enter_as(db, vault, add_staff(db, vault, role, f"{role}@wholesale.example"))
+    token = portal.csrf_token("/ops")
+    for permission, (path, form) in ACTIONS.items():
+        answer = portal.page.request.post(
+            portal.url + path, form={"csrf_token": token, **form}, max_redirects=0
+        )
+        allowed = permission in STAFF_PERMISSIONS[role]
+        assert (answer.status == 403) != allowed, (role, path, answer.status)
+
+
+def test_a_partner_api_key_opens_nothing_in_the_console(
+    portal: Portal, shop: Shop, client: httpx.Client
+) -> None:
+    bearer = {"Authorization": f"Bearer {shop.a.key}"}
+    for path in ("/ops/", "/ops/claims", "/ops/partners"):
+        answer = httpx.get(portal.url + path, headers=bearer, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ops/login"
