@@ -154,18 +154,6 @@ def test_the_staff_permission_table_is_least_privilege() -> None:
     assert all(StaffPermission.STAFF not in can[r] for r in StaffRole if r != StaffRole.ADMIN)
 
 
-@pytest.mark.parametrize("role", list(StaffRole))
-def test_each_staff_role_reaches_only_its_pages(
-    role: StaffRole, portal: Portal, db: Database, vault: Vault
-) -> None:
-    portal.enter_as(db, vault, add_staff(db, vault, role, f"{role}@wholesale.example"))
-    get = portal.page.request.get
-    assert get(f"{portal.url}/ops/").status == 200
-    for path, permission in PAGES.items():
-        expected = 200 if permission in STAFF_PERMISSIONS[role] else 403
-        assert get(portal.url + path).status == expected, (role, path)
-
-
 def test_support_triages_a_claim_with_its_screenshot_beside_the_verdict(
     portal: Portal, shop: Shop, db: Database, vault: Vault, client: httpx.Client
 ) -> None:
@@ -327,12 +315,18 @@ ACTIONS = {  # a form each permission guards: (path, form)
 
 
 @pytest.mark.parametrize("role", list(StaffRole))
-def test_each_staff_role_can_do_only_its_actions(
+def test_each_staff_role_reaches_only_its_pages_and_forms(
     role: StaffRole, portal: Portal, shop: Shop, db: Database, vault: Vault
 ) -> None:
-    """Every guarded form, posted with a valid token by each role: 403 without the permission;
-    with it, the action's own answer (here a refusal of the made-up input, never 403)."""
+    """Every page, and every guarded form posted with a valid token, by each role: 403
+    without the permission; with it, the page, or the action's own answer (here a refusal of
+    the made-up input, never 403)."""
     portal.enter_as(db, vault, add_staff(db, vault, role, f"{role}@wholesale.example"))
+    get = portal.page.request.get
+    assert get(f"{portal.url}/ops/").status == 200
+    for path, permission in PAGES.items():
+        expected = 200 if permission in STAFF_PERMISSIONS[role] else 403
+        assert get(portal.url + path).status == expected, (role, path)
     token = portal.csrf_token("/ops")
     for permission, (path, form) in ACTIONS.items():
         answer = portal.page.request.post(
