@@ -1,4 +1,6 @@
-"""ASGI middleware: a cap on request bodies, and rate-limit headers on every response."""
+"""ASGI middleware: a cap on request bodies, and rate-limit headers on every response; and
+requests that mean two things refused before any route reads them: a header that must come
+once sent twice (Authorization, Idempotency-Key), a JSON object naming a key twice."""
 
 from __future__ import annotations
 
@@ -11,6 +13,44 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from codeshelf.api.problems import PROBLEM_JSON, problem_body
 
 RATE_LIMIT_HEADERS = "ratelimit_headers"  # key in scope["state"], set by the auth dependency
+ONCE_ONLY = (b"authorization", b"idempotency-key")  # a second one would be silently ignored
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(key)
+        seen[key] = value
+    return seen
+
+
+def repeated_header(scope: Scope) -> str | None:
+    """A header that must come once but came more often, if any."""
+    names = [name.lower() for name, _ in scope.get("headers", [])]
+    return next((name.decode() for name in ONCE_ONLY if names.count(name) > 1), None)
+
+
+def duplicate_json_key(scope: Scope, body: bytes) -> str | None:
+    """A key a JSON body's object names twice (json.loads would keep the last silently)."""
+    media = dict(scope.get("headers", [])).get(b"content-type", b"").split(b";")[0].strip()
+    if not body or not (media == b"application/json" or media.endswith(b"+json")):
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError as exc:
+        return exc.key
+    except (ValueError, RecursionError):
+        return None  # not JSON, or nested past what a parser takes: the route says so
+    return None
+
+
 NO_STORE = (b"cache-control", b"no-store")
 
 
@@ -55,6 +95,11 @@ class BodyLimitAndHeaders:
             await self.app(scope, receive, send)
             return
         state: dict[str, Any] = scope.setdefault("state", {})
+        twice = repeated_header(scope)
+        if twice is not None:
+            detail = f"send one {twice} header, not several: which would count?"
+            await send_problem(send, scope, "malformed-request", 400, detail)
+            return
         limit = self._limit(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
         too_long = not declared.isdigit() or int(declared) > limit
@@ -69,6 +114,11 @@ class BodyLimitAndHeaders:
             return  # the client left mid-body: nothing to do, nobody to answer
         if body is None:
             await self._too_large(scope, send, limit)
+            return
+        doubled = duplicate_json_key(scope, body)
+        if doubled is not None:
+            detail = f"the JSON body names {doubled!r} twice: send each key once"
+            await send_problem(send, scope, "malformed-request", 400, detail)
             return
 
         delivered = False

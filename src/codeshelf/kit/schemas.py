@@ -9,8 +9,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from codeshelf.kit.money import Money
 
-# Printable text: no NUL or other control characters (PostgreSQL refuses NUL in text).
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+# Printable text: no control character (C0, DEL, C1; PostgreSQL refuses NUL), and none of the
+# invisible characters that make text show in another order than it is stored or hide what it
+# holds: bidi embeddings, overrides and isolates, zero-width characters, the byte-order mark.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f" + "\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff" + "]*$"
 Text = Annotated[str, Field(pattern=PRINTABLE)]
 
 

@@ -65,6 +65,9 @@ def create_endpoint(
     """Register an endpoint; returns it and its signing secret (shown once)."""
     urls.check(url, allow_private=allow_private)
     types = _event_types(event_types)
+    # The partner's row is the lock: two creates at once count one after the other, so the
+    # cap holds under parallel requests (without it, 17 of 25 got through on PostgreSQL).
+    session.execute(select(Partner.id).where(Partner.id == partner.id).with_for_update())
     active = session.scalars(
         select(WebhookEndpoint.id).where(
             WebhookEndpoint.partner_id == partner.id, WebhookEndpoint.deleted_at.is_(None)
