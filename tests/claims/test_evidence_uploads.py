@@ -538,3 +538,50 @@ def test_evidence_can_declare_the_code_was_exposed(
     assert response.status_code == 200, response.text
     [judged] = response.json()["codes"]
     assert (judged["verdict"], judged["rule"]) == ("not_covered", "not_covered.public_exposure")
+
+
+def _sound_header_broken_body() -> bytes:
+    """A PNG whose header is sound and whose pixels are not: sniffing passes, decoding fails."""
+    whole = image_bytes("PNG", (64, 64), noise=True)
+    return whole[: len(whole) // 2]
+
+
+def test_a_request_naming_no_order_or_claim_of_its_own_is_refused_before_any_decoding(
+    client: httpx.Client, shop: factories.Shop, settings: Settings
+) -> None:
+    """Cheap checks first: an unknown order (or another partner's claim) answers 404 without
+    decoding a single image, so lossless images that cost seconds to decode buy nothing. The
+    same request naming a real order is refused only once decoded (422)."""
+    broken = [shot(_sound_header_broken_body())]
+    missing = file_multipart(
+        client, shop.a.headers, claim_body("ord_00000000000000000000", "ABCD-EFGH-JKLM"), broken
+    )
+    assert_problem(missing, 404, "order-not-found")
+    order_id, codes = place(client, shop.a.headers)
+    real = file_multipart(client, shop.a.headers, claim_body(order_id, codes[0]), broken)
+    assert_problem(real, 422, "evidence-not-an-image")
+    theirs = file_multipart(client, shop.b.headers, claim_body(order_id, codes[0]), broken)
+    assert_problem(theirs, 404, "order-not-found")
+
+    filed = client.post(CLAIMS, json=claim_body(order_id, codes[0]), headers=shop.a.headers)
+    claim_id = filed.json()["id"]
+    for headers, expected in ((shop.b.headers, 404), (shop.a.headers, 422)):
+        more = client.post(
+            f"{CLAIMS}/{claim_id}/evidence",
+            data={"evidence": json.dumps({"note": "here"})},
+            files=broken,
+            headers=headers,
+        )
+        assert more.status_code == expected, more.text
+    assert stored_files(settings) == []
+
+
+def test_an_image_too_large_in_pixels_is_refused_from_its_header(
+    client: httpx.Client, shop: factories.Shop
+) -> None:
+    huge = image_bytes("PNG", (5000, 4000))  # 20 megapixels of one colour: tiny on the wire
+    assert len(huge) < 200_000
+    order_id, codes = place(client, shop.a.headers)
+    refused = file_multipart(client, shop.a.headers, claim_body(order_id, codes[0]), [shot(huge)])
+    assert_problem(refused, 422, "evidence-not-an-image")
+    assert "too large" in refused.json()["detail"]

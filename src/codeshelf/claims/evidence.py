@@ -44,14 +44,34 @@ class Screenshot:
     sha256: str
 
 
-def inspect(data: bytes, max_bytes: int, pointer: str = "#/screenshot") -> Screenshot:
-    """The screenshot, or a refusal: too large, or not a PNG, JPEG or WebP image."""
+def sniff(data: bytes, max_bytes: int, pointer: str = "#/screenshot") -> None:
+    """The cheap checks, from the size and the image's header alone (nothing is decoded):
+    refused when too large in bytes or in pixels, or not a PNG, JPEG or WebP header."""
     if len(data) > max_bytes:
         raise EvidenceTooLargeError(
             f"a screenshot may be at most {max_bytes} bytes; this one is {len(data)}",
             pointer=pointer,
             max_bytes=max_bytes,
         )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(MEDIA_TYPES)) as image:
+                too_large = image.width * image.height > MAX_PIXELS
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # fmt: skip
+        raise EvidenceNotAnImageError(
+            "a screenshot must be a PNG, JPEG or WebP image", pointer=pointer
+        ) from exc
+    if too_large:
+        raise EvidenceNotAnImageError("the image is too large", pointer=pointer)
+
+
+def inspect(data: bytes, max_bytes: int, pointer: str = "#/screenshot") -> Screenshot:
+    """The screenshot, decoded whole, or a refusal: too large, or not a PNG, JPEG or WebP
+    image. Costly for a large image: doors call ``sniff`` first, and this only once the
+    request is otherwise sound (its claim or order exists)."""
+    sniff(data, max_bytes, pointer)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -27,6 +27,7 @@ from codeshelf.claims.schemas import (
     claim_view,
 )
 from codeshelf.kit.errors import InvalidInputError
+from codeshelf.orders import service as orders
 
 router = APIRouter(tags=["claims"])
 
@@ -85,8 +86,10 @@ def _parse(model: type[Model], raw: bytes | str) -> Model:
 
 async def _read(
     request: Request, model: type[Model], json_part: str, max_bytes: int
-) -> tuple[Model, list[evidence.Screenshot]]:
-    """The JSON document and any screenshots, from a JSON or a multipart/form-data body."""
+) -> tuple[Model, list[bytes]]:
+    """The JSON document and any screenshots, from a JSON or a multipart/form-data body. The
+    screenshots are only sniffed (size, format and pixels from their headers): decoding them
+    is left until the request is known to be sound (``_decoded``)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         return _parse(model, await request.body()), []
     try:
@@ -104,16 +107,21 @@ async def _read(
             f"unknown multipart field(s) {', '.join(stray)}: send `{json_part}` and `screenshot`"
         )
     uploads = [part for part in form.getlist("screenshot") if isinstance(part, UploadFile)]
-    screenshots = []
+    payload = _parse(model, raw)
+    files = []
     for index, upload in enumerate(uploads):
         data = await upload.read(max_bytes + 1)
-        # Decoding is CPU work: off the event loop, so other requests keep being served.
-        screenshots.append(
-            await run_in_threadpool(
-                evidence.inspect, data, max_bytes, pointer=f"#/screenshot/{index}"
-            )
-        )
-    return _parse(model, raw), screenshots
+        evidence.sniff(data, max_bytes, pointer=f"#/screenshot/{index}")
+        files.append(data)
+    return payload, files
+
+
+async def _decoded(files: list[bytes], max_bytes: int) -> list[evidence.Screenshot]:
+    """Each screenshot decoded whole and checked (CPU work: off the event loop)."""
+    return [
+        await run_in_threadpool(evidence.inspect, data, max_bytes, pointer=f"#/screenshot/{i}")
+        for i, data in enumerate(files)
+    ]
 
 
 async def _in_session(
@@ -144,11 +152,16 @@ async def file_claim(
     """File a code-support claim (JSON, or multipart with the claim as JSON in the `claim` field
     and screenshots in `screenshot`). The answer says at once, per code, whether it is eligible,
     not covered (and by which rule) or what evidence is missing."""
-    payload, screenshots = await _read(
-        request, ClaimCreate, "claim", services.settings.max_evidence_bytes
-    )
-    data = payload.as_input(screenshots)
+    max_bytes = services.settings.max_evidence_bytes
+    payload, files = await _read(request, ClaimCreate, "claim", max_bytes)
     partner = principal.partner
+    if files:  # the order is the partner's before any image is decoded
+        await _in_session(
+            services,
+            lambda session: orders.get_order(session, partner.id, payload.order_id),
+            read_only=True,
+        )
+    data = payload.as_input(await _decoded(files, max_bytes))
     if dry_run:
         preview: Response = await _in_session(
             services, lambda session: _preview(session, services, partner.id, data), read_only=True
@@ -220,10 +233,15 @@ async def add_evidence(
 ) -> ClaimOut:
     """Add evidence (JSON, or multipart with `evidence` JSON and `screenshot` files). A claim
     waiting for information goes back to triage."""
-    payload, screenshots = await _read(
-        request, EvidenceCreate, "evidence", services.settings.max_evidence_bytes
-    )
-    data = payload.as_input(screenshots)
+    max_bytes = services.settings.max_evidence_bytes
+    payload, files = await _read(request, EvidenceCreate, "evidence", max_bytes)
+    if files:  # the claim is the partner's before any image is decoded
+        await _in_session(
+            services,
+            lambda session: service.get_claim(session, claim_id, principal.partner.id),
+            read_only=True,
+        )
+    data = payload.as_input(await _decoded(files, max_bytes))
 
     def work(session: Session) -> ClaimOut:
         claim = service.add_evidence(

@@ -137,15 +137,17 @@ def _utc(value: str) -> datetime | None:
 
 
 async def _screenshots(request: Request, form: FormData) -> list[evidence.Screenshot]:
+    """Every screenshot sniffed (size, format, pixels from its header) before any is decoded."""
     limit = services(request).settings.max_evidence_bytes
-    found = []
     uploads = [part for part in form.getlist("screenshot") if isinstance(part, UploadFile)]
+    files = []
     for index, upload in enumerate(part for part in uploads if part.filename):
-        data = await upload.read(limit + 1)
-        found.append(
-            await run_in_threadpool(evidence.inspect, data, limit, pointer=f"#/screenshot/{index}")
-        )
-    return found
+        files.append(data := await upload.read(limit + 1))
+        evidence.sniff(data, limit, pointer=f"#/screenshot/{index}")
+    return [
+        await run_in_threadpool(evidence.inspect, data, limit, pointer=f"#/screenshot/{index}")
+        for index, data in enumerate(files)
+    ]
 
 
 @router.post("/orders/{order_id}/claim/reveal/{position}", response_class=HTMLResponse)
@@ -259,6 +261,8 @@ async def add_evidence(request: Request, who: ViewerDep, claim_id: str) -> Respo
     form = await checked_form(request, who)
     svc = services(request)
     try:
+        with svc.db.read_session() as session:  # the claim is the partner's before decoding
+            service.get_claim(session, claim_id, who.partner.id)
         data = EvidenceInput(
             redemption=_redemption(form),
             screenshots=await _screenshots(request, form),
