@@ -14,6 +14,7 @@ from codeshelf.api.ratelimit import LazyMemoryStorage, RateLimiter
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from tests.fixtures import factories
+from tests.fixtures.claims import issue_operator_key
 from tests.fixtures.factories import Shop
 from tests.fixtures.servers import serve
 
@@ -102,3 +103,22 @@ def test_a_longer_window_counts_on_its_own() -> None:
     assert hourly[-1].reset_seconds > 60 and hourly[-1].window_seconds == 3600
     assert hourly[-1].headers()["RateLimit-Policy"] == '"default";q=2;w=3600'
     assert limiter.hit("web-apply:1.2.3.4", 2).allowed  # the same key, another window
+
+
+def test_the_operator_api_is_rate_limited_per_operator_key(
+    settings: Settings, db: Database, shop: Shop
+) -> None:
+    alice, bob = issue_operator_key(db, "alice"), issue_operator_key(db, "bob")
+    limited = settings.model_copy(update={"operator_rate_limit_per_minute": 3})
+    with serve(limited, db) as client:
+        for _ in range(3):
+            assert client.get("/api/v1/admin/claims", headers=alice.headers).status_code == 200
+        refused = client.get("/api/v1/admin/partners", headers=alice.headers)
+        assert refused.status_code == 429 and refused.headers["content-type"] == (
+            "application/problem+json"
+        )
+        assert int(refused.headers["retry-after"]) >= 1
+        assert client.get("/api/v1/admin/claims", headers=bob.headers).status_code == 200
+        # A key that is not an operator's still finds nothing there, however often it asks.
+        for _ in range(5):
+            assert client.get("/api/v1/admin/claims", headers=shop.a.headers).status_code == 404

@@ -106,6 +106,16 @@ def authenticate_operator(
             key = operators.authenticate(session, token.strip())
     if key is None:
         raise HTTPProblemError("not-found", f"nothing at {request.method} {request.url.path}")
+    quota = services.settings.operator_rate_limit_per_minute
+    decision = services.limiter.hit(key.public_id, quota)
+    setattr(request.state, RATE_LIMIT_HEADERS, decision.headers())
+    if not decision.allowed:  # a leaked or looping operator key is a key like any other
+        raise HTTPProblemError(
+            "rate-limited",
+            f"this operator key may make {quota} requests a minute; "
+            f"retry in {decision.reset_seconds} s",
+            headers={"Retry-After": str(decision.reset_seconds)},
+        )
     return key
 
 

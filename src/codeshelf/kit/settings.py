@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: int = Field(default=60, ge=1)
 
     rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Per operator key, on the operator API (/api/v1/admin): scripts and the console's peers.
+    operator_rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_storage: str = RATE_LIMITS_IN_MEMORY
 
     # Claim evidence: screenshots are stored encrypted in this directory, not in the database.
