@@ -343,3 +343,15 @@ def test_a_partner_api_key_opens_nothing_in_the_console(
     for path in ("/ops/", "/ops/claims", "/ops/partners"):
         answer = httpx.get(portal.url + path, headers=bearer, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/ops/login"
+
+
+def test_the_overview_counts_the_orders_waiting_for_review(
+    portal: Portal, shop: Shop, db: Database, vault: Vault, client: httpx.Client
+) -> None:
+    run_cli(db.url, "partner", "limits", shop.a.id, "--quantity-over", "1")
+    for _ in range(3):
+        order(client, shop.a.headers, {"product_id": "psn-us-50", "quantity": 2})
+    portal.enter_as(db, vault, add_staff(db, vault, "support", "sam@wholesale.example"))
+    page = portal.go("/ops/")
+    held = page.locator("div").filter(has=page.get_by_text("Orders awaiting review")).last
+    expect(held.get_by_role("link")).to_have_text("3")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from codeshelf.audit import service as audit
@@ -143,16 +143,27 @@ def tick(session: Session, now: datetime) -> tuple[list[str], list[str]]:
     return expired, fill_backorders(session, now)
 
 
-def review_queue(session: Session) -> list[Order]:
-    """Live orders held for review, oldest first (sandbox orders are decided by the partner)."""
-    return list(
-        session.scalars(
-            select(Order)
-            .join(Partner, Partner.id == Order.partner_id)
-            .where(Order.hold_reason == HoldReason.REVIEW, Partner.sandbox_of_id.is_(None))
-            .order_by(Order.id)
-        )
+REVIEW_PAGE = 200  # the oldest held orders shown at once; partners decide how many there are
+
+
+def _held_for_review() -> Select[Order]:
+    return (
+        select(Order)
+        .join(Partner, Partner.id == Order.partner_id)
+        .where(Order.hold_reason == HoldReason.REVIEW, Partner.sandbox_of_id.is_(None))
     )
+
+
+def review_queue(session: Session, limit: int = REVIEW_PAGE) -> list[Order]:
+    """Live orders held for review, oldest first (sandbox orders are decided by the partner),
+    at most ``limit`` of them."""
+    return list(session.scalars(_held_for_review().order_by(Order.id).limit(limit)))
+
+
+def review_count(session: Session) -> int:
+    """How many live orders wait for review (one count, whatever their number)."""
+    counted = session.scalar(select(func.count()).select_from(_held_for_review().subquery()))
+    return int(counted or 0)
 
 
 def decide_review(

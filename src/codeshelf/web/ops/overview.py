@@ -30,7 +30,7 @@ def overview(request: Request, who: StaffDep) -> Response:
     yesterday = (now - timedelta(days=1)).date()
     with services(request).db.read_session() as session:
         queue = claims.overview(session, now)
-        held = len(fulfilment.review_queue(session))
+        held = fulfilment.review_count(session)
         disabled = webhooks.endpoint_health(session, now - timedelta(days=7), disabled_only=True)
         orders = chart.count_bars(
             queries.orders_per_day(session, now - timedelta(days=chart.DAYS)), now.date()
