@@ -355,3 +355,16 @@ def test_the_overview_counts_the_orders_waiting_for_review(
     page = portal.go("/ops/")
     held = page.locator("div").filter(has=page.get_by_text("Orders awaiting review")).last
     expect(held.get_by_role("link")).to_have_text("3")
+
+
+def test_digits_that_are_not_ascii_are_no_number_on_any_page(
+    portal: Portal, shop: Shop, db: Database, vault: Vault
+) -> None:
+    """ "²".isdigit() is true and int("²") raises: every page that reads a number from a query
+    or a form answers as for any other non-number, never 500."""
+    portal.enter_as(db, vault, add_staff(db, vault, "admin", "ada@wholesale.example"))
+    get = portal.page.request.get
+    assert get(f"{portal.url}/ops/claims?due_within=%C2%B2").status == 200
+    portal.page.context.clear_cookies()
+    portal.enter_as(db, vault, add_member(db, vault, shop.a.id, "owner", "owner@acme.example"))
+    assert get(f"{portal.url}/account/activity?before=%C2%B2").status == 200

@@ -245,6 +245,14 @@ def sign_in_redirect(request: Request) -> RedirectResponse:
     return redirect(door_of(request).login)
 
 
+def whole_number(text: str, digits: int | None = None) -> int | None:
+    """``text`` as a whole number when it is ASCII digits (at most ``digits`` of them), else
+    None: ``"²".isdigit()`` is true, and ``int("²")`` raises, which a page must not."""
+    if text.isascii() and text.isdigit() and (digits is None or len(text) <= digits):
+        return int(text)
+    return None
+
+
 def parse_day(value: str) -> date | None:
     """A ``YYYY-MM-DD`` form or query value, or None when empty or not a day."""
     try:

@@ -29,15 +29,11 @@ from codeshelf.web.http import (
     redirect,
     require_staff,
     services,
+    whole_number,
 )
 
 router = APIRouter(prefix="/ops/claims")
 STATUSES = tuple(ClaimStatus)
-
-
-def _small_number(text: str) -> bool:
-    """ASCII digits, a few of them ("²".isdigit() is true, and int() refuses it)."""
-    return text.isascii() and text.isdigit() and len(text) <= 6
 
 
 def _actor(who: Staff) -> service.Actor:
@@ -52,7 +48,8 @@ def queue(
     """The triage queue, filtered by status, partner, channel, overdue or due within hours."""
     require_staff(who, StaffPermission.CLAIMS)
     chosen = status if status in STATUSES else None
-    hours = int(due_within) if _small_number(due_within) and 0 < int(due_within) <= 720 else None
+    hours = whole_number(due_within, 6)
+    hours = hours if hours is not None and 0 < hours <= 720 else None
     error = None
     with services(request).db.read_session() as session:
         try:
@@ -146,9 +143,11 @@ def _by_code(
 ) -> None:
     """Approve some codes and reject others (``code-<position>`` = approve | reject)."""
     chosen = {
-        int(name.removeprefix("code-")): value
+        position: value
         for name, value in form.multi_items()
-        if name.startswith("code-") and _small_number(name[5:]) and value in ("approve", "reject")
+        if name.startswith("code-")
+        and (position := whole_number(name[5:], 6)) is not None
+        and value in ("approve", "reject")
     }
     if not chosen:
         raise InvalidInputError("choose approve or reject for at least one code")

@@ -32,6 +32,7 @@ from codeshelf.web.http import (
     redirect,
     require_staff,
     services,
+    whole_number,
 )
 
 PATH = "/ops/stock/imports"  # its POST body is streamed (api/app.py), up to max_import_bytes
@@ -87,7 +88,7 @@ async def upload(request: Request, who: StaffDep) -> Response:
     require_staff(who, StaffPermission.STOCK)
     if not security.same_origin(request):
         raise ForbiddenError  # before a byte of the body is read
-    if not request.headers.get("content-length", "").isdigit():
+    if whole_number(request.headers.get("content-length", "")) is None:
         # A browser's form always says how long it is; the body middleware has checked that
         # length against CODESHELF_MAX_IMPORT_BYTES, and the server reads no more than it.
         message = "an upload needs a Content-Length header"

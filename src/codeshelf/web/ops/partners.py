@@ -25,6 +25,7 @@ from codeshelf.web.http import (
     page,
     require_staff,
     services,
+    whole_number,
 )
 
 router = APIRouter(prefix="/ops/partners")
@@ -50,9 +51,10 @@ def partner_list(request: Request, who: StaffDep) -> Response:
 def _optional_int(value: str, pointer: str) -> int | None:
     if not value.strip():
         return None
-    if not (value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 9):
+    number = whole_number(value.strip(), 9)
+    if number is None:
         raise InvalidInputError("a whole number is required", pointer=pointer)
-    return int(value)
+    return number
 
 
 @router.post("", response_class=HTMLResponse)

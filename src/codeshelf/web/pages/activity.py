@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from codeshelf.audit import service as audit
 from codeshelf.members.roles import Permission
 from codeshelf.members.service import team
-from codeshelf.web.http import ViewerDep, page, require, services
+from codeshelf.web.http import ViewerDep, page, require, services, whole_number
 
 router = APIRouter(prefix="/account")
 PAGE_SIZE = 50
@@ -25,7 +25,7 @@ def activity(request: Request, who: ViewerDep, q: str = "", before: str = "") ->
             session,
             who.partner.public_id,
             search=search or None,
-            before=int(before) if before.isdigit() else None,
+            before=whole_number(before, 18),
             limit=PAGE_SIZE,
         )
         emails = {f"member:{m.public_id}": m.email for m in team.members(session, who.partner.id)}

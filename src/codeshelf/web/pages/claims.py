@@ -30,6 +30,7 @@ from codeshelf.web.http import (
     redirect,
     require,
     services,
+    whole_number,
 )
 
 router = APIRouter(prefix="/account")
@@ -99,9 +100,10 @@ async def _claim_input(request: Request, who: Viewer, order_id: str, form: FormD
         _, codes = orders.delivered_codes(session, svc.vault, who.partner, order_id)
     picked = []
     for value in form.getlist("code"):
-        if not isinstance(value, str) or not value.isdigit() or int(value) >= len(codes):
+        position = whole_number(value) if isinstance(value, str) else None
+        if position is None or position >= len(codes):
             raise InvalidInputError("pick the affected codes from the list", pointer="#/codes")
-        picked.append(int(value))
+        picked.append(position)
     if not picked:
         raise InvalidInputError("pick at least one affected code", pointer="#/codes")
     return ClaimInput(

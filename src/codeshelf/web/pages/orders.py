@@ -37,6 +37,7 @@ from codeshelf.web.http import (
     redirect,
     require,
     services,
+    whole_number,
 )
 
 router = APIRouter(prefix="/account")
@@ -185,7 +186,7 @@ async def place(request: Request, who: ViewerDep) -> Response:
     try:
         payload = OrderCreate(
             product_id=kept["product"],
-            quantity=int(kept["quantity"]) if kept["quantity"].isdigit() else 0,
+            quantity=whole_number(kept["quantity"]) or 0,
             client_order_id=kept["client_order_id"] or None,
         )
     except ValidationError as exc:
