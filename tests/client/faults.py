@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 import uvicorn
 
-from codeshelf.api.app import create_app
+from codeshelf.api.app import create_app, services_for
 from codeshelf.kit.settings import Settings
 
 
@@ -140,10 +140,12 @@ class Proxy:
 
 class RestartableServer:
     """The real app under uvicorn on one loopback port, which can be stopped and started
-    again (a new app each time: nothing survives in memory, only in the database)."""
+    again (with new services each time: no connection, rate count or cache survives, only
+    the database)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.app = create_app(settings)
         probe = socket.create_server(("127.0.0.1", 0))
         self.port = probe.getsockname()[1]
         probe.close()
@@ -153,11 +155,11 @@ class RestartableServer:
         self._sock: socket.socket | None = None
 
     def start(self) -> None:
-        app = create_app(self.settings)
+        self.app.state.services = services_for(self.settings)
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
@@ -172,7 +174,7 @@ class RestartableServer:
         self._server.should_exit = True
         self._thread.join(timeout=20)
         self._sock.close()
-        self._server.config.app.state.services.db.dispose()
+        self.app.state.services.db.dispose()
 
     def start_later(self, seconds: float) -> threading.Thread:
         thread = threading.Thread(target=lambda: (time.sleep(seconds), self.start()))
