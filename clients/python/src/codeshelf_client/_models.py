@@ -289,7 +289,7 @@ class Reconciliation(Model):
                 differences.append(Difference(order_id, "missing_here", supplier, None))
             elif supplier is None:
                 differences.append(Difference(order_id, "missing_there", None, mine))
-            elif (abs(mine.amount), mine.currency) != (abs(supplier.amount), supplier.currency):
+            elif (mine.amount, mine.currency) != (supplier.amount, supplier.currency):
                 differences.append(Difference(order_id, "amount", supplier, mine))
         return differences
 
