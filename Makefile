@@ -11,9 +11,12 @@ PORT ?= 8000
 
 .PHONY: install run test lint bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# The reseller client library (clients/python, imported as codeshelf_client) beside the server:
+# its tests in tests/client run it against the real server.
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' \
+		-e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,9 +32,11 @@ run: install .env
 	$(BIN)/codeshelf serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients examples
+	$(BIN)/ruff format --check src tests bench clients examples
+	@# mypy strict on codeshelf and codeshelf_client (pyproject.toml), then on the examples.
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples
 	$(BIN)/lint-imports --no-cache
 
 test: lint

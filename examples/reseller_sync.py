@@ -119,11 +119,12 @@ def place_order(shelf: Codeshelf, records: Records, reference: str, product_id: 
         client_order_id=reference,
         idempotency_key=row["idempotency_key"],
     )
-    row.update(
-        order_id=order.id, amount=str(order.total.amount), currency=order.total.currency
-    )
+    row.update(order_id=order.id, amount=str(order.total.amount), currency=order.total.currency)
     records.save(orders)
-    log(f"order {order.id} for {reference}: {order.status}" + (" (replayed)" if order.replayed else ""))
+    log(
+        f"order {order.id} for {reference}: {order.status}"
+        + (" (replayed)" if order.replayed else "")
+    )
     return order.id
 
 
@@ -244,7 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                 outcome, via = str(webhook["event"]), "webhook"
             else:
                 log("no webhook in time: falling back to the events feed")
-                outcome, via = settled_from_events(shelf, args.state / "events.cursor", order_id), "events"
+                outcome, via = (
+                    settled_from_events(shelf, args.state / "events.cursor", order_id),
+                    "events",
+                )
         finally:
             shelf.webhook_endpoints.delete(endpoint.id)
         differences = reconcile(shelf, records, dt.datetime.now(dt.UTC).date())

@@ -177,7 +177,11 @@ class RestartableServer:
         self.app.state.services.db.dispose()
 
     def start_later(self, seconds: float) -> threading.Thread:
-        thread = threading.Thread(target=lambda: (time.sleep(seconds), self.start()))
+        def later() -> None:
+            time.sleep(seconds)
+            self.start()
+
+        thread = threading.Thread(target=later)
         thread.start()
         return thread
 

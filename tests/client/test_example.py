@@ -1,6 +1,7 @@
-"""examples/reseller_sync.py, run with the environment a reseller gives it, against a live server on a sandbox key:
-the webhook path with the worker running, the events-feed fallback without it, a difference in
-the books reported, and a second run that replays the order instead of buying it again."""
+"""examples/reseller_sync.py, run with the environment a reseller gives it, against a live
+server on a sandbox key: the webhook path with the worker running, the events-feed fallback
+without it, a difference in the books reported, and a second run that replays the order
+instead of buying it again."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import delivery
 from codeshelf_client import Codeshelf, WebhookVerificationError, verify_webhook
 from tests.fixtures.factories import Shop
-from tests.fixtures.receiver import Receiver, Received
+from tests.fixtures.receiver import Received, Receiver
 from tests.fixtures.servers import LIVE_SERVERS
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -112,4 +112,3 @@ def test_the_reference_librarys_signatures_verify_and_hostile_ones_do_not() -> N
 
 def _at(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
-
