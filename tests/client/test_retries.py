@@ -10,17 +10,21 @@ from decimal import Decimal
 
 import pytest
 
+from codeshelf.idempotency import service as idempotency
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
+from codeshelf.orders.schemas import OrderCreate
+from codeshelf.partners import service as partners
 from codeshelf_client import APIConnectionError, Codeshelf, RateLimited
 from tests.client.faults import CountingTransport, Proxy, RestartableServer
 from tests.fixtures import factories
 from tests.fixtures.factories import Shop
 from tests.fixtures.http import order_count
 from tests.fixtures.sandbox import issue_sandbox_key
-from tests.fixtures.servers import LiveServer
+from tests.fixtures.servers import LIVE_SERVERS, LiveServer
 
 ORDERS = b"POST /api/v1/orders "
+pytestmark = pytest.mark.live
 
 
 def _upstream(server: LiveServer) -> tuple[str, int]:
@@ -140,4 +144,26 @@ def test_the_server_restarted_mid_retry_takes_the_order_once(
     assert order_count(db) == 2
 
 
-pytestmark = pytest.mark.live
+def test_a_key_held_by_a_crashed_request_is_waited_for_then_bought_once(
+    settings: Settings, db: Database, shop: Shop
+) -> None:
+    """A request that died holding its key (409 idempotency-key-in-use, Retry-After: 1) until
+    its lock expires: the client waits and retries with the same key, and buys once."""
+    brief = settings.model_copy(update={"idempotency_lock_seconds": 1})
+    body = {"product_id": "psn-us-50", "quantity": 1}
+    fingerprint = idempotency.fingerprint(
+        "POST", "/api/v1/orders", OrderCreate.model_validate(body).fingerprint_payload()
+    )
+    with db.read_session() as session:
+        partner_id = partners.get_partner(session, shop.a.id).id
+    held = idempotency._claim(db, brief, partner_id, "held-by-the-dead", fingerprint)
+    assert isinstance(held, idempotency._Claim)
+    counted = CountingTransport()
+    with (
+        LIVE_SERVERS.serving(brief) as server,
+        Codeshelf(shop.a.key, base_url=server.url, max_retry_time=10, transport=counted) as shelf,
+    ):
+        order = shelf.orders.create(**body, idempotency_key="held-by-the-dead")  # type: ignore[arg-type]
+    assert not order.replayed and order.status == "delivered"
+    assert counted.sent.count("POST /api/v1/orders") >= 2
+    assert order_count(db) == 1
