@@ -152,13 +152,13 @@ def test_a_claim_is_filed_with_screenshots_and_not_twice(shelf: Codeshelf, tmp_p
         "error_code": "WS-37432-9",
         "redemption": redemption,
     }
-    preview = shelf.claims.preview(**claim_args)  # type: ignore[arg-type]
+    preview = shelf.claims.preview(**claim_args)
     assert preview.would_be_filed and preview.codes[0].verdict == "eligible"
-    claim = shelf.claims.create(**claim_args, screenshots=[shot, ("second.png", _png())])  # type: ignore[arg-type]
+    claim = shelf.claims.create(**claim_args, screenshots=[shot, ("second.png", _png())])
     assert [e.media_type for e in claim.evidence] == ["image/png", "image/png"]
     assert claim.codes[0].code.endswith(code[-4:]) and claim.sla.triage_due_at.tzinfo
     with pytest.raises(ClaimRefused) as again:
-        shelf.claims.create(**claim_args)  # type: ignore[arg-type]
+        shelf.claims.create(**claim_args)
     assert again.value.type_slug == "claim-already-open"
     more = shelf.claims.add_evidence(claim.id, note="screenshot of the store", screenshots=[_png()])
     assert len(more.evidence) == 3

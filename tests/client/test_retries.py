@@ -4,6 +4,7 @@ server restarted while the client retries."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from decimal import Decimal
@@ -15,7 +16,7 @@ from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.orders.schemas import OrderCreate
 from codeshelf.partners import service as partners
-from codeshelf_client import APIConnectionError, Codeshelf, RateLimited
+from codeshelf_client import APIConnectionError, AsyncCodeshelf, Codeshelf, Order, RateLimited
 from tests.client.faults import CountingTransport, Proxy, RestartableServer
 from tests.fixtures import factories
 from tests.fixtures.factories import Shop
@@ -47,6 +48,18 @@ def test_a_response_lost_after_the_order_committed_is_replayed_not_bought_again(
         assert order_count(db) == 1
         assert shelf.balance.get().in_currency("USD").amount == Decimal("907.00")
         assert shelf.orders.codes(order.id).count == 2
+
+
+def test_the_async_client_retries_a_lost_answer_with_the_same_key(
+    live_server: LiveServer, db: Database, shop: Shop
+) -> None:
+    async def buy() -> Order:
+        async with AsyncCodeshelf(shop.a.key, base_url=proxy.url, max_retry_time=10) as shelf:
+            return await shelf.orders.create(product_id="psn-us-50", quantity=1)
+
+    with Proxy(_upstream(live_server), drop_responses_to={ORDERS: 1}) as proxy:
+        order = asyncio.run(buy())
+    assert order.replayed and proxy.dropped == 1 and order_count(db) == 1
 
 
 def test_without_retry_time_the_unknown_outcome_carries_the_key_to_retry_with(
@@ -163,7 +176,7 @@ def test_a_key_held_by_a_crashed_request_is_waited_for_then_bought_once(
         LIVE_SERVERS.serving(brief) as server,
         Codeshelf(shop.a.key, base_url=server.url, max_retry_time=10, transport=counted) as shelf,
     ):
-        order = shelf.orders.create(**body, idempotency_key="held-by-the-dead")  # type: ignore[arg-type]
+        order = shelf.orders.create(**body, idempotency_key="held-by-the-dead")
     assert not order.replayed and order.status == "delivered"
     assert counted.sent.count("POST /api/v1/orders") >= 2
     assert order_count(db) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
@@ -262,7 +263,18 @@ _BY_SLUG.update(
             "code-already-remedied",
             "code-not-on-order",
             "codes-not-ready",
+            "replacement-waiting-for-stock",
         )
+    }
+)
+_BY_SLUG.update(
+    {
+        "invalid-cursor": BadRequest,
+        "method-not-allowed": BadRequest,
+        "mixed-currency": ValidationFailed,
+        "product-retired": ValidationFailed,
+        "evidence-not-an-image": ValidationFailed,
+        "order-not-under-review": Conflict,
     }
 )
 _BY_SLUG.update({"evidence-too-large": PayloadTooLarge, "evidence-unavailable": ServerError})
@@ -328,6 +340,4 @@ def parse_retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    from datetime import UTC, datetime
-
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
