@@ -5,7 +5,7 @@ Retries that never buy twice, a typed exception per problem type, typed models (
 resumes from a stored cursor, and Standard Webhooks verification."""
 
 from codeshelf_client._client import AsyncCodeshelf, Codeshelf
-from codeshelf_client._cursor import CursorStore, FileCursor, MemoryCursor
+from codeshelf_client._cursor import CallbackCursor, CursorStore, FileCursor, MemoryCursor
 from codeshelf_client._errors import (
     APIConnectionError,
     BadRequest,
@@ -68,6 +68,7 @@ __all__ = [
     "AsyncCodeshelf",
     "BadRequest",
     "Balance",
+    "CallbackCursor",
     "Claim",
     "ClaimPreview",
     "ClaimRefused",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -55,6 +56,20 @@ class MemoryCursor:
 
     def save(self, cursor: str) -> None:
         self.cursor = cursor
+
+
+class CallbackCursor:
+    """The cursor wherever the caller keeps it: ``load`` and ``save`` are its own functions
+    (a row of the reseller's database, say)."""
+
+    def __init__(self, load: Callable[[], str | None], save: Callable[[str], None]) -> None:
+        self._load, self._save = load, save
+
+    def load(self) -> str | None:
+        return self._load()
+
+    def save(self, cursor: str) -> None:
+        self._save(cursor)
 
 
 def as_store(cursor: CursorStore | str | os.PathLike[str]) -> CursorStore:
