@@ -4,6 +4,7 @@ server's constraints pin them, and it ships its type information."""
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 import sys
 import tomllib
@@ -43,3 +44,21 @@ def test_the_client_depends_on_exactly_what_it_imports_pinned_as_the_constraints
         assert spec.split("==")[1] == pins[name].split("==")[1], name
     assert project["version"] == codeshelf_client.__version__
     assert (CLIENT / "src" / "codeshelf_client" / "py.typed").exists()
+
+
+def test_the_async_client_mirrors_the_blocking_one_call_for_call() -> None:
+    from codeshelf_client import AsyncCodeshelf, Codeshelf
+
+    blocking = Codeshelf("cs_test_x")
+    awaited = AsyncCodeshelf("cs_test_x")
+    for name, resource in vars(blocking).items():
+        if name.startswith("_"):
+            continue
+        twin = getattr(awaited, name)
+        methods = {m for m in dir(resource) if not m.startswith("_")}
+        assert methods == {m for m in dir(twin) if not m.startswith("_")}, name
+        for method in methods:
+            ours = inspect.signature(getattr(resource, method)).parameters
+            theirs = inspect.signature(getattr(twin, method)).parameters
+            assert list(ours) == list(theirs), f"{name}.{method}"
+    blocking.close()

@@ -204,13 +204,7 @@ class Claims(_Resource):
         note: str | None = None,
         screenshots: Iterable[Screenshot] = (),
     ) -> Claim:
-        body: dict[str, Any] = {"codes": [dict(code) for code in codes]}
-        if error_code is not None:
-            body["error_code"] = error_code
-        if redemption is not None:
-            body["redemption"] = calls._jsonable(dict(redemption))
-        if note is not None:
-            body["note"] = note
+        body = calls.evidence_body(error_code, redemption, codes, note)
         return await self._send(calls.add_evidence(claim_id, body, screenshots))
 
     async def get(self, claim_id: str) -> Claim:

@@ -246,6 +246,22 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in values.items()}
 
 
+def evidence_body(
+    error_code: str | None,
+    redemption: Mapping[str, Any] | None,
+    codes: Sequence[Mapping[str, Any]],
+    note: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"codes": [dict(code) for code in codes]}
+    if error_code is not None:
+        body["error_code"] = error_code
+    if redemption is not None:
+        body["redemption"] = _jsonable(dict(redemption))
+    if note is not None:
+        body["note"] = note
+    return body
+
+
 def file_claim(body: dict[str, Any], screenshots: Iterable[Screenshot]) -> Call[Claim]:
     return _with_screenshots("POST", "/claims", _model(Claim), "claim", body, screenshots)
 

@@ -94,18 +94,18 @@ def retry_options(call: Call[Any], settings: Settings) -> dict[str, Any]:
     }
 
 
-def request_headers(settings: Settings, key: str | None) -> dict[str, str]:
-    headers = {
+def request_headers(settings: Settings) -> dict[str, str]:
+    """What every request carries (a POST adds its Idempotency-Key)."""
+    return {
         "Authorization": f"Bearer {settings.api_key}",
         "User-Agent": f"codeshelf-client/{VERSION}",
         "Accept": "application/json, application/problem+json",
     }
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return headers
 
 
-def build(client: httpx.Client | httpx.AsyncClient, call: Call[Any], key: str | None) -> Any:
+def build(
+    client: httpx.Client | httpx.AsyncClient, call: Call[Any], key: str | None
+) -> httpx.Request:
     files = list(call.files) or None
     return client.build_request(
         call.method,
@@ -142,7 +142,7 @@ class Sender:
         self.http = httpx.Client(
             base_url=settings.base_url,
             timeout=settings.timeout,
-            headers=request_headers(settings, None),
+            headers=request_headers(settings),
             transport=transport,
         )
 
@@ -171,7 +171,7 @@ class AsyncSender:
         self.http = httpx.AsyncClient(
             base_url=settings.base_url,
             timeout=settings.timeout,
-            headers=request_headers(settings, None),
+            headers=request_headers(settings),
             transport=transport,
         )
 
