@@ -110,12 +110,11 @@ def test_a_429_storm_from_the_per_key_limit_ends_within_the_budget(
     ) as shelf:
         shelf.balance.get()
         shelf.inventory.list()
-        started = time.monotonic()
         with pytest.raises(RateLimited) as limit:
             shelf.orders.create(product_id="psn-us-50", quantity=1)
-        # The server asks for up to a minute: more than the budget, so no sleeping on it.
+        # The server asks for up to a minute: more than the budget, so no waiting for it (one
+        # attempt, below).
         assert limit.value.retry_after is not None and limit.value.retry_after > 2
-        assert time.monotonic() - started < 2
         assert limit.value.headers["RateLimit-Policy"] == '"default";q=2;w=60'
     assert counted.sent.count("POST /api/v1/orders") == 1
     assert order_count(db) == 0
