@@ -1,0 +1,172 @@
+"""``codeshelf secrets …``: rotating the encryption secret (``CODESHELF_SECRET_KEY``) over
+everything stored under it, online, and how far that is."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from sqlalchemy.exc import DBAPIError
+
+from codeshelf.cli import context
+from codeshelf.cli.options import JsonOption
+from codeshelf.cli.output import emit, err, fail, say, table
+from codeshelf.kit.db import Database
+from codeshelf.kit.rotation import BATCH_SIZE
+from codeshelf.secrets import service as secrets
+
+secrets_app = typer.Typer(no_args_is_help=True, help="The encryption secret and its rotation.")
+
+EMPTY_PREVIOUS = (
+    "nothing is under a previous key any more: CODESHELF_PREVIOUS_SECRET_KEYS can be emptied "
+    "(then restart the API and the worker)"
+)
+RETRIES = 5  # a batch that deadlocked with an order (PostgreSQL) is tried again
+
+
+@secrets_app.command("status")
+def secrets_status(as_json: JsonOption = False) -> None:
+    """How many stored values of each kind are under the current key, a previous one, or a key
+    no longer configured (unreadable)."""
+    db = context.database()
+    try:
+        with db.read_session() as session:
+            found = secrets.status(session, context.evidence_store())
+    finally:
+        context.release(db)
+    emit(found.as_json(), as_json, lambda: _print_status(found))
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Values per batch; each batch is one short transaction.")
+    ] = BATCH_SIZE,
+    pause: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds to wait between batches (to go easy on a busy database)."
+        ),
+    ] = 0.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Seal every stored secret again under CODESHELF_SECRET_KEY (codes: fingerprinted again
+    too), in batches, while the API and the worker run. Safe to stop and run again: it goes on
+    where it was; a second run finds nothing to do."""
+    db = context.database()
+    store = context.evidence_store()
+    try:
+        with db.read_session() as session:
+            actor = context.actor(session)
+            before = secrets.status(session, store)
+        progress = Progress(
+            *Progress.get_default_columns()[:-1],
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+            transient=True,
+        )
+        task = progress.add_task("rotating", total=before.previous)
+        resealed: dict[str, int] = {}
+        with progress:
+            for kind in secrets.kinds(store):
+                advance: Callable[[int], None] = lambda n: progress.advance(task, n)  # noqa: E731
+                resealed[kind.name] = _rotate_kind(db, kind, batch_size, pause, advance)
+        with db.session() as session:
+            if sum(resealed.values()):
+                secrets.record_rotation(session, store, resealed, actor)
+            after = secrets.status(session, store)
+    except KeyboardInterrupt:
+        fail("interrupted: every finished batch is kept; run it again to go on", 130)
+    finally:
+        context.release(db)
+    emit(
+        {"resealed": resealed, **after.as_json()},
+        as_json,
+        lambda: _print_rotation(resealed, after),
+    )
+    if after.previous_keys_needed:
+        # What a whole run left is what it could not open or find (a missing evidence file).
+        fail(_keep_previous(after) + " once what it could not seal is restored")
+
+
+def _rotate_kind(
+    db: Database,
+    kind: secrets.Kind,
+    batch_size: int,
+    pause: float,
+    advance: Callable[[int], None],
+) -> int:
+    """Every batch of one kind, each in a transaction of its own; how many were sealed again."""
+    after, resealed = 0, 0
+    while True:
+        step = _batch(db, kind, after, batch_size)
+        resealed += step.resealed
+        advance(step.seen)
+        if step.last_id is None:
+            return resealed
+        after = step.last_id
+        if pause:
+            time.sleep(pause)
+
+
+def _batch(db: Database, kind: secrets.Kind, after: int, limit: int) -> secrets.Resealed:
+    for attempt in range(RETRIES):
+        try:
+            with db.session() as session:
+                return kind.reseal(session, after, limit)
+        except DBAPIError as exc:
+            if attempt == RETRIES - 1 or not _deadlocked(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _deadlocked(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in {"40P01", "40001"}
+
+
+def _print_status(found: secrets.Status) -> None:
+    rows = [
+        (name, counts.current, counts.previous, counts.unknown)
+        for name, counts in found.counts.items()
+    ]
+    table(
+        f"sealed values (current key {found.key_id})",
+        ["kind", "current", "previous", "unknown key"],
+        rows,
+    )
+    _print_verdict(found)
+
+
+def _print_rotation(resealed: dict[str, int], after: secrets.Status) -> None:
+    for name, count in resealed.items():
+        say(f"{name}: {count} sealed again under key {after.key_id}")
+    if not after.previous_keys_needed:
+        say(EMPTY_PREVIOUS)
+
+
+def _keep_previous(found: secrets.Status) -> str:
+    return (
+        f"{found.previous} value(s) are still under a previous key: keep "
+        "CODESHELF_PREVIOUS_SECRET_KEYS and run `codeshelf secrets rotate`"
+    )
+
+
+def _print_verdict(found: secrets.Status) -> None:
+    if found.unknown:
+        say(
+            f"{found.unknown} value(s) are under a key that is not configured: they cannot be "
+            "read until its secret is in CODESHELF_PREVIOUS_SECRET_KEYS again",
+            console=err,
+            label="warning: ",
+            style="bold yellow",
+        )
+    if found.previous_keys_needed:
+        say(_keep_previous(found), console=err)
+    else:
+        say(EMPTY_PREVIOUS)
