@@ -28,6 +28,7 @@ from codeshelf.partners import service as partners
 from codeshelf.stock import service as stock
 from codeshelf.stock.models import Code
 from codeshelf.stock.service import rotation as stock_rotation
+from codeshelf.webhooks import rotation as webhooks_rotation
 from codeshelf.webhooks import service as webhooks
 from codeshelf.webhooks.models import WebhookEndpoint
 from tests.fixtures import factories
@@ -298,3 +299,38 @@ def test_an_evidence_file_replaced_before_its_record_still_opens_and_the_rerun_f
         )
         == screenshot
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A partner's change between a batch's read and its write wins
+
+
+def test_a_webhook_secret_rotated_by_its_partner_meanwhile_is_not_overwritten(
+    db: Database, shop: factories.Shop
+) -> None:
+    with db.session() as session:
+        partner = partners.get_partner(session, shop.a.id)
+        endpoint, _ = webhooks.create_endpoint(
+            session, OLD, partner, "http://127.0.0.1:9/in", ["order.paid"], allow_private=True
+        )
+        endpoint_id = endpoint.public_id
+    with db.read_session() as session:
+        read_by_the_batch = session.scalar(
+            select(WebhookEndpoint).where(WebhookEndpoint.public_id == endpoint_id)
+        )
+        assert read_by_the_batch is not None
+        session.expunge(read_by_the_batch)
+    with db.session() as session:  # the partner rotates (a server not restarted yet: old key)
+        partner = partners.get_partner(session, shop.a.id)
+        _, partners_new_secret = webhooks.rotate_secret(session, OLD, partner, endpoint_id)
+
+    with db.session() as session:
+        assert webhooks_rotation._reseal(session, ROTATING, read_by_the_batch) == 0
+    with db.session() as session:  # the next run seals what the partner chose
+        assert webhooks_rotation.reseal_secrets(session, ROTATING, after=0, limit=10).resealed == 1
+    with db.read_session() as session:
+        row = session.scalar(
+            select(WebhookEndpoint).where(WebhookEndpoint.public_id == endpoint_id)
+        )
+        assert row is not None and row.secret_key_id == NEW.key_id
+        assert webhooks.signing_secrets(NEW, row, utcnow())[0] == partners_new_secret
