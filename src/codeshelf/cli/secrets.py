@@ -146,6 +146,7 @@ def _print_status(found: secrets.Status) -> None:
 def _print_rotation(resealed: dict[str, int], after: secrets.Status) -> None:
     for name, count in resealed.items():
         say(f"{name}: {count} sealed again under key {after.key_id}")
+    _warn_unknown(after)
     if not after.previous_keys_needed:
         say(EMPTY_PREVIOUS)
 
@@ -158,6 +159,14 @@ def _keep_previous(found: secrets.Status) -> str:
 
 
 def _print_verdict(found: secrets.Status) -> None:
+    _warn_unknown(found)
+    if found.previous_keys_needed:
+        say(_keep_previous(found), console=err)
+    else:
+        say(EMPTY_PREVIOUS)
+
+
+def _warn_unknown(found: secrets.Status) -> None:
     if found.unknown:
         say(
             f"{found.unknown} value(s) are under a key that is not configured: they cannot be "
@@ -166,7 +175,3 @@ def _print_verdict(found: secrets.Status) -> None:
             label="warning: ",
             style="bold yellow",
         )
-    if found.previous_keys_needed:
-        say(_keep_previous(found), console=err)
-    else:
-        say(EMPTY_PREVIOUS)
