@@ -334,3 +334,28 @@ def test_a_webhook_secret_rotated_by_its_partner_meanwhile_is_not_overwritten(
         )
         assert row is not None and row.secret_key_id == NEW.key_id
         assert webhooks.signing_secrets(NEW, row, utcnow())[0] == partners_new_secret
+
+
+def test_a_code_stored_twice_under_two_secrets_is_skipped_and_named(
+    db: Database, database_url: str, shop: factories.Shop, tmp_path: Path
+) -> None:
+    """A process that knew only the new secret imported a code already in stock under the old
+    one: both rows cannot carry the new fingerprint. The rest is sealed again; that one is left
+    under the old key and the run says why (not a traceback, every run)."""
+    twice = shop.codes[7]
+    assert import_again(db, NEW, [twice], "imported-again").imported == 1
+
+    result = factories.run_cli(
+        database_url, "secrets", "rotate", "--batch-size", "4", "--json", env=rotating_env(tmp_path)
+    )
+
+    assert result.exit_code == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert data["resealed"]["codes"] == 19 and data["skipped"]["codes"] == 1
+    assert data["kinds"]["codes"] == {"current": 20, "previous": 1, "unknown": 0}
+    assert "1 codes (the same code is in stock twice" in result.stderr
+    assert "Traceback" not in result.stderr
+    with db.read_session() as session:
+        rows = session.execute(select(Code.sealed, Code.fingerprint, Code.key_id)).all()
+    opened = [ROTATING.open(*row) for row in rows]
+    assert sorted(opened) == sorted([*shop.codes, twice])

@@ -33,6 +33,7 @@ class Kind:
     name: str
     keys: Callable[[Session], KeyCounts]
     reseal: Callable[[Session, int, int], Resealed]  # (session, after id, limit)
+    skipped_because: str = "unreadable"  # why a batch may leave one as it was
 
 
 def kinds(store: EvidenceStore) -> list[Kind]:
@@ -43,6 +44,7 @@ def kinds(store: EvidenceStore) -> list[Kind]:
             "codes",
             lambda s: stock_rotation.code_keys(s, vault),
             lambda s, after, limit: stock_rotation.reseal_codes(s, vault, after=after, limit=limit),
+            "the same code is in stock twice, imported under two secrets",
         ),
         Kind(
             "webhook secrets",
@@ -71,6 +73,7 @@ def kinds(store: EvidenceStore) -> list[Kind]:
             lambda s, after, limit: claims_rotation.reseal_evidence(
                 s, store, after=after, limit=limit
             ),
+            "the file is missing from the evidence directory",
         ),
     ]
 

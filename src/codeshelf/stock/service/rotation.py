@@ -12,7 +12,10 @@ duplicate whichever fingerprint its stored twin carries at that moment.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codeshelf.kit.db import table_of
@@ -41,7 +44,7 @@ def reseal_codes(session: Session, vault: Vault, *, after: int, limit: int) -> R
     ).all()
     if not rows:
         return Resealed(0, 0, None)
-    changes = []
+    changes: list[dict[str, Any]] = []
     for code_id, sealed, fingerprint, key_id in rows:
         canonical = vault.open(sealed, fingerprint, key_id)
         new_fingerprint = vault.fingerprint(canonical)
@@ -53,6 +56,15 @@ def reseal_codes(session: Session, vault: Vault, *, after: int, limit: int) -> R
                 "new_sealed": vault.seal(canonical, new_fingerprint),
             }
         )
+    try:
+        with session.begin_nested():
+            resealed = _update(session, vault, changes)
+    except IntegrityError:
+        return _one_by_one(session, vault, changes, int(rows[-1][0]))
+    return Resealed(len(rows), resealed, int(rows[-1][0]))
+
+
+def _update(session: Session, vault: Vault, changes: list[dict[str, Any]]) -> int:
     codes = table_of(Code)
     # In id order, like every pick: a rotation and an order lock codes in the same order.
     result = session.connection().execute(
@@ -65,4 +77,20 @@ def reseal_codes(session: Session, vault: Vault, *, after: int, limit: int) -> R
         ),
         changes,
     )
-    return Resealed(len(rows), int(result.rowcount), int(rows[-1][0]))
+    return int(result.rowcount)
+
+
+def _one_by_one(
+    session: Session, vault: Vault, changes: list[dict[str, Any]], last_id: int
+) -> Resealed:
+    """A batch holding a code whose new fingerprint another code already has: the same code
+    stored twice, under two secrets (imported by a process that knew only one of them). Such
+    a code is skipped (left as it was, and counted); the others are sealed again."""
+    resealed = skipped = 0
+    for change in changes:
+        try:
+            with session.begin_nested():
+                resealed += _update(session, vault, [change])
+        except IntegrityError:
+            skipped += 1
+    return Resealed(len(changes), resealed, last_id, skipped)
