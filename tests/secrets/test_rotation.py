@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from typer.testing import Result
 
+from codeshelf.audit.models import AuditEvent
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.models import Claim, ClaimEvidence
 from codeshelf.kit.clock import utcnow
@@ -133,6 +134,11 @@ def test_after_a_rotation_everything_opens_without_the_previous_secret(
         )
     )
     assert set(again["resealed"].values()) == {0}
+    with db.read_session() as session:
+        [entry] = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "secrets.rotate")
+        ).all()
+    assert entry.subject == NEW.key_id and entry.count == 24  # the second run wrote nothing
 
     # The previous secret emptied: nothing is under it, and everything opens under the new one.
     status = ok(

@@ -75,18 +75,10 @@ def secrets_rotate(
             transient=True,
         )
         task = progress.add_task("rotating", total=before.previous)
-        resealed = dict.fromkeys((kind.name for kind in secrets.kinds(store)), 0)
-        skipped = dict.fromkeys(resealed, 0)
         with progress:
-            for _ in range(PASSES):
-                run = _rotate_all(db, store, batch_size, pause, lambda n: progress.advance(task, n))
-                for name, (done, left) in run.items():
-                    resealed[name] += done
-                    skipped[name] = left
-                with db.read_session() as session:
-                    after = secrets.status(session, store)
-                if after.previous <= sum(skipped.values()):
-                    break  # all done, but what cannot be done
+            resealed, skipped, after = _passes(
+                db, store, batch_size, pause, lambda n: progress.advance(task, n)
+            )
         if sum(resealed.values()):
             with db.session() as session:
                 secrets.record_rotation(session, store, resealed, actor)
@@ -101,6 +93,31 @@ def secrets_rotate(
     )
     if after.previous_keys_needed:
         fail(_keep_previous(after) + _why_skipped(store, skipped))
+
+
+Counts = dict[str, int]  # by kind
+
+
+def _passes(
+    db: Database,
+    store: EvidenceStore,
+    batch_size: int,
+    pause: float,
+    advance: Callable[[int], None],
+) -> tuple[Counts, Counts, secrets.Status]:
+    """Passes over every kind until nothing is left but what cannot be sealed (at most
+    PASSES): how many were sealed again and skipped, by kind, and the status after."""
+    resealed = dict.fromkeys((kind.name for kind in secrets.kinds(store)), 0)
+    skipped = dict.fromkeys(resealed, 0)
+    for _ in range(PASSES):
+        for name, (done, left) in _rotate_all(db, store, batch_size, pause, advance).items():
+            resealed[name] += done
+            skipped[name] = left
+        with db.read_session() as session:
+            after = secrets.status(session, store)
+        if after.previous <= sum(skipped.values()):
+            break
+    return resealed, skipped, after
 
 
 def _rotate_all(
