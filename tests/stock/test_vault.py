@@ -125,3 +125,17 @@ def test_fingerprints_are_keyed_by_the_secret() -> None:
     assert fingerprint != hashlib.sha256(CODE.encode()).digest()
     assert fingerprint != hashlib.sha256(CODE.replace("-", "").encode()).digest()
     assert len(fingerprint) == 32
+
+
+def test_open_any_tries_every_configured_key_and_says_which_opened() -> None:
+    """What is sealed apart from its record (an evidence file) may be under another configured
+    key than the record names, for a moment of a rotation: it still opens."""
+    rotated = Vault(NEW_SECRET, previous_secrets=[OLD_SECRET])
+    old = Vault(OLD_SECRET)
+    sealed = rotated.seal_bytes(b"screenshot", b"sha")
+    assert rotated.open_bytes_any(sealed, b"sha", old.key_id) == (b"screenshot", rotated.key_id)
+    assert rotated.previous_key_ids == {old.key_id}
+    with pytest.raises(InvalidTag):  # bound to other data: no key opens it
+        rotated.open_bytes_any(sealed, b"other", old.key_id)
+    with pytest.raises(UnknownKeyError):  # no configured key opens it, and the named one is gone
+        Vault(NEW_SECRET).open_bytes_any(old.seal_bytes(b"x", b"sha"), b"sha", old.key_id)

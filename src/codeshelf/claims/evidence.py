@@ -113,18 +113,39 @@ class EvidenceStore:
         key = f"{secrets.token_hex(1)}/{secrets.token_hex(16)}"
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        sealed = self.vault.seal_bytes(screenshot.data, screenshot.sha256.encode())
-        temporary = path.with_suffix(".part")
-        with temporary.open("wb") as stream:
-            stream.write(sealed)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)  # a reader never sees half a file
+        _replace(path, self.vault.seal_bytes(screenshot.data, screenshot.sha256.encode()))
         return StoredFile(key, self.vault.key_id)
 
     def read(self, storage_key: str, key_id: str, sha256: str) -> bytes:
+        """The screenshot; its file may already be sealed under another configured key than
+        its record says (a rotation replaces the file first, then the record)."""
         sealed = (self.root / storage_key).read_bytes()
-        data = self.vault.open_bytes(sealed, sha256.encode(), key_id)
+        data, _ = self.vault.open_bytes_any(sealed, sha256.encode(), key_id)
         if hashlib.sha256(data).hexdigest() != sha256:
             raise EvidenceCorruptedError(f"evidence file {storage_key} fails its checksum")
         return data
+
+    def reseal(self, storage_key: str, key_id: str, sha256: str) -> bool:
+        """Seal the file again under the current key, replacing it atomically (a reader, or a
+        crash, sees the old file or the new one, never half of one); a file already under the
+        current key (a rotation stopped before its record said so) is left as it is. False
+        when the file is missing."""
+        path = self.root / storage_key
+        try:
+            sealed = path.read_bytes()
+        except FileNotFoundError:
+            return False
+        data, opened_with = self.vault.open_bytes_any(sealed, sha256.encode(), key_id)
+        if opened_with != self.vault.key_id:
+            _replace(path, self.vault.seal_bytes(data, sha256.encode()))
+        return True
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` durably and atomically: a reader never sees half a file."""
+    temporary = path.with_name(f"{path.name}.{secrets.token_hex(4)}.part")
+    with temporary.open("wb") as stream:
+        stream.write(content)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)

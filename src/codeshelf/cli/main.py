@@ -25,6 +25,7 @@ from codeshelf.cli.partners import partner_app
 from codeshelf.cli.prices import price_app
 from codeshelf.cli.products import product_app
 from codeshelf.cli.reconcile import reconcile
+from codeshelf.cli.secrets import secrets_app
 from codeshelf.cli.stock import stock_app
 from codeshelf.cli.wallet import wallet_app
 from codeshelf.cli.webhooks import webhooks_app
@@ -50,6 +51,7 @@ for group, name in (
     (operator_app, "operator"),
     (webhooks_app, "webhooks"),
     (application_app, "application"),
+    (secrets_app, "secrets"),
 ):
     app.add_typer(group, name=name)
 app.command("worker")(worker)

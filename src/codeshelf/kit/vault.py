@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -47,6 +48,11 @@ class Vault:
         ]
         self._current = self._ciphers[self.key_id]
 
+    @property
+    def previous_key_ids(self) -> frozenset[str]:
+        """The ids of the earlier secrets' keys: rows under them want sealing again."""
+        return frozenset(self._ciphers) - {self.key_id}
+
     def fingerprint(self, canonical_code: str) -> bytes:
         return hmac.digest(self._fingerprint_key, canonical_code.encode(), "sha256")
 
@@ -79,3 +85,20 @@ class Vault:
             raise UnknownKeyError(f"no configured secret matches key id {key_id}")
         nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
         return cipher.decrypt(nonce, ciphertext, associated)
+
+    def open_bytes_any(self, sealed: bytes, associated: bytes, key_id: str) -> tuple[bytes, str]:
+        """Open with the recorded key, else with any other configured key; returns the bytes and
+        the id of the key that opened them.
+
+        For what is sealed apart from its record (an evidence file): a rotation replaces the
+        file before the record says so, and a reader in between finds it under the new key.
+        """
+        others = [other for other in self._ciphers if other != key_id]
+        for candidate in [key_id, *others] if key_id in self._ciphers else others:
+            try:
+                return self.open_bytes(sealed, associated, candidate), candidate
+            except InvalidTag:
+                continue
+        if key_id not in self._ciphers:
+            raise UnknownKeyError(f"no configured secret matches key id {key_id}")
+        raise InvalidTag

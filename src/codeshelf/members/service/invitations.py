@@ -144,7 +144,9 @@ def choose_password(
     credentials.check_password_rule(password, invitation.email)
     secret = credentials.new_totp_secret()
     invitation.pending_password_hash = credentials.hash_password(password)
-    invitation.pending_totp_sealed = vault.seal_bytes(secret.encode(), _bound(invitation.email))
+    invitation.pending_totp_sealed = vault.seal_bytes(
+        secret.encode(), totp_binding(invitation.email)
+    )
     invitation.pending_totp_key_id = vault.key_id
     return Enrolment(secret, credentials.totp_qr_svg(secret, invitation.email))
 
@@ -161,11 +163,12 @@ def _pending_secret(vault: Vault, invitation: Invitation) -> str:
         raise InvalidInputError("choose a password first")
     sealed = invitation.pending_totp_sealed
     return vault.open_bytes(
-        sealed, _bound(invitation.email), invitation.pending_totp_key_id
+        sealed, totp_binding(invitation.email), invitation.pending_totp_key_id
     ).decode()
 
 
-def _bound(email: str) -> bytes:
+def totp_binding(email: str) -> bytes:
+    """What a TOTP secret is sealed bound to: its member's address (rows cannot swap them)."""
     return b"totp:" + email.encode()
 
 

@@ -152,7 +152,7 @@ def check_second_factor(
 
 def authenticator_secret(vault: Vault, member: Member) -> str:
     """The member's TOTP secret (for checking a code; the demo prints its own)."""
-    bound = b"totp:" + member.email.encode()
+    bound = invitations.totp_binding(member.email)
     return vault.open_bytes(member.totp_sealed, bound, member.totp_key_id).decode()
 
 
