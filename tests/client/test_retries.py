@@ -135,6 +135,21 @@ def test_a_429_storm_is_waited_out_honouring_retry_after(
     assert len(proxy.requests) == 2
 
 
+def test_the_async_client_honours_a_retry_after_given_as_an_http_date(
+    live_server: LiveServer, db: Database, shop: Shop
+) -> None:
+    async def buy() -> tuple[Order, float]:
+        async with AsyncCodeshelf(shop.a.key, base_url=proxy.url, max_retry_time=10) as shelf:
+            order = await shelf.orders.create(product_id="psn-us-50", quantity=1)
+            return order, time.monotonic()
+
+    # Two seconds from now, to the second: at least one second of waiting.
+    with Proxy(_upstream(live_server), storm=(1, 2), storm_as_date=True) as proxy:
+        order, finished = asyncio.run(buy())
+    assert not order.replayed and order_count(db) == 1 and len(proxy.requests) == 2
+    assert finished - proxy.stormed[0] >= 1
+
+
 def test_the_server_restarted_mid_retry_takes_the_order_once(
     settings: Settings, db: Database, shop: Shop
 ) -> None:
