@@ -35,8 +35,9 @@ class Codeshelf:
         with Codeshelf("cs_live_…", base_url="https://api.example") as shelf:
             order = shelf.orders.create(product_id="psn-us-50", quantity=2)
 
-    ``timeout`` bounds each attempt (seconds); ``max_retry_time`` the time in which retries
-    may start. ``transport`` is an ``httpx`` transport, for tests or a proxy."""
+    ``timeout`` is httpx's (seconds): connecting, and each read or write of an attempt, may
+    take that long. ``max_retry_time`` is the time in which attempts may start (a call ends
+    within it plus one attempt). ``transport`` is an ``httpx`` transport, for tests or a proxy."""
 
     def __init__(
         self,
