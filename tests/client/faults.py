@@ -9,6 +9,8 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import uvicorn
@@ -53,12 +55,15 @@ class Proxy:
     - ``drop_responses_to[prefix] = n``: the next ``n`` requests whose first line starts with
       ``prefix`` reach the server, which answers (its transaction committed); the proxy reads
       that answer and resets the client's connection instead of passing it on;
-    - ``storm = (n, retry_after)``: the next ``n`` requests get a 429 from the proxy itself.
+    - ``storm = (n, retry_after)``: the next ``n`` requests get a 429 from the proxy itself,
+      with ``Retry-After: retry_after`` (seconds), or that many seconds from now as an HTTP
+      date when ``storm_as_date``.
     """
 
     upstream: tuple[str, int]
     drop_responses_to: dict[bytes, int] = field(default_factory=dict)
     storm: tuple[int, int] = (0, 0)
+    storm_as_date: bool = False
     requests: list[bytes] = field(default_factory=list)  # each request's first line
     dropped: int = 0
     stormed: list[float] = field(default_factory=list)  # when each 429 was sent (monotonic)
@@ -124,9 +129,15 @@ class Proxy:
         )
         return (
             b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/problem+json\r\n"
-            + f"retry-after: {self.storm[1]}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            + f"retry-after: {self._retry_after()}\r\n".encode()
+            + f"content-length: {len(body)}\r\n\r\n".encode()
             + body
         )
+
+    def _retry_after(self) -> str:
+        if not self.storm_as_date:
+            return str(self.storm[1])
+        return format_datetime(datetime.now(UTC) + timedelta(seconds=self.storm[1]), usegmt=True)
 
     def _dropping(self, line: bytes) -> bool:
         with self._lock:

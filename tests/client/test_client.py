@@ -191,3 +191,15 @@ def test_the_sandbox_rehearses_with_the_async_client(
     types = asyncio.run(rehearse())
     assert "order.review_required" in types and types[-1] == "order.fulfilled"
     assert saved["events"].startswith("evt_")
+
+
+def test_a_key_that_cannot_be_one_is_refused_when_the_client_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CODESHELF_API_KEY", raising=False)
+    for bad in ("cs_test_…", "cs_live_abc def", "cs_live_a\tb", "cs_live_\u200b", ""):
+        with pytest.raises(ValueError, match="key"):
+            Codeshelf(bad)
+    monkeypatch.setenv("CODESHELF_API_KEY", " cs_test_pasted-with-a-space\n")
+    with Codeshelf():  # surrounding white space from a paste is dropped
+        pass

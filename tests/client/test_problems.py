@@ -22,7 +22,7 @@ from codeshelf_client import (
     UnknownProblem,
     ValidationFailed,
 )
-from codeshelf_client._errors import problem_from
+from codeshelf_client._errors import parse_retry_after, problem_from
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "codeshelf"
 # Raised only to operators (the console and the operator API) and the portal's sign-in: a
@@ -98,3 +98,18 @@ def test_an_answer_that_is_no_problem_document_becomes_one() -> None:
         None,
     )
     assert isinstance(limited, RateLimited) and limited.retry_after == 7
+
+
+def test_retry_after_reads_seconds_and_every_http_date_form() -> None:
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    for form in (
+        format_datetime(later, usegmt=True),  # IMF-fixdate, as RFC 9110 asks
+        later.strftime("%a, %d %b %Y %H:%M:%S -0000"),  # no zone information: UTC
+        later.strftime("%A, %d-%b-%y %H:%M:%S GMT"),  # RFC 850, obsolete but allowed
+    ):
+        assert parse_retry_after(form) is not None, form
+        assert 20 < (parse_retry_after(form) or 0) <= 30, form
+    assert parse_retry_after(" 12 ") == 12
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # past: now
+    for nonsense in ("-5", "1.5", "soon", "", "١٢"):
+        assert parse_retry_after(nonsense) is None, nonsense

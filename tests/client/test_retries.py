@@ -5,11 +5,16 @@ server restarted while the client retries."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import time
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from codeshelf.idempotency import service as idempotency
 from codeshelf.kit.db import Database
@@ -26,6 +31,12 @@ from tests.fixtures.servers import LIVE_SERVERS, LiveServer
 
 ORDERS = b"POST /api/v1/orders "
 pytestmark = pytest.mark.live
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _upstream(server: LiveServer) -> tuple[str, int]:
@@ -135,6 +146,21 @@ def test_a_429_storm_is_waited_out_honouring_retry_after(
     assert len(proxy.requests) == 2
 
 
+def test_the_async_client_honours_a_retry_after_given_as_an_http_date(
+    live_server: LiveServer, db: Database, shop: Shop
+) -> None:
+    async def buy() -> tuple[Order, float]:
+        async with AsyncCodeshelf(shop.a.key, base_url=proxy.url, max_retry_time=10) as shelf:
+            order = await shelf.orders.create(product_id="psn-us-50", quantity=1)
+            return order, time.monotonic()
+
+    # Two seconds from now, to the second: at least one second of waiting.
+    with Proxy(_upstream(live_server), storm=(1, 2), storm_as_date=True) as proxy:
+        order, finished = asyncio.run(buy())
+    assert not order.replayed and order_count(db) == 1 and len(proxy.requests) == 2
+    assert finished - proxy.stormed[0] >= 1
+
+
 def test_the_server_restarted_mid_retry_takes_the_order_once(
     settings: Settings, db: Database, shop: Shop
 ) -> None:
@@ -179,3 +205,35 @@ def test_a_key_held_by_a_crashed_request_is_waited_for_then_bought_once(
     assert not order.replayed and order.status == "delivered"
     assert counted.sent.count("POST /api/v1/orders") >= 2
     assert order_count(db) == 1
+
+
+def test_a_claim_retried_after_a_429_sends_its_screenshots_whole(
+    live_server: LiveServer, shop: Shop, tmp_path: Path
+) -> None:
+    """Screenshots given as a generator of open files: read once, sent whole on the retry."""
+    with Codeshelf(shop.a.key, base_url=live_server.url) as direct:
+        placed = direct.orders.create(product_id="psn-us-50", quantity=1)
+        [code] = [c.code for c in direct.orders.codes(placed.id).codes]
+    images = [_png(64, 48), _png(80, 60)]
+    for i, image in enumerate(images):
+        (tmp_path / f"shot-{i}.png").write_bytes(image)
+    claims = b"POST /api/v1/claims "
+    with (
+        Proxy(_upstream(live_server), storm=(1, 0)) as proxy,
+        Codeshelf(shop.a.key, base_url=proxy.url, max_retry_time=10) as shelf,
+        (tmp_path / "shot-0.png").open("rb") as first,
+        (tmp_path / "shot-1.png").open("rb") as second,
+    ):
+        claim = shelf.claims.create(
+            order_id=placed.id,
+            codes=[code],
+            problem="invalid",
+            error_code="WS-37432-9",
+            redemption={"account_region": "US", "attempted_at": datetime.now(UTC)},
+            screenshots=(shot for shot in (first, second)),
+        )
+    sent = [line for line in proxy.requests if line.startswith(claims)]
+    assert sent == [claims + b"HTTP/1.1"] * 2  # refused with 429 once, then filed
+    assert [(e.size_bytes, e.sha256) for e in claim.evidence] == [
+        (len(image), hashlib.sha256(image).hexdigest()) for image in images
+    ]

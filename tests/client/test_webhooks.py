@@ -95,6 +95,22 @@ def test_the_reference_librarys_signatures_verify_and_hostile_ones_do_not() -> N
     assert verify_webhook(body, headers, SECRET) == {"id": "evt_1", "event": "order.paid"}
     assert verify_webhook(body.decode(), headers, SECRET)["event"] == "order.paid"
 
+    # Signed as the reference library signs, at a time a little within or beyond the
+    # tolerance, in the past and in the future: only the signature's time decides.
+    for offset, accepted in ((-299, True), (299, True), (-301, False), (301, False)):
+        stamp = str(now + offset)
+        signed = Webhook(SECRET).sign("evt_1", _at(now + offset), body.decode())
+        at = {**headers, "Webhook-Timestamp": stamp, "Webhook-Signature": signed}
+        if accepted:
+            assert verify_webhook(body, at, SECRET, now=now)["id"] == "evt_1"
+        else:
+            with pytest.raises(WebhookVerificationError, match="tolerance"):
+                verify_webhook(body, at, SECRET, now=now)
+    # The secret with or without its whsec_ prefix; one good signature among others.
+    assert verify_webhook(body, headers, SECRET.removeprefix("whsec_"))["id"] == "evt_1"
+    several = {**headers, "Webhook-Signature": f"v1,bm9wZQ== v1a,xyz {signature}"}
+    assert verify_webhook(body, several, SECRET)["id"] == "evt_1"
+
     hostile = [
         {**headers, "Webhook-Timestamp": str(now - 301)},  # too old
         {**headers, "Webhook-Timestamp": str(now + 301)},  # from the future

@@ -9,7 +9,7 @@ import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -36,8 +36,8 @@ from codeshelf_client._models import (
 )
 
 M = TypeVar("M", bound=BaseModel)
-# A screenshot: a path, raw bytes, or (filename, bytes).
-Screenshot = str | Path | bytes | tuple[str, bytes]
+# A screenshot: a path, raw bytes, an open binary file, or (filename, bytes).
+Screenshot = str | Path | bytes | BinaryIO | tuple[str, bytes]
 Params = list[tuple[str, str]]
 
 
@@ -182,13 +182,22 @@ def order_codes(order_id: str) -> Call[OrderCodes]:
 
 
 def _screenshot(item: Screenshot, index: int) -> FileSpec:
+    """A screenshot read whole, once, when the call is made: every retry of the call sends the
+    same bytes (an open file or a generator of screenshots is not read again)."""
+    default = f"screenshot-{index + 1}"
     if isinstance(item, str | Path):
         path = Path(item)
         name, content = path.name, path.read_bytes()
-    elif isinstance(item, bytes):
-        name, content = f"screenshot-{index + 1}", item
-    else:
+    elif isinstance(item, bytes | bytearray | memoryview):
+        name, content = default, bytes(item)
+    elif isinstance(item, tuple):
         name, content = item
+    else:
+        named = getattr(item, "name", None)
+        name = Path(named).name if isinstance(named, str) and named else default
+        content = item.read()
+    if not isinstance(content, bytes):
+        raise TypeError(f"screenshot {index + 1}: give bytes, a path or a binary file")
     return name, content, _media_type(name, content)
 
 

@@ -19,9 +19,12 @@ DEFAULT_MAX_RETRY_TIME = 60.0
 def _settings(
     api_key: str | None, base_url: str | None, timeout: float, max_retry_time: float
 ) -> Settings:
-    key = api_key or os.environ.get("CODESHELF_API_KEY")
+    key = (api_key or os.environ.get("CODESHELF_API_KEY") or "").strip()
     if not key:
         raise ValueError("give api_key or set CODESHELF_API_KEY (server-side code only)")
+    if not (key.isascii() and key.isprintable()) or " " in key:
+        # Caught here, not as a UnicodeEncodeError out of the first request's headers.
+        raise ValueError("the API key is not one: paste the whole cs_live_… or cs_test_… key")
     url = base_url or os.environ.get("CODESHELF_BASE_URL") or DEFAULT_BASE_URL
     return Settings(key, url.rstrip("/"), timeout, max_retry_time)
 
@@ -32,8 +35,9 @@ class Codeshelf:
         with Codeshelf("cs_live_…", base_url="https://api.example") as shelf:
             order = shelf.orders.create(product_id="psn-us-50", quantity=2)
 
-    ``timeout`` bounds each attempt (seconds); ``max_retry_time`` the time in which retries
-    may start. ``transport`` is an ``httpx`` transport, for tests or a proxy."""
+    ``timeout`` is httpx's (seconds): connecting, and each read or write of an attempt, may
+    take that long. ``max_retry_time`` is the time in which attempts may start (a call ends
+    within it plus one attempt). ``transport`` is an ``httpx`` transport, for tests or a proxy."""
 
     def __init__(
         self,

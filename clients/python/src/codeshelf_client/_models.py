@@ -116,7 +116,7 @@ class OrderCodes(Model):
 class Redemption(Model):
     account_region: str | None = None
     attempted_at: AwareDatetime | None = None
-    exposed_publicly: bool | None = None
+    exposed_publicly: bool = False
 
 
 class Remedy(Model):
@@ -139,6 +139,7 @@ class CodeVerdict(Model):
     error_code: str | None
     decision: str | None = None
     decision_rule: str | None = None
+    decision_rule_text: str | None = None
     decided_at: AwareDatetime | None = None
     remedy: Remedy | None = None
 
@@ -193,10 +194,11 @@ class PreviewCode(Model):
 class ClaimPreview(Model):
     """What filing would conclude (``claims.preview``), without filing."""
 
+    dry_run: bool = True
     order_id: str
     policy_version: str
     codes: list[PreviewCode]
-    would_be_filed: bool
+    would_be_filed: bool = True
     refusal: str | None = None
     refusal_detail: str | None = None
 
@@ -274,7 +276,7 @@ class Difference:
 
 class Reconciliation(Model):
     date: dt.date
-    timezone: str
+    timezone: str = "UTC"
     currencies: list[CurrencyFigures]
     orders: list[ReconciledOrder]
 

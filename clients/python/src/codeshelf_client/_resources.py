@@ -168,9 +168,10 @@ class Claims(_Resource):
         description: str | None = None,
         screenshots: Iterable[Screenshot] = (),
     ) -> Claim:
-        """File a claim on codes of one order, with screenshots (paths, bytes or
-        ``(filename, bytes)``; PNG, JPEG or WebP, up to 5). Not retried once sent: filing twice
-        is refused as ``ClaimRefused`` (``claim-already-open``)."""
+        """File a claim on codes of one order, with screenshots (paths, bytes, open
+        binary files or ``(filename, bytes)``; PNG, JPEG or WebP, up to 5), read whole once, so a
+        retry sends them all again. Not retried once sent: filing twice is refused as
+        ``ClaimRefused`` (``claim-already-open``)."""
         body = calls.claim_body(
             order_id, codes, problem, remedy, error_code, redemption, description
         )
