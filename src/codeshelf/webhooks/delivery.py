@@ -25,6 +25,7 @@ import json
 import logging
 import random
 import secrets
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database, UTCDateTime, table_of
 from codeshelf.kit.vault import Vault
-from codeshelf.webhooks import service, signing, urls
+from codeshelf.webhooks import service, signing, transport, urls
 from codeshelf.webhooks.models import (
     Delivery,
     DeliveryAttempt,
@@ -65,8 +66,8 @@ RETRY_DELAYS = [
     timedelta(hours=24),
 ]
 JITTER = 0.1  # each delay is stretched or shrunk by up to 10 %
-LOCK = timedelta(seconds=60)  # longer than the request time-out
-TIMEOUT = 15.0
+LOCK = timedelta(seconds=60)  # longer than an attempt's deadline
+TIMEOUT = 15.0  # seconds an attempt may take in all: connecting, sending, the answer's head
 MAX_RETRY_AFTER = timedelta(hours=24)
 EXCERPT = 500  # characters of an answer kept in the delivery log
 EXCERPT_BYTES = 2048  # bytes of an answer read at most
@@ -307,6 +308,20 @@ class Signer:
         return Message(self.url, held.body, headers)
 
 
+def client(
+    *,
+    allow_private: bool,
+    resolve: urls.Resolve = urls.system_resolve,
+    verify: ssl.SSLContext | bool = True,
+    deadline: float = TIMEOUT,
+) -> httpx.Client:
+    """The client deliveries are sent with (``transport.client``): every address vetted and
+    connected to as vetted, ``deadline`` seconds per attempt in all."""
+    return transport.client(
+        allow_private=allow_private, deadline=deadline, resolve=resolve, verify=verify
+    )
+
+
 def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
     value = response.headers.get("retry-after")
     if not value:
@@ -320,13 +335,16 @@ def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
 
 
 def send(client: httpx.Client, message: Message, now: datetime, allow_private: bool) -> Outcome:
+    """One attempt. The URL's form is checked here; the addresses it resolves to are vetted by
+    the connection (``client()``: resolved once, connected to as vetted), which also holds the
+    attempt to its deadline: a receiver too slow for it is a time-out, a failure."""
     started = time.monotonic()
 
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        urls.check(message.url, allow_private=allow_private)
+        urls.check(message.url, allow_private=allow_private, resolve=None)
         with client.stream(
             "POST", message.url, content=message.body, headers=message.headers
         ) as response:

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 
-import httpx
-
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
@@ -63,7 +61,7 @@ def run(
     runner = imports.ImportRunner(settings, db, vault, report)
     with (
         closing(waiter(db, delivery.CHANNEL, due, listen=not once)) as alarm,  # before 1st pass
-        httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
+        delivery.client(allow_private=settings.webhook_allow_private) as client,
         closing_runner(runner),
     ):
         if once:  # one queued import, to its end, before the pass that serves its stock
