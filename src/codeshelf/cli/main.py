@@ -126,7 +126,8 @@ def serve(
     """Serve the HTTP API (migrating the schema first when it is behind).
 
     uvloop and httptools run the event loop and parse HTTP where they are installed (they are
-    dependencies on Linux and macOS).
+    dependencies on Linux and macOS). SIGTERM (or Ctrl-C) stops it gracefully: no new
+    connections, the requests in flight answered (up to CODESHELF_SHUTDOWN_GRACE_SECONDS).
     """
     settings = context.settings()
     try:
@@ -142,6 +143,8 @@ def serve(
         workers=workers or _default_workers(settings),
         access_log=access_log,  # uvloop and httptools: uvicorn's "auto" picks them up
         server_header=False,  # no "server: uvicorn" banner
+        # SIGTERM: stop accepting, answer the requests in flight (up to this long), then exit.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

@@ -26,6 +26,7 @@ import logging
 import random
 import secrets
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -142,9 +143,21 @@ class Claimed:
     endpoints: dict[int, WebhookEndpoint]
 
 
-def _due(now: datetime, limit: int, *, lock: bool = True) -> Select[int]:
+@dataclass(frozen=True)
+class Among:
+    """Which endpoints' deliveries a claim may take: all but ``skip`` (those this worker is
+    sending to already), or ``only`` one (a lane going on with its own queue)."""
+
+    skip: frozenset[int] = frozenset()
+    only: int | None = None
+
+
+EVERY = Among()
+
+
+def _due(now: datetime, limit: int, *, lock: bool = True, among: Among = EVERY) -> Select[int]:
     """The ids of up to ``limit`` due deliveries nobody holds, oldest due first (locked, and
-    skipping those another transaction has locked, if ``lock``)."""
+    skipping those another transaction has locked, if ``lock``), of the endpoints ``among``."""
     due = (
         select(Delivery.id)
         .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
@@ -158,24 +171,30 @@ def _due(now: datetime, limit: int, *, lock: bool = True) -> Select[int]:
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )
+    if among.skip:
+        due = due.where(Delivery.endpoint_id.not_in(sorted(among.skip)))
+    if among.only is not None:
+        due = due.where(Delivery.endpoint_id == among.only)
     return due.with_for_update(of=Delivery, skip_locked=True) if lock else due
 
 
-def _claim(session: Session, now: datetime, limit: int, token: str) -> list[int]:
+def _claim(
+    session: Session, now: datetime, limit: int, token: str, among: Among = EVERY
+) -> list[int]:
     """Hold the due deliveries in one statement; their ids in the order they fell due."""
     rows = session.execute(
         update(_DELIVERIES)
-        .where(_D.id.in_(_due(now, limit)))
+        .where(_D.id.in_(_due(now, limit, among=among)))
         .values(locked_until=now + LOCK, lock_token=token)
         .returning(_D.id, _D.next_attempt_at)
     ).all()
     return [delivery_id for delivery_id, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
-def any_due(db: Database, now: datetime | None = None) -> bool:
+def any_due(db: Database, now: datetime | None = None, among: Among = EVERY) -> bool:
     """Whether a delivery is due that nobody holds (a read: it takes no write lock)."""
     with db.read_session() as session:
-        return session.scalar(_due(now or utcnow(), 1, lock=False)) is not None
+        return session.scalar(_due(now or utcnow(), 1, lock=False, among=among)) is not None
 
 
 def claim_due(db: Database, now: datetime, limit: int) -> list[tuple[int, str]]:
@@ -236,11 +255,11 @@ def _unpack(
     return found, endpoints
 
 
-def _claim_and_load(now: datetime, limit: int, token: str) -> Select[Any]:
+def _claim_and_load(now: datetime, limit: int, token: str, among: Among) -> Select[Any]:
     """PostgreSQL: the claim and the load as one statement (the claim a data-modifying CTE)."""
     claimed = (
         update(_DELIVERIES)
-        .where(_D.id.in_(_due(now, limit)))
+        .where(_D.id.in_(_due(now, limit, among=among)))
         .values(locked_until=now + LOCK, lock_token=token)
         .returning(_D.id, _D.attempts, _D.event_id, _D.endpoint_id, _D.next_attempt_at)
         .cte("claimed")
@@ -263,24 +282,32 @@ def _body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def _claim_batch(db: Database, now: datetime, limit: int) -> Claimed | None:
+def claim_batch(db: Database, now: datetime, limit: int, among: Among = EVERY) -> Claimed | None:
     """Claim a batch and load what it takes to send it, in one transaction (on PostgreSQL one
     statement, in autocommit: a single round trip)."""
     token = secrets.token_hex(16)
     if not db.is_sqlite:
         with db.statement() as conn:
-            rows = conn.execute(_claim_and_load(now, limit, token)).mappings().all()
+            rows = conn.execute(_claim_and_load(now, limit, token, among)).mappings().all()
         if not rows:
             return None
         found, endpoints = _unpack(rows)
         due = sorted(rows, key=lambda row: (row["next_attempt_at"], row["id"]))
         return Claimed(token, [found[row["id"]] for row in due], endpoints)
     with db.session() as session:
-        ids = _claim(session, now, limit, token)
+        ids = _claim(session, now, limit, token, among)
         if not ids:
             return None
         held, endpoints = _load(session, ids)
     return Claimed(token, held, endpoints)
+
+
+def queues(claimed: Claimed) -> dict[int, list[Held]]:
+    """A batch by endpoint, each endpoint's deliveries in claim order (oldest due first)."""
+    found: dict[int, list[Held]] = {}
+    for held in claimed.held:
+        found.setdefault(held.endpoint_id, []).append(held)
+    return found
 
 
 @dataclass(frozen=True)
@@ -558,7 +585,19 @@ def _checkpoint(
     return [held for held in todo if held.id in still], signer
 
 
-def _send_queue(
+def _release(db: Database, held: list[Held], token: str) -> None:
+    """Give back the holds still ours, unsent: the deliveries are due again at once, for the
+    next worker (or this one's next pass) to send."""
+    if not held:
+        return
+    with db.session() as session:
+        session.execute(
+            update(_DELIVERIES).where(*_HELD).values(locked_until=None, lock_token=None),
+            {"ids": [h.id for h in held], "token": token},
+        )
+
+
+def send_queue(
     db: Database,
     vault: Vault,
     client: httpx.Client,
@@ -566,15 +605,20 @@ def _send_queue(
     queue: list[Held],
     *,
     allow_private: bool,
-    now: datetime | None,
+    now: datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """One endpoint's deliveries, in order; what was sent is recorded however this ends."""
+    """One endpoint's deliveries, in order; what was sent is recorded however this ends. Once
+    ``stop`` is set no new attempt starts (the one under way ends by its deadline) and the
+    rest of the queue is released, unsent."""
     signer = Signer.of(vault, claimed.endpoints[queue[0].endpoint_id], now or utcnow())
     todo: list[Held] = list(queue)
     sent: list[Sent] = []
     since = time.monotonic()
     try:
         while todo:
+            if stop is not None and stop.is_set():
+                break
             if time.monotonic() - since >= CHECKPOINT:
                 todo, signer = _checkpoint(db, vault, sent, todo, claimed.token, now or utcnow())
                 sent, since = [], time.monotonic()
@@ -584,9 +628,11 @@ def _send_queue(
             message = signer.message(held, at)
             sent.append(Sent(held, at, send(client, message, at, allow_private)))
             if sent[-1].ends_queue:
+                todo = []
                 break
     finally:
         _record(db, sent, claimed.token)
+        _release(db, todo, claimed.token)
 
 
 def run_once(
@@ -598,25 +644,25 @@ def run_once(
     batch: int = 50,
     now: datetime | None = None,
 ) -> int:
-    """Send every delivery due now (up to ``batch``); returns how many were attempted.
+    """Send every delivery due now (up to ``batch``) and wait for them all; returns how many
+    were attempted (``codeshelf worker --once``; the loop runs ``lanes.Lanes`` instead, which
+    never waits for a slow endpoint).
 
     Each endpoint's deliveries go one after another (a 410 stops the rest of its queue), and
-    endpoints in parallel, so one slow receiver delays only its own webhooks.
+    endpoints in parallel.
     """
-    claimed = _claim_batch(db, now or utcnow(), batch)
+    claimed = claim_batch(db, now or utcnow(), batch)
     if claimed is None:
         return 0
-    queues: dict[int, list[Held]] = {}
-    for held in claimed.held:  # claim order: oldest due first within each endpoint
-        queues.setdefault(held.endpoint_id, []).append(held)
+    by_endpoint = queues(claimed)
 
-    def send_queue(queue: list[Held]) -> None:
-        _send_queue(db, vault, client, claimed, queue, allow_private=allow_private, now=now)
+    def send(queue: list[Held]) -> None:
+        send_queue(db, vault, client, claimed, queue, allow_private=allow_private, now=now)
 
-    if len(queues) == 1:
-        send_queue(next(iter(queues.values())))
+    if len(by_endpoint) == 1:
+        send(next(iter(by_endpoint.values())))
     else:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_ENDPOINTS, len(queues))) as pool:
-            for finished in [pool.submit(send_queue, queue) for queue in queues.values()]:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_ENDPOINTS, len(by_endpoint))) as pool:
+            for finished in [pool.submit(send, queue) for queue in by_endpoint.values()]:
                 finished.result()
     return len(claimed.held)

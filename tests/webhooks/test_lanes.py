@@ -1,0 +1,106 @@
+"""No endpoint holds up another's deliveries: the worker loop sends each endpoint in a lane of
+its own and never waits for a slow one. The real loop in a thread, real receivers on loopback;
+the assertions are on the order of events, not on speed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from codeshelf import worker
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from codeshelf.kit.vault import Vault
+from codeshelf.webhooks.models import Delivery, WebhookEndpoint
+from tests.fixtures import factories
+from tests.fixtures.http import order
+from tests.fixtures.receiver import Received, Receiver
+
+pytestmark = pytest.mark.live
+
+
+def _register(client: httpx.Client, headers: dict[str, str], url: str) -> None:
+    body = {"url": url, "event_types": ["order.fulfilled"]}
+    created = client.post("/api/v1/webhook-endpoints", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+
+
+def _states(db: Database, url: str) -> list[str]:
+    with db.read_session() as session:
+        query = (
+            select(Delivery.state)
+            .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+            .where(WebhookEndpoint.url == url)
+        )
+        return list(session.scalars(query))
+
+
+def _until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    """Liveness, with a generous deadline: whether ``condition`` came true in time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@contextmanager
+def running_worker(settings: Settings, db: Database, vault: Vault) -> Iterator[None]:
+    stop = threading.Event()
+    quick = settings.model_copy(update={"worker_poll_seconds": 0.05})
+    loop = threading.Thread(
+        target=worker.run, args=(quick, db, vault), kwargs={"stopping": stop.is_set}
+    )
+    loop.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        loop.join(timeout=60)
+        assert not loop.is_alive()
+
+
+def test_partner_b_is_delivered_while_partner_as_receiver_hangs(
+    hook_client: httpx.Client,
+    hook_settings: Settings,
+    db: Database,
+    vault: Vault,
+    shop: factories.Shop,
+) -> None:
+    events: list[str] = []
+    release_a = threading.Event()
+
+    def hang(_got: Received) -> tuple[int, dict[str, str]]:
+        events.append("A received")
+        release_a.wait(timeout=12)  # within the attempt's deadline: a slow success at the end
+        events.append("A answered")
+        return 200, {}
+
+    def fast(_got: Received) -> tuple[int, dict[str, str]]:
+        events.append("B received")
+        return 200, {}
+
+    with (
+        Receiver(hang) as receiver_a,
+        Receiver(fast) as receiver_b,
+        running_worker(hook_settings, db, vault),
+    ):
+        _register(hook_client, shop.a.headers, receiver_a.url)
+        _register(hook_client, shop.b.headers, receiver_b.url)
+        order(hook_client, shop.a.headers)
+        assert _until(lambda: "A received" in events)  # A's receiver now holds its attempt
+        order(hook_client, shop.b.headers)
+        b_recorded = _until(lambda: _states(db, receiver_b.url) == ["succeeded"])
+        a_meanwhile = _states(db, receiver_a.url)
+        release_a.set()
+        assert b_recorded, events
+        assert a_meanwhile == ["pending"]  # B went out and was recorded while A still hung
+        assert _until(lambda: _states(db, receiver_a.url) == ["succeeded"])
+    assert events == ["A received", "B received", "A answered"]
