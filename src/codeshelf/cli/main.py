@@ -7,6 +7,8 @@ document on stdout, errors go to stderr with exit code 1.
 from __future__ import annotations
 
 import os
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -106,6 +108,12 @@ def _default_workers(settings: Settings) -> int:
     return 1
 
 
+def _stopped(_signal: int, _frame: FrameType | None) -> None:
+    """SIGTERM is a stop asked for: exit 0. uvicorn handles it while serving (a graceful
+    shutdown), then raises it again for the handler it found, this one."""
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -134,6 +142,7 @@ def serve(
         settings.require_secret()
     except MissingSecretKeyError as exc:
         fail(str(exc))
+    signal.signal(signal.SIGTERM, _stopped)
     migrate.ensure_current(settings.database_url)
     uvicorn.run(
         "codeshelf.api.app:create_app",

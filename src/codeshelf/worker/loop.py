@@ -113,3 +113,7 @@ def run(
                 return
             if not sent:
                 alarm.wait(settings.worker_poll_seconds)
+        report(  # told to stop (a single pass returned above)
+            f"stopping: {len(sending.busy())} webhook lane(s) finish their attempt in flight "
+            "and release the rest to the queue"
+        )
