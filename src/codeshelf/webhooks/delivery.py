@@ -4,8 +4,11 @@ A delivery is held by one worker at a time: a lease of ``LOCK`` (``locked_until`
 claim's ``lock_token``). One statement claims a batch, oldest due first (``UPDATE … RETURNING``
 over a pick ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, where the same statement also returns the
 events and endpoints, in autocommit: one round trip; SQLite writers take turns, and a second
-query loads them). Each endpoint's deliveries are then sent one after another, up to 8 endpoints
-at once, and each endpoint's results are recorded together in one transaction: one statement
+query loads them). Each endpoint's deliveries are then sent one after another (``send_queue``;
+endpoints side by side: in the loop each in a lane of its own, ``webhooks.lanes``, with
+``--once`` up to 8 at once), each attempt under one deadline and only to vetted addresses
+(``client()``, ``webhooks.transport``), and each endpoint's results are recorded together in
+one transaction: one statement
 for the successes and one for the failures, each checking that the holds are still this
 worker's (a result sent under a hold lost meanwhile is dropped: the worker that took the
 delivery over records its own), then one insert for the delivery log. A 410, or a schedule run

@@ -107,8 +107,8 @@ def run(
             if last_purge is None or now - last_purge >= PURGE_EVERY:
                 passes.purge(db, now, timedelta(days=settings.event_retention_days), report)
                 last_purge = now
-            if sent:
-                report(f"attempted {sent} deliveries")
+            if sent:  # a single pass has sent them; the loop's lanes are sending them
+                report(f"{'attempted' if once else 'sending'} {sent} deliveries")
             if once:
                 return
             if not sent:
