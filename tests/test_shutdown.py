@@ -59,6 +59,7 @@ def _deliveries(db: Database) -> dict[str, tuple[str, int, bool]]:
         return {event: (state, n, held is not None) for event, state, n, held in rows}
 
 
+@pytest.mark.slow  # processes that wait: started first, beside the rest
 def test_sigterm_lets_the_worker_finish_its_delivery_in_flight_and_release_the_rest(
     hook_client: httpx.Client, db: Database, shop: factories.Shop, tmp_path: Path
 ) -> None:
@@ -161,6 +162,7 @@ def _up(port: int) -> bool:
 
 # What is the server's to finish is uvicorn's graceful shutdown, the same on either database:
 # SQLite only (a server process costs seconds to start on a busy machine).
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_sigterm_lets_the_server_answer_its_requests_in_flight_then_exit_0(
     db: Database, shop: factories.Shop, tmp_path: Path
