@@ -104,3 +104,77 @@ def test_partner_b_is_delivered_while_partner_as_receiver_hangs(
         assert a_meanwhile == ["pending"]  # B went out and was recorded while A still hung
         assert _until(lambda: _states(db, receiver_a.url) == ["succeeded"])
     assert events == ["A received", "B received", "A answered"]
+
+
+def _all_succeeded(db: Database) -> bool:
+    with db.read_session() as session:
+        return set(session.scalars(select(Delivery.state))) == {"succeeded"}
+
+
+def test_two_workers_with_lanes_deliver_every_webhook_exactly_once(
+    hook_client: httpx.Client,
+    hook_settings: Settings,
+    db: Database,
+    vault: Vault,
+    shop: factories.Shop,
+) -> None:
+    # Small batches: lanes go on claiming their endpoint's next ones while both workers' passes
+    # claim for the others, on one database.
+    small = hook_settings.model_copy(update={"worker_poll_seconds": 0.05})
+    with (
+        Receiver() as a1,
+        Receiver() as a2,
+        Receiver() as a3,
+        Receiver() as b1,
+        Receiver() as b2,
+    ):
+        receivers = [(a1, shop.a), (a2, shop.a), (a3, shop.a), (b1, shop.b), (b2, shop.b)]
+        for receiver, partner in receivers:
+            created = hook_client.post(
+                "/api/v1/webhook-endpoints", json={"url": receiver.url}, headers=partner.headers
+            )
+            assert created.status_code == 201, created.text
+        for _ in range(3):
+            order(hook_client, shop.a.headers)
+            order(hook_client, shop.b.headers)
+        with running_batches(small, db, vault, workers=2, batch=4):
+            assert _until(lambda: _all_succeeded(db), seconds=60)
+        feed = {
+            partner.id: sorted(
+                e["id"]
+                for e in hook_client.get(
+                    "/api/v1/events?limit=100", headers=partner.headers
+                ).json()["data"]
+            )
+            for partner in (shop.a, shop.b)
+        }
+    for receiver, partner in receivers:
+        got = sorted(r.headers["webhook-id"] for r in receiver.received)
+        assert got == feed[partner.id]  # every event of its partner, each exactly once
+    with db.read_session() as session:
+        assert set(session.scalars(select(Delivery.attempts))) == {1}
+
+
+@contextmanager
+def running_batches(
+    settings: Settings, db: Database, vault: Vault, *, workers: int, batch: int
+) -> Iterator[None]:
+    """``workers`` worker loops on one database, each in a thread, claiming ``batch`` at a time."""
+    stop = threading.Event()
+    loops = [
+        threading.Thread(
+            target=worker.run,
+            args=(settings, db, vault),
+            kwargs={"stopping": stop.is_set, "batch": batch},
+        )
+        for _ in range(workers)
+    ]
+    for loop in loops:
+        loop.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for loop in loops:
+            loop.join(timeout=60)
+        assert not any(loop.is_alive() for loop in loops)
