@@ -5,6 +5,7 @@ authority); the resolver is the delivery client's own parameter, so no DNS is ne
 
 from __future__ import annotations
 
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
@@ -96,6 +97,26 @@ def test_a_receiver_trickling_its_answer_is_cut_at_the_deadline_and_it_is_a_fail
     assert _attempts(db) == [(None, "timed out")]
     assert _delivery(db) == ("pending", 1)  # to be tried again on the schedule
     assert took < 6  # liveness: cut long before the answer's end (8 s), not a speed figure
+
+
+def test_a_name_lookup_that_takes_its_time_is_cut_at_the_deadline_too() -> None:
+    # The endpoint's name servers are the partner's: they may answer as slowly as they like.
+    release, answered = threading.Event(), threading.Event()
+
+    def slow(_host: str, _port: int) -> list[str]:
+        release.wait(timeout=20)
+        answered.set()
+        return ["127.0.0.1"]
+
+    try:
+        with (
+            delivery.client(allow_private=True, resolve=slow, deadline=0.5) as sender,
+            pytest.raises(httpx.TimeoutException),
+        ):
+            sender.post(f"https://{NAME}/hooks", content=b"{}")
+        assert not answered.is_set()  # the attempt ended while the lookup still went on
+    finally:
+        release.set()
 
 
 # One lookup, every address vetted, connected to as vetted

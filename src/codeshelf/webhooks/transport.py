@@ -10,8 +10,8 @@ certificate's name are the URL's host, as is the Host header): httpcore asks its
 backend for a connection to (host, port) and then starts TLS on it for the name, so only the
 backend is ours.
 
-One deadline per attempt: every read, write, connect and TLS handshake of a request waits at
-most what is left of the deadline set when the request was sent, so a receiver that trickles a
+One deadline per attempt: every name lookup, read, write, connect and TLS handshake of a
+request waits at most what is left of the deadline set when the request was sent, so a receiver that trickles a
 byte every few seconds is cut off when it passes (``httpx.TimeoutException``), however many
 reads it spreads its answer over; httpx's own time-outs are per read. Each thread sends its own
 requests (the deadline is a context variable, read by whichever connection the pool gives it).
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -74,6 +75,29 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+def _looked_up(resolve: urls.Resolve, host: str, port: int, limit: float | None) -> list[str]:
+    """``resolve(host, port)``, waited for no longer than ``limit`` seconds (the attempt's
+    time left): the endpoint's name servers are the partner's, and may take their time. A
+    lookup still going on then is left to finish in its thread, unheeded (ConnectTimeout)."""
+    answer: list[list[str]] = []
+    failure: list[BaseException] = []
+
+    def look() -> None:
+        try:
+            answer.append(resolve(host, port))
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+
+    lookup = threading.Thread(target=look, name=f"codeshelf-lookup-{host}", daemon=True)
+    lookup.start()
+    lookup.join(limit)
+    if lookup.is_alive():
+        raise httpcore.ConnectTimeout(f"looking up {host} took too long")
+    if failure:
+        raise failure[0]
+    return answer[0]
+
+
 class VettedBackend(httpcore.NetworkBackend):
     """Connections to the vetted addresses of a host, tried in the resolver's order."""
 
@@ -90,8 +114,12 @@ class VettedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        limit = _within(timeout, httpcore.ConnectTimeout)
         addresses = urls.vetted(
-            host, port, allow_private=self._allow_private, resolve=self._resolve
+            host,
+            port,
+            allow_private=self._allow_private,
+            resolve=lambda name, number: _looked_up(self._resolve, name, number, limit),
         )
         failed: Exception = httpcore.ConnectError("could not connect")
         for address in addresses:
