@@ -11,10 +11,11 @@ backend for a connection to (host, port) and then starts TLS on it for the name,
 backend is ours.
 
 One deadline per attempt: every name lookup, read, write, connect and TLS handshake of a
-request waits at most what is left of the deadline set when the request was sent, so a receiver that trickles a
-byte every few seconds is cut off when it passes (``httpx.TimeoutException``), however many
-reads it spreads its answer over; httpx's own time-outs are per read. Each thread sends its own
-requests (the deadline is a context variable, read by whichever connection the pool gives it).
+request waits at most what is left of the deadline set when the request was sent, so a
+receiver that trickles a byte every few seconds is cut off when it passes
+(``httpx.TimeoutException``), however many reads it spreads its answer over; httpx's own
+time-outs are per read. Each thread sends its own requests (the deadline is a context
+variable, read by whichever connection the pool gives it).
 """
 
 from __future__ import annotations
