@@ -4,10 +4,7 @@ control characters, or an endless body. Real HTTP servers on loopback, answering
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 from sqlalchemy import select
@@ -18,34 +15,7 @@ from codeshelf.webhooks import delivery
 from codeshelf.webhooks.models import DeliveryAttempt
 from tests.fixtures import factories
 from tests.fixtures.http import order
-
-Answer = Callable[[BaseHTTPRequestHandler], None]
-
-
-@contextmanager
-def answering(answer: Answer) -> Iterator[str]:
-    """A receiver on a loopback port whose every POST ``answer`` writes by hand."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            answer(self)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        def handle_error(self, request: object, client_address: object) -> None:
-            pass  # the worker hanging up on an endless answer is the point, not an error
-
-    server = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    finally:
-        server.shutdown()
-        server.server_close()
+from tests.fixtures.receiver import answering
 
 
 def _register(client: httpx.Client, shop: factories.Shop, url: str) -> None:

@@ -7,6 +7,8 @@ document on stdout, errors go to stderr with exit code 1.
 from __future__ import annotations
 
 import os
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -108,6 +110,12 @@ def _default_workers(settings: Settings) -> int:
     return 1
 
 
+def _stopped(_signal: int, _frame: FrameType | None) -> None:
+    """SIGTERM is a stop asked for: exit 0. uvicorn handles it while serving (a graceful
+    shutdown), then raises it again for the handler it found, this one."""
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -128,13 +136,15 @@ def serve(
     """Serve the HTTP API (migrating the schema first when it is behind).
 
     uvloop and httptools run the event loop and parse HTTP where they are installed (they are
-    dependencies on Linux and macOS).
+    dependencies on Linux and macOS). SIGTERM (or Ctrl-C) stops it gracefully: no new
+    connections, the requests in flight answered (up to CODESHELF_SHUTDOWN_GRACE_SECONDS).
     """
     settings = context.settings()
     try:
         settings.require_secret()
     except MissingSecretKeyError as exc:
         fail(str(exc))
+    signal.signal(signal.SIGTERM, _stopped)
     migrate.ensure_current(settings.database_url)
     uvicorn.run(
         "codeshelf.api.app:create_app",
@@ -144,6 +154,8 @@ def serve(
         workers=workers or _default_workers(settings),
         access_log=access_log,  # uvloop and httptools: uvicorn's "auto" picks them up
         server_header=False,  # no "server: uvicorn" banner
+        # SIGTERM: stop accepting, answer the requests in flight (up to this long), then exit.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

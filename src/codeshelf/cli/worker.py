@@ -23,7 +23,10 @@ def worker(
     Each pass serves approved claims waiting for replacement codes, then backorders (first come,
     first served; those past their deadline fail), from whatever stock has arrived; then sends
     the webhooks that are due. Several workers may run against one PostgreSQL. Stop with Ctrl-C
-    or SIGTERM; a delivery cut off mid-send is sent again later.
+    or SIGTERM: the deliveries in flight finish and are recorded (each within its 15 s
+    deadline), the rest go back to the queue, a running import is rolled back and queued again;
+    then it exits 0 (waiting at most CODESHELF_SHUTDOWN_GRACE_SECONDS). A delivery cut off
+    mid-send by a kill is sent again later.
     """
     settings = context.settings()
     db = context.database()

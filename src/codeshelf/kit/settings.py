@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # How often `codeshelf worker` looks for due deliveries when there was nothing to do.
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    # On SIGTERM, how long `codeshelf serve` waits for the requests in flight to be answered,
+    # and `codeshelf worker` for its deliveries in flight to end (each ends by its 15 s deadline)
+    # before exiting; keep it below the supervisor's own stop time-out (systemd 90 s, k8s 30 s).
+    shutdown_grace_seconds: int = Field(default=25, ge=1)
 
     # Backorders: the longest an order may wait for stock (a partner may ask for less).
     backorder_max_hours: int = Field(default=72, ge=1)

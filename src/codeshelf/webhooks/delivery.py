@@ -4,8 +4,11 @@ A delivery is held by one worker at a time: a lease of ``LOCK`` (``locked_until`
 claim's ``lock_token``). One statement claims a batch, oldest due first (``UPDATE … RETURNING``
 over a pick ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, where the same statement also returns the
 events and endpoints, in autocommit: one round trip; SQLite writers take turns, and a second
-query loads them). Each endpoint's deliveries are then sent one after another, up to 8 endpoints
-at once, and each endpoint's results are recorded together in one transaction: one statement
+query loads them). Each endpoint's deliveries are then sent one after another (``send_queue``;
+endpoints side by side: in the loop each in a lane of its own, ``webhooks.lanes``, with
+``--once`` up to 8 at once), each attempt under one deadline and only to vetted addresses
+(``client()``, ``webhooks.transport``), and each endpoint's results are recorded together in
+one transaction: one statement
 for the successes and one for the failures, each checking that the holds are still this
 worker's (a result sent under a hold lost meanwhile is dropped: the worker that took the
 delivery over records its own), then one insert for the delivery log. A 410, or a schedule run
@@ -25,6 +28,8 @@ import json
 import logging
 import random
 import secrets
+import ssl
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +45,7 @@ from sqlalchemy.orm import Session
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database, UTCDateTime, table_of
 from codeshelf.kit.vault import Vault
-from codeshelf.webhooks import service, signing, urls
+from codeshelf.webhooks import service, signing, transport, urls
 from codeshelf.webhooks.models import (
     Delivery,
     DeliveryAttempt,
@@ -65,8 +70,8 @@ RETRY_DELAYS = [
     timedelta(hours=24),
 ]
 JITTER = 0.1  # each delay is stretched or shrunk by up to 10 %
-LOCK = timedelta(seconds=60)  # longer than the request time-out
-TIMEOUT = 15.0
+LOCK = timedelta(seconds=60)  # longer than an attempt's deadline
+TIMEOUT = 15.0  # seconds an attempt may take in all: connecting, sending, the answer's head
 MAX_RETRY_AFTER = timedelta(hours=24)
 EXCERPT = 500  # characters of an answer kept in the delivery log
 EXCERPT_BYTES = 2048  # bytes of an answer read at most
@@ -141,9 +146,21 @@ class Claimed:
     endpoints: dict[int, WebhookEndpoint]
 
 
-def _due(now: datetime, limit: int, *, lock: bool = True) -> Select[int]:
+@dataclass(frozen=True)
+class Among:
+    """Which endpoints' deliveries a claim may take: all but ``skip`` (those this worker is
+    sending to already), or ``only`` one (a lane going on with its own queue)."""
+
+    skip: frozenset[int] = frozenset()
+    only: int | None = None
+
+
+EVERY = Among()
+
+
+def _due(now: datetime, limit: int, *, lock: bool = True, among: Among = EVERY) -> Select[int]:
     """The ids of up to ``limit`` due deliveries nobody holds, oldest due first (locked, and
-    skipping those another transaction has locked, if ``lock``)."""
+    skipping those another transaction has locked, if ``lock``), of the endpoints ``among``."""
     due = (
         select(Delivery.id)
         .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
@@ -157,24 +174,30 @@ def _due(now: datetime, limit: int, *, lock: bool = True) -> Select[int]:
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )
+    if among.skip:
+        due = due.where(Delivery.endpoint_id.not_in(sorted(among.skip)))
+    if among.only is not None:
+        due = due.where(Delivery.endpoint_id == among.only)
     return due.with_for_update(of=Delivery, skip_locked=True) if lock else due
 
 
-def _claim(session: Session, now: datetime, limit: int, token: str) -> list[int]:
+def _claim(
+    session: Session, now: datetime, limit: int, token: str, among: Among = EVERY
+) -> list[int]:
     """Hold the due deliveries in one statement; their ids in the order they fell due."""
     rows = session.execute(
         update(_DELIVERIES)
-        .where(_D.id.in_(_due(now, limit)))
+        .where(_D.id.in_(_due(now, limit, among=among)))
         .values(locked_until=now + LOCK, lock_token=token)
         .returning(_D.id, _D.next_attempt_at)
     ).all()
     return [delivery_id for delivery_id, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
-def any_due(db: Database, now: datetime | None = None) -> bool:
+def any_due(db: Database, now: datetime | None = None, among: Among = EVERY) -> bool:
     """Whether a delivery is due that nobody holds (a read: it takes no write lock)."""
     with db.read_session() as session:
-        return session.scalar(_due(now or utcnow(), 1, lock=False)) is not None
+        return session.scalar(_due(now or utcnow(), 1, lock=False, among=among)) is not None
 
 
 def claim_due(db: Database, now: datetime, limit: int) -> list[tuple[int, str]]:
@@ -235,11 +258,11 @@ def _unpack(
     return found, endpoints
 
 
-def _claim_and_load(now: datetime, limit: int, token: str) -> Select[Any]:
+def _claim_and_load(now: datetime, limit: int, token: str, among: Among) -> Select[Any]:
     """PostgreSQL: the claim and the load as one statement (the claim a data-modifying CTE)."""
     claimed = (
         update(_DELIVERIES)
-        .where(_D.id.in_(_due(now, limit)))
+        .where(_D.id.in_(_due(now, limit, among=among)))
         .values(locked_until=now + LOCK, lock_token=token)
         .returning(_D.id, _D.attempts, _D.event_id, _D.endpoint_id, _D.next_attempt_at)
         .cte("claimed")
@@ -262,24 +285,32 @@ def _body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def _claim_batch(db: Database, now: datetime, limit: int) -> Claimed | None:
+def claim_batch(db: Database, now: datetime, limit: int, among: Among = EVERY) -> Claimed | None:
     """Claim a batch and load what it takes to send it, in one transaction (on PostgreSQL one
     statement, in autocommit: a single round trip)."""
     token = secrets.token_hex(16)
     if not db.is_sqlite:
         with db.statement() as conn:
-            rows = conn.execute(_claim_and_load(now, limit, token)).mappings().all()
+            rows = conn.execute(_claim_and_load(now, limit, token, among)).mappings().all()
         if not rows:
             return None
         found, endpoints = _unpack(rows)
         due = sorted(rows, key=lambda row: (row["next_attempt_at"], row["id"]))
         return Claimed(token, [found[row["id"]] for row in due], endpoints)
     with db.session() as session:
-        ids = _claim(session, now, limit, token)
+        ids = _claim(session, now, limit, token, among)
         if not ids:
             return None
         held, endpoints = _load(session, ids)
     return Claimed(token, held, endpoints)
+
+
+def queues(claimed: Claimed) -> dict[int, list[Held]]:
+    """A batch by endpoint, each endpoint's deliveries in claim order (oldest due first)."""
+    found: dict[int, list[Held]] = {}
+    for held in claimed.held:
+        found.setdefault(held.endpoint_id, []).append(held)
+    return found
 
 
 @dataclass(frozen=True)
@@ -307,6 +338,20 @@ class Signer:
         return Message(self.url, held.body, headers)
 
 
+def client(
+    *,
+    allow_private: bool,
+    resolve: urls.Resolve = urls.system_resolve,
+    verify: ssl.SSLContext | bool = True,
+    deadline: float = TIMEOUT,
+) -> httpx.Client:
+    """The client deliveries are sent with (``transport.client``): every address vetted and
+    connected to as vetted, ``deadline`` seconds per attempt in all."""
+    return transport.client(
+        allow_private=allow_private, deadline=deadline, resolve=resolve, verify=verify
+    )
+
+
 def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
     value = response.headers.get("retry-after")
     if not value:
@@ -320,13 +365,16 @@ def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
 
 
 def send(client: httpx.Client, message: Message, now: datetime, allow_private: bool) -> Outcome:
+    """One attempt. The URL's form is checked here; the addresses it resolves to are vetted by
+    the connection (``client()``: resolved once, connected to as vetted), which also holds the
+    attempt to its deadline: a receiver too slow for it is a time-out, a failure."""
     started = time.monotonic()
 
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        urls.check(message.url, allow_private=allow_private)
+        urls.check(message.url, allow_private=allow_private, resolve=None)
         with client.stream(
             "POST", message.url, content=message.body, headers=message.headers
         ) as response:
@@ -540,7 +588,19 @@ def _checkpoint(
     return [held for held in todo if held.id in still], signer
 
 
-def _send_queue(
+def _release(db: Database, held: list[Held], token: str) -> None:
+    """Give back the holds still ours, unsent: the deliveries are due again at once, for the
+    next worker (or this one's next pass) to send."""
+    if not held:
+        return
+    with db.session() as session:
+        session.execute(
+            update(_DELIVERIES).where(*_HELD).values(locked_until=None, lock_token=None),
+            {"ids": [h.id for h in held], "token": token},
+        )
+
+
+def send_queue(
     db: Database,
     vault: Vault,
     client: httpx.Client,
@@ -548,15 +608,20 @@ def _send_queue(
     queue: list[Held],
     *,
     allow_private: bool,
-    now: datetime | None,
+    now: datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """One endpoint's deliveries, in order; what was sent is recorded however this ends."""
+    """One endpoint's deliveries, in order; what was sent is recorded however this ends. Once
+    ``stop`` is set no new attempt starts (the one under way ends by its deadline) and the
+    rest of the queue is released, unsent."""
     signer = Signer.of(vault, claimed.endpoints[queue[0].endpoint_id], now or utcnow())
     todo: list[Held] = list(queue)
     sent: list[Sent] = []
     since = time.monotonic()
     try:
         while todo:
+            if stop is not None and stop.is_set():
+                break
             if time.monotonic() - since >= CHECKPOINT:
                 todo, signer = _checkpoint(db, vault, sent, todo, claimed.token, now or utcnow())
                 sent, since = [], time.monotonic()
@@ -566,9 +631,11 @@ def _send_queue(
             message = signer.message(held, at)
             sent.append(Sent(held, at, send(client, message, at, allow_private)))
             if sent[-1].ends_queue:
+                todo = []
                 break
     finally:
         _record(db, sent, claimed.token)
+        _release(db, todo, claimed.token)
 
 
 def run_once(
@@ -580,25 +647,25 @@ def run_once(
     batch: int = 50,
     now: datetime | None = None,
 ) -> int:
-    """Send every delivery due now (up to ``batch``); returns how many were attempted.
+    """Send every delivery due now (up to ``batch``) and wait for them all; returns how many
+    were attempted (``codeshelf worker --once``; the loop runs ``lanes.Lanes`` instead, which
+    never waits for a slow endpoint).
 
     Each endpoint's deliveries go one after another (a 410 stops the rest of its queue), and
-    endpoints in parallel, so one slow receiver delays only its own webhooks.
+    endpoints in parallel.
     """
-    claimed = _claim_batch(db, now or utcnow(), batch)
+    claimed = claim_batch(db, now or utcnow(), batch)
     if claimed is None:
         return 0
-    queues: dict[int, list[Held]] = {}
-    for held in claimed.held:  # claim order: oldest due first within each endpoint
-        queues.setdefault(held.endpoint_id, []).append(held)
+    by_endpoint = queues(claimed)
 
-    def send_queue(queue: list[Held]) -> None:
-        _send_queue(db, vault, client, claimed, queue, allow_private=allow_private, now=now)
+    def send(queue: list[Held]) -> None:
+        send_queue(db, vault, client, claimed, queue, allow_private=allow_private, now=now)
 
-    if len(queues) == 1:
-        send_queue(next(iter(queues.values())))
+    if len(by_endpoint) == 1:
+        send(next(iter(by_endpoint.values())))
     else:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_ENDPOINTS, len(queues))) as pool:
-            for finished in [pool.submit(send_queue, queue) for queue in queues.values()]:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_ENDPOINTS, len(by_endpoint))) as pool:
+            for finished in [pool.submit(send, queue) for queue in by_endpoint.values()]:
                 finished.result()
     return len(claimed.held)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from codeshelf.kit.errors import InvalidInputError
@@ -42,12 +43,55 @@ def _is_internal(address: str) -> bool:
     )
 
 
-def check(url: str, *, allow_private: bool, resolve: bool = True) -> str:
+Resolve = Callable[[str, int], list[str]]
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    """The addresses the system's resolver gives ``host`` (every one, IPv4 and IPv6)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def vetted(host: str, port: int, *, allow_private: bool, resolve: Resolve) -> list[str]:
+    """The addresses to connect to for ``host``, resolved once, every one of them vetted: the
+    caller connects to these and never resolves the name again (a name that answers a public
+    address to the check and an internal one to the connection, DNS rebinding, gets nowhere).
+
+    An address literal is not resolved. UnsafeUrlError if the name does not resolve or any of
+    its addresses is inside a special-purpose range (``allow_private`` lifts the latter).
+    """
+    literal = host.strip("[]")
+    if _is_address(literal):
+        found = [literal]
+    else:
+        try:
+            found = resolve(host, port)
+        except (OSError, UnicodeError, ValueError):
+            raise UnsafeUrlError(f"{host} does not resolve", pointer="#/url") from None
+    if not found:
+        raise UnsafeUrlError(f"{host} does not resolve", pointer="#/url")
+    if not allow_private and any(_is_internal(address) for address in found):
+        raise UnsafeUrlError(
+            f"{host} resolves to a private, loopback or link-local address", pointer="#/url"
+        )
+    return found
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def check(url: str, *, allow_private: bool, resolve: Resolve | None = system_resolve) -> str:
     """The URL if it may receive webhooks, else UnsafeUrlError.
 
     Every address the host resolves to must be public: a name that resolves to 127.0.0.1,
     10.x, 169.254.169.254 (cloud metadata) or ::1 is refused. ``allow_private`` (dev and tests)
-    lifts that and allows plain http.
+    lifts that and allows plain http. ``resolve=None`` checks the URL's form only (the
+    delivery's connection vets the addresses it connects to: ``webhooks.transport``).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -56,16 +100,11 @@ def check(url: str, *, allow_private: bool, resolve: bool = True) -> str:
         raise UnsafeUrlError("webhook URLs must use https", pointer="#/url")
     if parts.username or parts.password:
         raise UnsafeUrlError("a webhook URL may not carry credentials", pointer="#/url")
-    if allow_private or not resolve:
+    if allow_private or resolve is None:
         return url
     try:
         port = parts.port or 443
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError):
-        raise UnsafeUrlError(f"{parts.hostname} does not resolve", pointer="#/url") from None
-    if not infos or any(_is_internal(str(info[4][0])) for info in infos):
-        raise UnsafeUrlError(
-            f"{parts.hostname} resolves to a private, loopback or link-local address",
-            pointer="#/url",
-        )
+    except ValueError:
+        raise UnsafeUrlError("a webhook URL is an absolute https URL", pointer="#/url") from None
+    vetted(parts.hostname, port, allow_private=False, resolve=resolve)
     return url

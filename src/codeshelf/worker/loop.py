@@ -7,7 +7,13 @@ latest: retries falling due, backorders' deadlines, and any wake-up missed.
 
 Several workers may run against one PostgreSQL: each delivery is held by one at a time, the
 stock pass locks what it serves, and each import job is taken by one worker (``worker.imports``:
-in a thread, so a long import never holds the loop back).
+in a thread, so a long import never holds the loop back). Webhooks go out in lanes, one per
+endpoint (``webhooks.lanes``): a pass starts them and never waits for one, so a slow receiver
+holds up only its own queue.
+
+Told to stop, the loop ends its pass; the lanes start no new attempt, those under way end (by
+their deadline) and are recorded, the rest is released to the queue; a running import is rolled
+back and queued again. It waits up to ``shutdown_grace_seconds`` for that.
 """
 
 from __future__ import annotations
@@ -17,14 +23,12 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 
-import httpx
-
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.kit.wakeup import waiter
-from codeshelf.webhooks import delivery
+from codeshelf.webhooks import delivery, lanes
 from codeshelf.worker import imports, passes
 
 PURGE_EVERY = timedelta(hours=1)
@@ -37,6 +41,15 @@ def closing_runner(runner: imports.ImportRunner) -> Iterator[None]:
         yield
     finally:
         runner.stop()
+
+
+@contextmanager
+def stopping_lanes(sending: lanes.Lanes, grace: float) -> Iterator[lanes.Lanes]:
+    """On the way out, the deliveries under way are finished and recorded, the rest released."""
+    try:
+        yield sending
+    finally:
+        sending.stop(grace)
 
 
 # Stock loaded without an import (claims and backorders waiting for it), and the stock floors.
@@ -57,13 +70,23 @@ def run(
     last_purge: datetime | None = None
     last_floors: float | None = None
 
-    def due() -> bool:
-        return delivery.any_due(db)
-
     runner = imports.ImportRunner(settings, db, vault, report)
+    allow_private = settings.webhook_allow_private
     with (
-        closing(waiter(db, delivery.CHANNEL, due, listen=not once)) as alarm,  # before 1st pass
-        httpx.Client(timeout=delivery.TIMEOUT, follow_redirects=False) as client,
+        delivery.client(allow_private=allow_private) as client,
+        stopping_lanes(
+            lanes.Lanes(db, vault, client, allow_private=allow_private, batch=batch),
+            settings.shutdown_grace_seconds,
+        ) as sending,
+        # Due deliveries of endpoints without a lane here wake it (their lanes go on alone).
+        closing(
+            waiter(
+                db,
+                delivery.CHANNEL,
+                lambda: delivery.any_due(db, among=sending.others()),
+                listen=not once,
+            )
+        ) as alarm,  # before the first pass
         closing_runner(runner),
     ):
         if once:  # one queued import, to its end, before the pass that serves its stock
@@ -76,14 +99,21 @@ def run(
                 if not once:
                     runner.step()  # the next import job, in a thread: the loop goes on
                 last_floors = time.monotonic()
-            sent = passes.send_webhooks(db, vault, client, settings, batch)
+            if once:
+                sent = passes.send_webhooks(db, vault, client, settings, batch)
+            else:
+                sent = passes.start_webhooks(sending)
             now = utcnow()
             if last_purge is None or now - last_purge >= PURGE_EVERY:
                 passes.purge(db, now, timedelta(days=settings.event_retention_days), report)
                 last_purge = now
-            if sent:
-                report(f"attempted {sent} deliveries")
+            if sent:  # a single pass has sent them; the loop's lanes are sending them
+                report(f"{'attempted' if once else 'sending'} {sent} deliveries")
             if once:
                 return
             if not sent:
                 alarm.wait(settings.worker_poll_seconds)
+        report(  # told to stop (a single pass returned above)
+            f"stopping: {len(sending.busy())} webhook lane(s) finish their attempt in flight "
+            "and release the rest to the queue"
+        )
