@@ -33,6 +33,8 @@ router = APIRouter(tags=["claims"])
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_SCREENSHOTS = 5
+# The bodies these routes read by hand (JSON or multipart): the OpenAPI document's components.
+BODY_MODELS = (ClaimCreate, EvidenceCreate)
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {PROBLEM_JSON: {}}}
