@@ -59,8 +59,12 @@ def _item_schema(schema: dict[str, Any]) -> None:
 def _order_schema(schema: dict[str, Any]) -> None:
     """The two forms of the seeds: ``items``, or the flat ``product_id`` + ``quantity``."""
     _one_of_quantity_or_qty(schema)
+    schema["allOf"] = [{"oneOf": _forms()}]
+
+
+def _forms() -> list[dict[str, Any]]:
     absent = {"type": "null"}
-    schema["oneOf"] = [
+    return [
         {
             "title": "Items",
             "required": ["items"],
