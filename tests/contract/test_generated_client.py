@@ -65,8 +65,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     app.state.services.db.dispose()
     tools = _generator()
     run = subprocess.run(
-        [str(tools / "python"), "-m", "openapi_python_client", "generate", "--path", str(document), "--meta", "none",
-         "--output-path", str(here / PACKAGE)],
+        [str(tools / "python"), "-m", "openapi_python_client", "generate",
+         "--path", str(document), "--meta", "none", "--output-path", str(here / PACKAGE)],
         capture_output=True,
         text=True,
         timeout=120,
