@@ -270,7 +270,6 @@ def _header(name: str) -> dict[str, str]:
 
 
 def _add_headers(responses: dict[str, Any], *, keyed: bool, location: bool, replays: bool) -> None:
-    created = min((s for s in responses if s.startswith("2") and s != "204"), default=None)
     for status, response in responses.items():
         headers: dict[str, Any] = {"Cache-Control": _header("Cache-Control")}
         if keyed and status != "401":
@@ -280,7 +279,7 @@ def _add_headers(responses: dict[str, Any], *, keyed: bool, location: bool, repl
             headers["Retry-After"] = _header("Retry-After")
         if status == "401":
             headers["WWW-Authenticate"] = _header("WWW-Authenticate")
-        if location and status == created and status in ("201", "202"):
+        if location and status in ("201", "202"):
             headers["Location"] = _header("Location")
         if replays:
             headers["Idempotent-Replayed"] = _header("Idempotent-Replayed")
