@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,8 +47,10 @@ def _generator() -> Path:
              "-r", str(REQUIREMENTS)],
             check=True,
         )  # fmt: skip
-        if not venv.exists():
+        try:
             building.rename(venv)
+        except OSError:  # another worker got there first: theirs is as good
+            shutil.rmtree(building)
     return venv / "bin"
 
 

@@ -33,8 +33,9 @@ from codeshelf.api.raises import Problem
 PARTNER_KEY = "partnerKey"
 OPERATOR_KEY = "operatorKey"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-# Every request: a second Authorization or Idempotency-Key header is refused (api.middleware).
-ANY_REQUEST = {Problem(400, "malformed-request")}
+# Every request: a second Authorization or Idempotency-Key header is refused (api.middleware);
+# and a failure of ours is a problem too (api.problems' last handler), never an HTML page.
+ANY_REQUEST = {Problem(400, "malformed-request"), Problem(500, "internal-error")}
 # A request with a body: not JSON (or naming a key twice), too large, or not valid.
 WITH_BODY = {
     Problem(400, "malformed-request"),
