@@ -186,6 +186,8 @@ def test_the_headers_the_server_sends_are_declared(documents: dict[str, dict[str
         create["201"]["headers"]
     )
     assert "Retry-After" in create["409"]["headers"] and "Retry-After" in create["429"]["headers"]
+    assert create["429"]["headers"]["Retry-After"]["required"] is True
+    assert create["201"]["headers"]["RateLimit"]["required"] is True
     assert "WWW-Authenticate" in create["401"]["headers"]
     claims = documents["partner"]["paths"]["/api/v1/claims"]["post"]["responses"]
     assert "Location" in claims["201"]["headers"] and "Location" not in claims["200"]["headers"]

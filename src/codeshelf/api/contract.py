@@ -266,22 +266,32 @@ def _sets_location(endpoint: Callable[..., Any]) -> bool:
         return False
 
 
-def _header(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/headers/{name}"}
+def _header(name: str, required: bool = False) -> dict[str, Any]:
+    """A reference to the header, or (sent on every such answer) the header marked required."""
+    return (
+        {**HEADERS[name], "required": True}
+        if required
+        else {"$ref": f"#/components/headers/{name}"}
+    )
 
 
 def _add_headers(responses: dict[str, Any], *, keyed: bool, location: bool, replays: bool) -> None:
+    """The headers each answer carries; ``required`` where the server always sends it: the
+    rate-limit fields on every success and 429 behind a key (a 401 has none, and some refusals
+    come before the key is counted), ``Retry-After`` on 429, the challenge on 401."""
     for status, response in responses.items():
-        headers: dict[str, Any] = {"Cache-Control": _header("Cache-Control")}
+        success = status.startswith("2")
+        headers: dict[str, Any] = {"Cache-Control": _header("Cache-Control", required=True)}
         if keyed and status != "401":
-            headers["RateLimit"] = _header("RateLimit")
-            headers["RateLimit-Policy"] = _header("RateLimit-Policy")
+            always = success or status == "429"
+            headers["RateLimit"] = _header("RateLimit", always)
+            headers["RateLimit-Policy"] = _header("RateLimit-Policy", always)
         if status in RETRY_AFTER_STATUSES:
-            headers["Retry-After"] = _header("Retry-After")
+            headers["Retry-After"] = _header("Retry-After", status == "429")
         if status == "401":
-            headers["WWW-Authenticate"] = _header("WWW-Authenticate")
+            headers["WWW-Authenticate"] = _header("WWW-Authenticate", required=True)
         if location and status in ("201", "202"):
-            headers["Location"] = _header("Location")
+            headers["Location"] = _header("Location", required=True)
         if replays:
             headers["Idempotent-Replayed"] = _header("Idempotent-Replayed")
         response["headers"] = headers
