@@ -223,6 +223,8 @@ def test_the_seed_order_bodies_are_valid_and_accepted(
     body = validator(documents["partner"], {"$ref": "#/components/schemas/OrderCreate"})
     body.validate(SEED_002_ITEMS)
     body.validate(SEED_003_FLAT)
+    declared = documents["partner"]["components"]["schemas"]["OrderCreate"]["examples"]
+    assert declared == [SEED_003_FLAT, SEED_002_ITEMS]  # what Swagger UI shows
     both = {"product_id": shop.sku, "quantity": 1, "qty": 1}
     neither = {"product_id": shop.sku}
     mixed = {"items": [{"product_id": shop.sku, "quantity": 1}], "product_id": shop.sku}

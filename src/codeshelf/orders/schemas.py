@@ -60,6 +60,20 @@ def _order_schema(schema: dict[str, Any]) -> None:
     """The two forms of the seeds: ``items``, or the flat ``product_id`` + ``quantity``."""
     _one_of_quantity_or_qty(schema)
     schema["allOf"] = [{"oneOf": _forms()}]
+    schema["examples"] = [  # as the seeds write them (003, then 002)
+        {
+            "product_id": "psn-us-50",
+            "quantity": 2,
+            "client_order_id": "ORDER-1042",
+            "idempotency_key": "8d91b0",
+        },
+        {
+            "items": [
+                {"region": "US", "denomination": 50, "qty": 10},
+                {"region": "TR", "denomination": 250, "qty": 5},
+            ]
+        },
+    ]
 
 
 def _forms() -> list[dict[str, Any]]:
