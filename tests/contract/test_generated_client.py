@@ -127,6 +127,11 @@ def test_a_generated_client_does_a_resellers_day(
         "0.00",
     )
 
+    # A 422 is a problem like any other (the generated parser used to raise on it).
+    invalid = _api(generated, "orders.list_orders").sync(client=client, limit=0)
+    assert isinstance(invalid, _model(generated, "Problem"))
+    assert invalid.errors[0].parameter == "limit"
+
     codes = _api(generated, "orders.get_order_codes").sync(order_id=order.id, client=client)
     assert codes.count == 2 and {code.code for code in codes.codes} <= set(shop.codes)
 
