@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from codeshelf.api import contract
+from codeshelf.api import contract_parts
 from codeshelf.kit.db import Database
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks.models import EVENT_TYPES
@@ -154,7 +154,7 @@ def test_every_problem_extension_the_code_sends_is_in_the_problem_schema() -> No
             if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Error"):
                 made |= {kw.arg for kw in node.keywords if kw.arg not in (None, "pointer")}
     made -= {"headers"}  # HTTPProblemError's response headers, not members
-    assert made == set(contract.PROBLEM_EXTENSIONS)
+    assert made == set(contract_parts.PROBLEM_EXTENSIONS)
 
 
 @SQLITE
@@ -202,6 +202,7 @@ def test_operations_have_readable_unique_ids(documents: dict[str, dict[str, Any]
     assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]*)*", i) for i in ids), ids
     assert {"createOrder", "listOrders", "getOrder", "getOrderCodes", "listEvents"} <= set(ids)
     assert {"approveClaim", "approveDeposit", "approveApplication"} <= set(ids)
+    assert set(contract_parts.OPERATION_IDS.values()) <= set(ids)  # no name left for a route gone
 
 
 @SQLITE
