@@ -215,6 +215,8 @@ def test_links_lead_from_what_a_post_creates_to_its_operations(
         "parameters": {"order_id": "$response.body#/id"},
     }
     assert set(links) == {"getOrder", "getOrderCodes"}
+    listed = documents["partner"]["paths"]["/api/v1/orders"]["get"]["responses"]["200"]["links"]
+    assert listed["getOrder"]["parameters"] == {"order_id": "$response.body#/data/0/id"}
 
 
 @SQLITE

@@ -129,29 +129,52 @@ def _complete_operation(
 
 
 def _add_links(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
-    """Links from what a POST creates (its ``id``) to the operations on it: ``POST /orders``
-    answers an order whose ``id`` is the ``order_id`` of ``GET /orders/{order_id}``, ...
-    (clients and schemathesis' stateful tests follow them)."""
+    """Links to the operations on one thing (``/orders/{order_id}``, ``.../codes``) from the
+    answers that name one: what a POST creates (``$response.body#/id``), and the first of a
+    page a GET lists (``$response.body#/data/0/id``). Clients and schemathesis' stateful
+    tests follow them."""
     for path, item in paths.items():
-        created = item.get("post", {}).get("responses", {}).get("201")
-        if created is None or "id" not in _properties(created, schemas):
-            continue
-        links = {}
-        for other, other_item in paths.items():
-            match = re.fullmatch(re.escape(path) + r"/\{(\w+)\}(/[\w-]+)?", other)
-            if match is None:
+        sources = [
+            (item.get("post", {}).get("responses", {}).get("201"), "$response.body#/id", False),
+            (
+                item.get("get", {}).get("responses", {}).get("200"),
+                "$response.body#/data/0/id",
+                True,
+            ),
+        ]
+        for response, expression, listed in sources:
+            if response is None or not _names_an_id(response, schemas, listed):
                 continue
-            for operation in other_item.values():
-                links[operation["operationId"]] = {
+            links = {
+                operation["operationId"]: {
                     "operationId": operation["operationId"],
-                    "parameters": {match.group(1): "$response.body#/id"},
+                    "parameters": {parameter: expression},
                 }
-        if links:
-            created["links"] = links
+                for parameter, operation in _operations_on_one(paths, path)
+            }
+            if links:
+                response["links"] = links
 
 
-def _properties(response: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
-    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+def _operations_on_one(paths: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The operations on ``path/{x_id}`` and its actions, with the name of that parameter."""
+    for other, item in paths.items():
+        match = re.fullmatch(re.escape(path) + r"/\{(\w+)\}(/[\w-]+)?", other)
+        if match is not None:
+            for operation in item.values():
+                yield match.group(1), operation
+
+
+def _names_an_id(response: dict[str, Any], schemas: dict[str, Any], listed: bool) -> bool:
+    properties = _properties(response.get("content", {}).get("application/json", {}), schemas)
+    if listed:
+        items = properties.get("data", {}).get("items", {})
+        properties = _properties({"schema": items}, schemas)
+    return "id" in properties
+
+
+def _properties(media: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = media.get("schema", {})
     name = str(schema.get("$ref", "")).rsplit("/", 1)[-1]
     properties: dict[str, Any] = schemas.get(name, schema).get("properties", {})
     return properties
