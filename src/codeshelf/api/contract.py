@@ -25,6 +25,7 @@ from typing import Any
 
 from fastapi import routing
 from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute
 
 from codeshelf.api import deps, idempotency, problems, raises, webhook_docs
@@ -72,6 +73,8 @@ def complete(
     prefix: str,
     extra_models: tuple[type[Any], ...] = (),
 ) -> dict[str, Any]:
+    """``document`` (FastAPI's, for ``routes``) completed in place; ``extra_models`` are the
+    models of bodies that routes read by hand."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
@@ -108,15 +111,8 @@ def _complete_operation(
     relative = route.path_format.removeprefix(prefix)
     operation["operationId"] = OPERATION_IDS.get(f"{method} {relative}", _camel(endpoint.__name__))
     keyed = _security(operation, calls)
-    found = raises.problems_of(calls) | ANY_REQUEST
-    if operation.get("parameters"):
-        found |= WITH_PARAMETERS
-    if "requestBody" in operation:
-        found |= WITH_BODY
-    responses = operation["responses"]
-    for status in [status for status in responses if int(status) >= 400]:
-        del responses[status]
-    for status, slugs in sorted(_by_status(found).items()):
+    responses = {s: r for s, r in operation["responses"].items() if int(s) < 400}
+    for status, slugs in sorted(_by_status(_problems(operation, calls)).items()):
         responses[str(status)] = _problem_response(slugs)
     _add_headers(
         responses,
@@ -124,8 +120,17 @@ def _complete_operation(
         location=_sets_location(endpoint),
         replays=raises.reaches(calls, idempotency.replay_response),
     )
-    responses = dict(sorted(responses.items()))
-    operation["responses"] = responses
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _problems(operation: dict[str, Any], calls: list[Callable[..., Any]]) -> set[Problem]:
+    """What the code can make, and what the HTTP layer answers to a request of this shape."""
+    found = raises.problems_of(calls) | ANY_REQUEST
+    if operation.get("parameters"):
+        found |= WITH_PARAMETERS
+    if "requestBody" in operation:
+        found |= WITH_BODY
+    return found
 
 
 def _add_links(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
@@ -264,8 +269,6 @@ def _add_headers(responses: dict[str, Any], *, keyed: bool, location: bool, repl
 
 def _add_models(schemas: dict[str, Any], models: tuple[type[Any], ...]) -> None:
     """Models that bodies read by hand refer to (a claim's JSON or multipart forms)."""
-    from pydantic.json_schema import models_json_schema
-
     if not models:
         return
     _, found = models_json_schema(
