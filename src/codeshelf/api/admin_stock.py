@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from codeshelf.api.deps import OperatorDep, Services, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.claims import service as claims
 from codeshelf.kit import uploads
 from codeshelf.kit.clock import utcnow
@@ -27,17 +26,6 @@ from codeshelf.stock.service import jobs
 from codeshelf.worker import after_stock_arrives
 
 router = APIRouter(prefix="/admin/stock", tags=["admin: stock"])
-
-
-def problems(**descriptions: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI problem responses: ``problems(s404="…")``."""
-    return {
-        int(status[1:]): {"description": text, "content": {PROBLEM_JSON: {}}}
-        for status, text in descriptions.items()
-    }
-
-
-BATCH_PROBLEMS = problems(s404="No such batch (`batch-not-found`)")
 
 
 class BatchQualityOut(BaseModel):
@@ -134,7 +122,6 @@ def suppliers(operator: OperatorDep, services: ServicesDep) -> SupplierQualityPa
 @router.get(
     "/cover",
     response_model=StockCoverPage,
-    responses=problems(s422="Invalid days"),
     summary="Products running low",
 )
 def low_cover(
@@ -167,7 +154,6 @@ def low_cover(
 @router.post(
     "/batches/{reference:path}/quarantine",
     response_model=QuarantinedOut,
-    responses=BATCH_PROBLEMS,
     summary="Quarantine a batch",
 )
 def quarantine(reference: str, operator: OperatorDep, services: ServicesDep) -> QuarantinedOut:
@@ -180,7 +166,6 @@ def quarantine(reference: str, operator: OperatorDep, services: ServicesDep) -> 
 @router.post(
     "/batches/{reference:path}/release",
     response_model=ReleasedOut,
-    responses=BATCH_PROBLEMS,
     summary="Release a batch's quarantine",
 )
 def release(reference: str, operator: OperatorDep, services: ServicesDep) -> ReleasedOut:
@@ -306,12 +291,6 @@ def _queue(services: Services, path: Any, actor: str, **fields: Any) -> ImportJo
     IMPORTS_PATH,
     status_code=202,
     response_model=ImportJobOut,
-    responses=problems(
-        s404="No such product (`product-not-found`)",
-        s409="The batch reference was already imported or is being imported (`batch-exists`)",
-        s413="The file is larger than CODESHELF_MAX_IMPORT_BYTES (`payload-too-large`)",
-        s422="An invalid reference, supplier or unit cost, or an empty file",
-    ),
     openapi_extra=UPLOAD_BODY,
     summary="Upload a file of codes to import",
 )
@@ -374,7 +353,6 @@ def list_imports(
 @router.get(
     IMPORTS_PATH + "/{job_id}",
     response_model=ImportJobOut,
-    responses=problems(s404="No such job (`import-job-not-found`)"),
     summary="An import job: progress and report",
 )
 def show_import(job_id: str, operator: OperatorDep, services: ServicesDep) -> ImportJobOut:

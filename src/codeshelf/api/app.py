@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.utils import get_openapi
 
-from codeshelf.api import problems
+from codeshelf.api import contract, problems
 from codeshelf.api.admin_gate import HideAdminApi
 from codeshelf.api.admin_stock import IMPORTS_PATH
 from codeshelf.api.admin_stock import router as stock_admin_router
@@ -19,6 +18,7 @@ from codeshelf.applications.admin_routes import router as applications_admin_rou
 from codeshelf.catalog.admin_routes import router as catalog_admin_router
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
+from codeshelf.claims.routes import BODY_MODELS as CLAIM_BODY_MODELS
 from codeshelf.claims.routes import router as claims_router
 from codeshelf.dossier.admin_routes import router as partners_admin_router
 from codeshelf.kit.db import Database
@@ -120,8 +120,13 @@ def _split_openapi(app: FastAPI) -> None:
 
     def full() -> dict[str, Any]:
         if "full" not in cache:
-            cache["full"] = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
+            cache["full"] = contract.build(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                prefix=API_PREFIX,
+                extra_models=CLAIM_BODY_MODELS,
             )
         return cache["full"]
 
@@ -144,18 +149,43 @@ def _split_openapi(app: FastAPI) -> None:
 
 
 def _only_paths(schema: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
-    """The document with only the kept paths, and only the component schemas they use."""
+    """The document with only the kept paths, and only the component schemas they use (the
+    webhooks, which only partners receive, go with the partner paths)."""
     paths = {path: item for path, item in schema["paths"].items() if keep(path)}
+    webhooks = schema.get("webhooks", {}) if keep("/") else {}
     components = schema.get("components", {}).get("schemas", {})
     used: set[str] = set()
-    pending = _refs(paths)
+    pending = _refs(paths) | _refs(webhooks)
     while pending:
         name = pending.pop()
         if name not in used and name in components:
             used.add(name)
             pending |= _refs(components[name])
     trimmed = {name: components[name] for name in sorted(used)}
-    return {**schema, "paths": paths, "components": {"schemas": trimmed}}
+    security = {
+        name: scheme
+        for name, scheme in schema["components"]["securitySchemes"].items()
+        if name in _security_names(paths)
+    }
+    document = {**schema, "paths": paths, "webhooks": webhooks}
+    document["components"] = {
+        **schema["components"],
+        "schemas": trimmed,
+        "securitySchemes": security,
+    }
+    if not webhooks:
+        del document["webhooks"]
+    return document
+
+
+def _security_names(paths: dict[str, Any]) -> set[str]:
+    return {
+        name
+        for item in paths.values()
+        for operation in item.values()
+        for requirement in operation.get("security", [])
+        for name in requirement
+    }
 
 
 def _refs(node: Any) -> set[str]:

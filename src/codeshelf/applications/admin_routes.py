@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from codeshelf.api.deps import OperatorDep, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.applications import service
 from codeshelf.applications.models import Application
 from codeshelf.applications.schemas import (
@@ -24,16 +23,6 @@ from codeshelf.kit.clock import utcnow
 from codeshelf.operators.service import actor_name
 
 router = APIRouter(prefix="/admin", tags=["admin: applications"])
-
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {PROBLEM_JSON: {}}}
-    for status, description in {
-        404: "No such application",
-        409: "The application's status does not allow this (each decision is made once), or "
-        "its e-mail address already has a codeshelf account",
-        422: "Invalid message",
-    }.items()
-}
 
 
 @router.get("/applications", response_model=ApplicationPage)
@@ -50,7 +39,7 @@ def application_queue(
         return ApplicationPage(data=[ApplicationOut.of(session, a) for a in found])
 
 
-@router.get("/applications/{application_id}", response_model=ApplicationOut, responses=PROBLEMS)
+@router.get("/applications/{application_id}", response_model=ApplicationOut)
 def show_application(
     application_id: str, operator: OperatorDep, services: ServicesDep
 ) -> ApplicationOut:
@@ -64,18 +53,14 @@ def _decide(services: Any, decide: Callable[[Session], Application]) -> Applicat
         return ApplicationOut.of(session, decide(session))
 
 
-@router.post(
-    "/applications/{application_id}/review", response_model=ApplicationOut, responses=PROBLEMS
-)
+@router.post("/applications/{application_id}/review", response_model=ApplicationOut)
 def review(application_id: str, operator: OperatorDep, services: ServicesDep) -> ApplicationOut:
     """Mark a submitted application under review (the applicant's status page says so)."""
     actor = actor_name(operator)
     return _decide(services, lambda s: service.review(s, application_id, actor, utcnow()))
 
 
-@router.post(
-    "/applications/{application_id}/approve", response_model=ApprovedOut, responses=PROBLEMS
-)
+@router.post("/applications/{application_id}/approve", response_model=ApprovedOut)
 def approve(
     application_id: str, body: Approval, operator: OperatorDep, services: ServicesDep
 ) -> ApprovedOut:
@@ -88,9 +73,7 @@ def approve(
         return approved_view(session, approved, services.settings.public_url)
 
 
-@router.post(
-    "/applications/{application_id}/decline", response_model=ApplicationOut, responses=PROBLEMS
-)
+@router.post("/applications/{application_id}/decline", response_model=ApplicationOut)
 def decline(
     application_id: str, body: Declining, operator: OperatorDep, services: ServicesDep
 ) -> ApplicationOut:

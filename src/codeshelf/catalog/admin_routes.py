@@ -4,13 +4,11 @@ with their default price, changing that price, retiring and unretiring."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from codeshelf.api.deps import OperatorDep, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.catalog import service
 from codeshelf.catalog.models import Product
 from codeshelf.kit.clock import utcnow
@@ -19,24 +17,6 @@ from codeshelf.kit.schemas import MoneyOut
 from codeshelf.operators.service import actor_name
 
 router = APIRouter(prefix="/admin", tags=["admin: catalog"])
-
-
-def _problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"description": text, "content": {PROBLEM_JSON: {}}}
-        for status, text in descriptions.items()
-    }
-
-
-NOT_FOUND = "No such product (`product-not-found`)"
-PRICE_PROBLEMS = _problems({404: NOT_FOUND, 422: "An invalid price (`validation-error`)"})
-RETIRE_PROBLEMS = _problems(
-    {
-        404: NOT_FOUND,
-        409: "Backorders wait for the product (`product-has-backorders`), or it is already "
-        "retired (`product-already-retired`) or not retired (`product-not-retired`)",
-    }
-)
 
 
 class AdminProductOut(BaseModel):
@@ -91,7 +71,6 @@ def list_products(operator: OperatorDep, services: ServicesDep) -> AdminProductP
 @router.post(
     "/products/{sku}/price",
     response_model=PriceChangeOut,
-    responses=PRICE_PROBLEMS,
     summary="Change a product's default price",
 )
 def set_price(
@@ -112,7 +91,6 @@ def set_price(
 @router.post(
     "/products/{sku}/retire",
     response_model=AdminProductOut,
-    responses=RETIRE_PROBLEMS,
     summary="Retire a product",
 )
 def retire(sku: str, operator: OperatorDep, services: ServicesDep) -> AdminProductOut:
@@ -127,7 +105,6 @@ def retire(sku: str, operator: OperatorDep, services: ServicesDep) -> AdminProdu
 @router.post(
     "/products/{sku}/unretire",
     response_model=AdminProductOut,
-    responses=RETIRE_PROBLEMS,
     summary="Sell a retired product again",
 )
 def unretire(sku: str, operator: OperatorDep, services: ServicesDep) -> AdminProductOut:

@@ -16,7 +16,6 @@ from codeshelf.api.problems import HTTPProblemError
 from codeshelf.claims import service
 from codeshelf.claims.evidence import EvidenceCorruptedError
 from codeshelf.claims.models import Claim, ClaimEvidence
-from codeshelf.claims.routes import PROBLEMS
 from codeshelf.claims.schemas import (
     AdminClaimOut,
     AdminClaimPage,
@@ -39,7 +38,7 @@ def _actor(key: OperatorKey) -> service.Actor:
     return service.Actor(actor_name(key), key_public_id=key.public_id)
 
 
-@router.get("/claims", response_model=AdminClaimPage, responses=PROBLEMS)
+@router.get("/claims", response_model=AdminClaimPage)
 def triage_queue(
     operator: OperatorDep,
     services: ServicesDep,
@@ -91,14 +90,14 @@ def queue_overview(operator: OperatorDep, services: ServicesDep) -> QueueOvervie
         return overview_out(service.overview(session))
 
 
-@router.get("/claims/{claim_id}", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.get("/claims/{claim_id}", response_model=AdminClaimOut)
 def show_claim(claim_id: str, operator: OperatorDep, services: ServicesDep) -> AdminClaimOut:
     """The claim with its evidence, verdicts, and each code's history."""
     with services.db.read_session() as session:
         return operator_view(session, service.get_claim(session, claim_id))
 
 
-@router.get("/claims/{claim_id}/evidence/{evidence_id}", responses=PROBLEMS)
+@router.get("/claims/{claim_id}/evidence/{evidence_id}")
 def evidence_file(
     claim_id: str, evidence_id: str, operator: OperatorDep, services: ServicesDep
 ) -> Response:
@@ -133,12 +132,12 @@ def _decide(services: Any, claim_id: str, decide: Callable[[Session], Claim]) ->
         return operator_view(session, claim)
 
 
-@router.post("/claims/{claim_id}/triage", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.post("/claims/{claim_id}/triage", response_model=AdminClaimOut)
 def triage(claim_id: str, operator: OperatorDep, services: ServicesDep) -> AdminClaimOut:
     return _decide(services, claim_id, lambda s: service.triage(s, claim_id, _actor(operator)))
 
 
-@router.post("/claims/{claim_id}/approve", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.post("/claims/{claim_id}/approve", response_model=AdminClaimOut)
 def approve(
     claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
@@ -154,7 +153,7 @@ def approve(
     )
 
 
-@router.post("/claims/{claim_id}/decisions", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.post("/claims/{claim_id}/decisions", response_model=AdminClaimOut)
 def decide(
     claim_id: str, body: CodeDecisions, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
@@ -179,7 +178,7 @@ def decide(
     )
 
 
-@router.post("/claims/{claim_id}/reject", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.post("/claims/{claim_id}/reject", response_model=AdminClaimOut)
 def reject(
     claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
@@ -192,7 +191,7 @@ def reject(
     )
 
 
-@router.post("/claims/{claim_id}/request-info", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.post("/claims/{claim_id}/request-info", response_model=AdminClaimOut)
 def request_info(
     claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
@@ -204,7 +203,7 @@ def request_info(
     )
 
 
-@router.post("/claims/{claim_id}/escalate", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.post("/claims/{claim_id}/escalate", response_model=AdminClaimOut)
 def escalate(
     claim_id: str, body: Decision, operator: OperatorDep, services: ServicesDep
 ) -> AdminClaimOut:
@@ -217,7 +216,7 @@ def escalate(
     )
 
 
-@router.post("/claims/{claim_id}/resolve", response_model=AdminClaimOut, responses=PROBLEMS)
+@router.post("/claims/{claim_id}/resolve", response_model=AdminClaimOut)
 def resolve(claim_id: str, operator: OperatorDep, services: ServicesDep) -> AdminClaimOut:
     """Carry out what an approved claim still waits for (replacements, once stock is in)."""
     return _decide(services, claim_id, lambda s: service.resolve(s, claim_id, _actor(operator)))

@@ -5,13 +5,10 @@ Each change is the same service call the CLI and the console make, as ``operator
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from codeshelf.api.deps import OperatorDep, Services, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.catalog import service as catalog
 from codeshelf.dossier import service
 from codeshelf.dossier.schemas import (
@@ -39,15 +36,6 @@ from codeshelf.partners import service as partners
 
 router = APIRouter(prefix="/admin", tags=["admin: partners"])
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {PROBLEM_JSON: {}}}
-    for status, description in {
-        404: "`partner-not-found`, `product-not-found`",
-        409: "`member-exists`: the owner's e-mail already has a codeshelf account",
-        422: "Invalid input; or a sandbox partner (its live twin's prices and limits apply)",
-    }.items()
-}
-
 
 def _detail(services: Services, session: Session, partner_id: str) -> PartnerDetailOut:
     detail = service.partner_detail(session, partner_id, utcnow())
@@ -66,7 +54,6 @@ def partner_list(operator: OperatorDep, services: ServicesDep) -> PartnerPage:
     "/partners",
     response_model=OpenedPartnerOut,
     status_code=201,
-    responses=PROBLEMS,
     summary="Open a partner and invite its owner",
 )
 def open_partner(
@@ -98,7 +85,6 @@ def open_partner(
 @router.get(
     "/partners/{partner_id}",
     response_model=PartnerDetailOut,
-    responses=PROBLEMS,
     summary="Show a partner",
 )
 def partner_detail(
@@ -113,7 +99,6 @@ def partner_detail(
 @router.put(
     "/partners/{partner_id}/prices/{sku}",
     response_model=PartnerPriceOut,
-    responses=PROBLEMS,
     summary="Set a partner's price for a product",
 )
 def set_price(
@@ -130,7 +115,6 @@ def set_price(
 @router.delete(
     "/partners/{partner_id}/prices/{sku}",
     status_code=204,
-    responses=PROBLEMS,
     summary="Remove a partner's price for a product",
 )
 def clear_price(partner_id: str, sku: str, operator: OperatorDep, services: ServicesDep) -> None:
@@ -152,7 +136,6 @@ def _limit(money: MoneyIn | None) -> Money | None:
 @router.put(
     "/partners/{partner_id}/review-limits",
     response_model=ReviewLimitsOut,
-    responses=PROBLEMS,
     summary="Set a partner's manual-review limits",
 )
 def set_review_limits(
@@ -175,7 +158,6 @@ def set_review_limits(
 @router.put(
     "/partners/{partner_id}/rate-limit",
     response_model=RateLimitOut,
-    responses=PROBLEMS,
     summary="Set a partner's rate limit",
 )
 def set_rate_limit(

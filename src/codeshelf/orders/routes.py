@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from codeshelf.api import idempotency
 from codeshelf.api.deps import PrincipalDep, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.kit.schemas import PRINTABLE, UTCDateTime
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
@@ -16,19 +15,6 @@ from codeshelf.orders.schemas import CodeOut, OrderCodes, OrderCreate, OrderOut,
 from codeshelf.orders.service import submission
 
 router = APIRouter(tags=["orders"])
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {PROBLEM_JSON: {}}}
-    for status, description in {
-        400: "Idempotency-Key missing or malformed",
-        401: "Missing or invalid API key",
-        402: "Not enough balance (problem type insufficient-funds)",
-        409: "Not enough stock, key still in use, or client_order_id already used",
-        422: "Invalid body, unknown product, or key reused with another body",
-        404: "No such order for this partner",
-        429: "Rate limit exceeded",
-    }.items()
-}
 
 
 def _order_json(session: Session, order: Order) -> OrderOut:
@@ -40,7 +26,6 @@ def _order_json(session: Session, order: Order) -> OrderOut:
     "/orders",
     status_code=201,
     response_model=OrderOut,
-    responses=PROBLEM_RESPONSES,
 )
 def create_order(
     payload: OrderCreate,
@@ -109,8 +94,9 @@ def list_orders(
     return OrderPage(data=data, next_cursor=next_cursor)
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut, responses=PROBLEM_RESPONSES)
+@router.get("/orders/{order_id}", response_model=OrderOut)
 def get_order(order_id: str, principal: PrincipalDep, services: ServicesDep) -> OrderOut:
+    """One of your orders: its status (and what a `pending` one waits for), items and total."""
     with services.db.read_session() as session:
         return _order_json(session, service.get_order(session, principal.partner.id, order_id))
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AliasChoices,
@@ -25,6 +25,82 @@ Quantity = Annotated[
     StrictInt,
     Field(ge=1, validation_alias=AliasChoices("quantity", "qty"), description="1 or more"),
 ]
+
+
+def _one_of_quantity_or_qty(schema: dict[str, Any]) -> None:
+    """``qty`` is ``quantity``'s other name (the supplier's guide uses it): the schema says so,
+    as a property of its own and one of the two, never both (pydantic refuses both)."""
+    properties = schema["properties"]
+    properties["qty"] = {**properties["quantity"], "title": "Qty", "description": "= quantity"}
+    schema["required"] = [name for name in schema.get("required", []) if name != "quantity"]
+    if not schema["required"]:
+        del schema["required"]
+
+
+def _item_schema(schema: dict[str, Any]) -> None:
+    _one_of_quantity_or_qty(schema)
+    schema["allOf"] = [
+        {"oneOf": [{"required": ["quantity"]}, {"required": ["qty"]}]},
+        {
+            "anyOf": [
+                {"required": ["product_id"], "properties": {"product_id": {"type": "string"}}},
+                {
+                    "required": ["region", "denomination"],
+                    "properties": {
+                        "region": {"type": "string"},
+                        "denomination": {"type": ["number", "string"]},
+                    },
+                },
+            ]
+        },
+    ]
+
+
+def _order_schema(schema: dict[str, Any]) -> None:
+    """The two forms of the seeds: ``items``, or the flat ``product_id`` + ``quantity``."""
+    _one_of_quantity_or_qty(schema)
+    schema["allOf"] = [{"oneOf": _forms()}]
+    schema["examples"] = [  # as the seeds write them (003, then 002)
+        {
+            "product_id": "psn-us-50",
+            "quantity": 2,
+            "client_order_id": "ORDER-1042",
+            "idempotency_key": "8d91b0",
+        },
+        {
+            "items": [
+                {"region": "US", "denomination": 50, "qty": 10},
+                {"region": "TR", "denomination": 250, "qty": 5},
+            ]
+        },
+    ]
+
+
+def _forms() -> list[dict[str, Any]]:
+    absent = {"type": "null"}
+    return [
+        {
+            "title": "Items",
+            "required": ["items"],
+            "properties": {
+                "items": {"type": "array"},
+                "product_id": absent,
+                "quantity": absent,
+                "qty": absent,
+            },
+        },
+        {
+            "title": "One product",
+            "required": ["product_id"],
+            "properties": {"items": absent, "product_id": {"type": "string"}},
+            "oneOf": [
+                {"required": ["quantity"], "properties": {"quantity": {"type": "integer"}}},
+                {"required": ["qty"], "properties": {"qty": {"type": "integer"}}},
+            ],
+        },
+    ]
+
+
 ProductId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=PRINTABLE, examples=["psn-us-50"])
 ]
@@ -33,7 +109,7 @@ ProductId = Annotated[
 class OrderItemIn(BaseModel):
     """A line naming a product, or a region and denomination (``qty`` is accepted too)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_item_schema)
 
     product_id: ProductId | None = None
     region: str | None = Field(
@@ -54,7 +130,7 @@ class OrderItemIn(BaseModel):
 class OrderCreate(BaseModel):
     """Either ``items`` or ``product_id`` + ``quantity`` (the two forms of the seeds)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_order_schema)
 
     items: list[OrderItemIn] | None = Field(default=None, min_length=1, max_length=100)
     product_id: ProductId | None = None

@@ -6,12 +6,11 @@ asked for above its currency's threshold is approved or declined with another op
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from codeshelf.api.deps import OperatorDep, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.errors import InvalidInputError
 from codeshelf.kit.money import InvalidMoneyError, Money
@@ -27,17 +26,6 @@ from codeshelf.wallet.schemas import (
 )
 
 router = APIRouter(prefix="/admin", tags=["admin: deposits"])
-
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {PROBLEM_JSON: {}}}
-    for status, description in {
-        403: "`four-eyes`: the operator who asked for this deposit cannot decide it",
-        404: "`partner-not-found`, `deposit-request-not-found`",
-        409: "`deposit-reference-conflict`: the reference names another deposit (or a pending or "
-        "declined request); `deposit-already-decided`",
-        422: "Invalid amount, currency, reference or note",
-    }.items()
-}
 
 
 def _money(body: DepositIn) -> Money:
@@ -56,7 +44,6 @@ def _money(body: DepositIn) -> Money:
     responses={
         200: {"model": DepositOut, "description": "Already credited under this reference"},
         202: {"model": DepositOut, "description": "Above the threshold: waits for approval"},
-        **PROBLEMS,
     },
 )
 def deposit(
@@ -102,7 +89,6 @@ def deposit_requests(
 @router.get(
     "/deposits/{request_id}",
     response_model=DepositRequestOut,
-    responses=PROBLEMS,
     summary="Show a deposit request",
 )
 def deposit_request(
@@ -115,7 +101,6 @@ def deposit_request(
 @router.post(
     "/deposits/{request_id}/approve",
     response_model=DepositOut,
-    responses=PROBLEMS,
     summary="Approve a pending deposit (a second operator)",
 )
 def approve(request_id: str, operator: OperatorDep, services: ServicesDep) -> DepositOut:
@@ -129,7 +114,6 @@ def approve(request_id: str, operator: OperatorDep, services: ServicesDep) -> De
 @router.post(
     "/deposits/{request_id}/decline",
     response_model=DepositRequestOut,
-    responses=PROBLEMS,
     summary="Decline a pending deposit (a second operator)",
 )
 def decline(

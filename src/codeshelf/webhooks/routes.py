@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from codeshelf.api.deps import PrincipalDep, ServicesDep
-from codeshelf.api.problems import PROBLEM_JSON
 from codeshelf.webhooks import service
 from codeshelf.webhooks.schemas import (
     AttemptList,
@@ -22,16 +21,8 @@ from codeshelf.webhooks.schemas import (
 
 router = APIRouter(tags=["webhooks and events"])
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": {PROBLEM_JSON: {}}}
-    for status, description in {
-        404: "No such endpoint or event for this partner",
-        422: "Invalid URL (https only; no private, loopback or link-local address) or event type",
-    }.items()
-}
 
-
-@router.post("/webhook-endpoints", status_code=201, response_model=EndpointOut, responses=PROBLEMS)
+@router.post("/webhook-endpoints", status_code=201, response_model=EndpointOut)
 def create_endpoint(
     body: EndpointCreate, response: Response, principal: PrincipalDep, services: ServicesDep
 ) -> EndpointOut:
@@ -57,22 +48,20 @@ def list_endpoints(principal: PrincipalDep, services: ServicesDep) -> EndpointLi
         return EndpointList(data=[EndpointOut.of(e) for e in endpoints])
 
 
-@router.get("/webhook-endpoints/{endpoint_id}", response_model=EndpointOut, responses=PROBLEMS)
+@router.get("/webhook-endpoints/{endpoint_id}", response_model=EndpointOut)
 def get_endpoint(endpoint_id: str, principal: PrincipalDep, services: ServicesDep) -> EndpointOut:
     with services.db.read_session() as session:
         return EndpointOut.of(service.get_endpoint(session, principal.partner.id, endpoint_id))
 
 
-@router.delete("/webhook-endpoints/{endpoint_id}", status_code=204, responses=PROBLEMS)
+@router.delete("/webhook-endpoints/{endpoint_id}", status_code=204)
 def delete_endpoint(endpoint_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
     with services.db.session() as session:
         service.delete_endpoint(session, principal.partner, endpoint_id)
     return Response(status_code=204)
 
 
-@router.post(
-    "/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=EndpointOut, responses=PROBLEMS
-)
+@router.post("/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=EndpointOut)
 def rotate_secret(endpoint_id: str, principal: PrincipalDep, services: ServicesDep) -> EndpointOut:
     """A new secret (shown once). For 24 hours every webhook carries both signatures."""
     with services.db.session() as session:
@@ -82,9 +71,7 @@ def rotate_secret(endpoint_id: str, principal: PrincipalDep, services: ServicesD
         return EndpointOut.of(endpoint, secret)
 
 
-@router.post(
-    "/webhook-endpoints/{endpoint_id}/enable", response_model=EndpointOut, responses=PROBLEMS
-)
+@router.post("/webhook-endpoints/{endpoint_id}/enable", response_model=EndpointOut)
 def enable_endpoint(
     endpoint_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> EndpointOut:
@@ -93,9 +80,7 @@ def enable_endpoint(
         return EndpointOut.of(service.enable_endpoint(session, principal.partner, endpoint_id))
 
 
-@router.get(
-    "/webhook-endpoints/{endpoint_id}/deliveries", response_model=AttemptList, responses=PROBLEMS
-)
+@router.get("/webhook-endpoints/{endpoint_id}/deliveries", response_model=AttemptList)
 def delivery_log(
     endpoint_id: str,
     principal: PrincipalDep,
