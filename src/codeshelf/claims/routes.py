@@ -33,6 +33,11 @@ router = APIRouter(tags=["claims"])
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_SCREENSHOTS = 5
+FILE_PATH = "/claims"
+EVIDENCE_PATH = "/claims/{claim_id}/evidence"
+# The routes that take screenshots (multipart, up to CODESHELF_MAX_UPLOAD_BYTES): their bodies
+# reach them unread, and they authenticate before reading.
+UPLOAD_PATHS = (FILE_PATH, EVIDENCE_PATH)
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {PROBLEM_JSON: {}}}
@@ -135,7 +140,7 @@ async def _in_session(
 
 
 @router.post(
-    "/claims",
+    FILE_PATH,
     status_code=201,
     response_model=ClaimOut,
     responses={200: {"model": ClaimPreview, "description": "dry_run"}, **PROBLEMS},
@@ -223,7 +228,7 @@ def get_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> 
 
 
 @router.post(
-    "/claims/{claim_id}/evidence",
+    EVIDENCE_PATH,
     response_model=ClaimOut,
     responses=PROBLEMS,
     openapi_extra=_multipart_body("evidence", EvidenceCreate),
