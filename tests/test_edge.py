@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
 from tests.fixtures.edge import (
     BOUNDARY,
     Served,
@@ -27,6 +29,7 @@ from tests.fixtures.edge import (
     spooled_bytes,
 )
 from tests.fixtures.factories import Shop
+from tests.fixtures.servers import serve
 
 MIB = 1_048_576
 HEADER_TIMEOUT = 1.0
@@ -68,6 +71,18 @@ def test_an_upload_without_a_good_key_is_refused_before_its_body_is_read(
     assert b"connection: close" in head  # the rest of the body is never read
 
 
+def test_a_client_that_waits_for_100_continue_never_sends_an_unauthorized_body(
+    server: Served,
+) -> None:
+    """`Expect: 100-continue` (curl sends it for bodies over 1 MiB): the server asks for the
+    body only once the key is good, so a refused upload costs the client nothing either."""
+    headers = {"Authorization": "Bearer cs_live_not-a-key", "Expect": "100-continue"}
+    with connect(server.port, "127.0.0.11") as sock:
+        sock.sendall(multipart_head("/api/v1/claims/cl_x/evidence", 20 * MIB, headers))
+        answer = read_answer(sock)
+    assert answer.lower().startswith(b"http/1.1 401"), answer[:300]
+
+
 def test_only_the_exact_upload_routes_take_large_multipart_bodies(
     client: httpx.Client, shop: Shop
 ) -> None:
@@ -86,6 +101,24 @@ def test_only_the_exact_upload_routes_take_large_multipart_bodies(
         response = client.post(path, content=body, headers=headers)
         assert response.status_code != 413, (path, response.text[:200])
         assert response.status_code in (400, 422, 404), (path, response.text[:200])
+
+
+def test_an_upload_that_declares_no_length_is_counted_as_it_streams(
+    settings: Settings, db: Database, shop: Shop
+) -> None:
+    small = settings.model_copy(update={"max_upload_bytes": 2 * MIB})
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: only counting can stop it
+        yield file_part_head()
+        for _ in range(4):
+            yield b"\0" * MIB
+
+    headers = {**shop.a.headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    with serve(small, db) as client:
+        response = client.post("/api/v1/claims", content=chunked(), headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.json()["type"].endswith("/payload-too-large")
+    assert response.headers["connection"] == "close"
 
 
 # --- 2. Uploads are spooled to disk --------------------------------------------------------
