@@ -32,6 +32,8 @@ from tests.fixtures.factories import Shop
 from tests.fixtures.servers import serve
 
 MIB = 1_048_576
+# The server's deadlines, short for the tests; the tests wait far longer (liveness bounds for a
+# loaded machine): a connection cut in time ends the wait at once.
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 2.0
 FAILURES = 5
@@ -167,7 +169,7 @@ def _cut_within(sock: socket.socket, seconds: float) -> bytes:
 
 def test_a_connection_that_sends_nothing_is_closed(server: Served) -> None:
     with connect(server.port, "127.0.0.13") as sock:
-        answer = _cut_within(sock, HEADER_TIMEOUT + 8)
+        answer = _cut_within(sock, HEADER_TIMEOUT + 30)
     assert answer.startswith(b"HTTP/1.1 408"), answer
 
 
@@ -176,7 +178,7 @@ def test_headers_that_trickle_are_cut(server: Served) -> None:
         sock.sendall(b"GET /api/v1/inventory HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
         try:
-            while time.monotonic() - started < HEADER_TIMEOUT + 8:
+            while time.monotonic() - started < HEADER_TIMEOUT + 30:
                 sock.sendall(b"X-a: b\r\n")  # a header line every 0.2 s, never the end
                 time.sleep(0.2)
         except (BrokenPipeError, ConnectionResetError):
@@ -195,7 +197,7 @@ def test_a_body_that_trickles_is_cut(server: Served) -> None:
         sock.sendall(head + b'{"items": [')
         started = time.monotonic()
         try:
-            while time.monotonic() - started < BODY_TIMEOUT + 8:
+            while time.monotonic() - started < BODY_TIMEOUT + 30:
                 sock.sendall(b" ")  # a byte every 0.2 s: each read is quick, the body never ends
                 time.sleep(0.2)
         except (BrokenPipeError, ConnectionResetError):
@@ -214,7 +216,7 @@ def test_hundreds_of_half_open_connections_do_not_pin_the_server(server: Served)
         with _client(server, "127.0.0.15") as http:  # served meanwhile
             assert http.get("/api/v1/inventory", headers=server.headers).status_code == 200
         for sock in sockets:  # and every half-open one is cut
-            _cut_within(sock, HEADER_TIMEOUT + 15)
+            _cut_within(sock, HEADER_TIMEOUT + 30)
     finally:
         for sock in sockets:
             sock.close()

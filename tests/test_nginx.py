@@ -143,7 +143,7 @@ def test_slow_headers_are_cut_by_nginx(proxy: Proxy) -> None:
         sock.sendall(b"GET /api/v1/inventory HTTP/1.1\r\nHost: localhost\r\n")
         started = time.monotonic()
         try:
-            while time.monotonic() - started < NGINX_TIMEOUT + 10:
+            while time.monotonic() - started < NGINX_TIMEOUT + 30:
                 sock.sendall(b"X-a: b\r\n")
                 time.sleep(0.3)
             pytest.fail("nginx kept trickling headers coming")
@@ -159,7 +159,7 @@ def test_a_stalled_body_is_cut_by_nginx(proxy: Proxy, app: Served) -> None:
     ).encode()
     with _tls(proxy, "127.0.0.46") as sock:
         sock.sendall(head + b'{"items": [')
-        _closed_within(sock, NGINX_TIMEOUT + 10)
+        _closed_within(sock, NGINX_TIMEOUT + 30)
 
 
 def test_a_trickling_upload_is_cut(proxy: Proxy, app: Served) -> None:
@@ -171,7 +171,7 @@ def test_a_trickling_upload_is_cut(proxy: Proxy, app: Served) -> None:
         sock.sendall(file_part_head())
         started = time.monotonic()
         while not select.select([sock], [], [], 0.2)[0]:
-            assert time.monotonic() - started < 15, "the trickling upload was never cut"
+            assert time.monotonic() - started < 40, "the trickling upload was never cut"
             sock.sendall(b"\0")
         answer = _closed_within(sock, 5)
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:200]
