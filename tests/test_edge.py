@@ -59,17 +59,25 @@ def _client(server: Served, source: str) -> httpx.Client:
 # --- 1. Authenticate before reading a large body ------------------------------------------
 
 
-@pytest.mark.parametrize("key", [None, "cs_live_not-a-key"])
+@pytest.mark.parametrize(
+    ("path", "key", "status"),
+    [
+        ("/api/v1/claims", None, b"401"),
+        ("/api/v1/claims", "cs_live_not-a-key", b"401"),
+        ("/api/v1/claims/cl_x/evidence", "cs_live_not-a-key", b"401"),
+        ("/account/orders/ord_x/claim", None, b"303"),  # the portal: no session, to sign-in
+    ],
+)
 def test_an_upload_without_a_good_key_is_refused_before_its_body_is_read(
-    server: Served, key: str | None
+    server: Served, path: str, key: str | None, status: bytes
 ) -> None:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     with connect(server.port, "127.0.0.11") as sock:
-        sock.sendall(multipart_head("/api/v1/claims", 20 * MIB, headers) + file_part_head())
+        sock.sendall(multipart_head(path, 20 * MIB, headers) + file_part_head())
         sock.sendall(b"\0" * 65536)  # of 20 MiB: the answer must not wait for the rest
         answer = read_answer(sock)
     head = answer.split(b"\r\n\r\n", 1)[0].lower()
-    assert head.startswith(b"http/1.1 401"), answer[:300]
+    assert head.startswith(b"http/1.1 " + status), answer[:300]
     assert b"connection: close" in head  # the rest of the body is never read
 
 
