@@ -1,6 +1,7 @@
 # `make run`: set up and serve the demo on SQLite.  `make test`: lint, type-check, check the
 # direction of imports, and run the whole suite on SQLite and on a throwaway PostgreSQL (the
-# portal's tests in Debian's Chromium, installed when missing).
+# portal's tests in Debian's Chromium, the served configuration behind Debian's nginx, both
+# installed when missing).
 # `make bench`: the performance figures.
 PYTHON ?= python3
 VENV := .venv
@@ -44,6 +45,7 @@ test: lint
 	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" \
 	CODESHELF_REDIS_SERVER="$$(scripts/ensure-redis.sh)" \
 	CODESHELF_CHROMIUM="$$(scripts/ensure-chromium.sh)" \
+	CODESHELF_NGINX="$$(scripts/ensure-nginx.sh)" \
 		$(BIN)/pytest -n 2 -p no:cacheprovider \
 		|| [ $$? -eq 5 ]
 

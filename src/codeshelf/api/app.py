@@ -19,6 +19,7 @@ from codeshelf.catalog.admin_routes import router as catalog_admin_router
 from codeshelf.claims.admin_routes import router as claims_admin_router
 from codeshelf.claims.evidence import EvidenceStore
 from codeshelf.claims.routes import BODY_MODELS as CLAIM_BODY_MODELS
+from codeshelf.claims.routes import UPLOAD_PATHS as CLAIM_UPLOAD_PATHS
 from codeshelf.claims.routes import router as claims_router
 from codeshelf.dossier.admin_routes import router as partners_admin_router
 from codeshelf.kit.db import Database
@@ -105,7 +106,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     web.install(app)
     app.add_middleware(
         BodyLimitAndHeaders,
-        upload_path_prefixes=(f"{API_PREFIX}/claims", *web.UPLOAD_PREFIXES),
+        # Claim screenshots: these exact routes take multipart bodies up to
+        # CODESHELF_MAX_UPLOAD_BYTES, passed on unread (the caller is checked first).
+        upload_paths=(*(API_PREFIX + path for path in CLAIM_UPLOAD_PATHS), *web.UPLOAD_PATHS),
         # Stock files: streamed to disk by their route, up to CODESHELF_MAX_IMPORT_BYTES.
         streamed_paths=frozenset({f"{ADMIN_PREFIX}/stock{IMPORTS_PATH}", *web.STREAMED_PATHS}),
     )

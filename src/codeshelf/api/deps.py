@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from codeshelf.api.middleware import RATE_LIMIT_HEADERS
 from codeshelf.api.problems import HTTPProblemError
@@ -53,20 +54,54 @@ def _unauthorized(detail: str, error: str | None = None) -> HTTPProblemError:
     return HTTPProblemError("unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
+def client_address(scope: Scope) -> str:
+    """The client's address: the connection's, or the one a trusted proxy named (uvicorn's
+    proxy headers, `codeshelf serve --forwarded-allow-ips`)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def guessing_refusal(services: Services, scope: Scope) -> HTTPProblemError | None:
+    """The 429 for an address that sent too many bad keys this minute (whatever key it sends
+    now), or None: every door that checks a key asks this first."""
+    per_minute = services.settings.auth_failures_per_minute
+    refusal = await services.limiter.refusal_for_guessing(client_address(scope), per_minute)
+    if refusal is None:
+        return None
+    return HTTPProblemError(
+        "rate-limited",
+        f"too many bad keys from this address; retry in {refusal.reset_seconds} s",
+        headers={"Retry-After": str(refusal.reset_seconds)},
+    )
+
+
+async def count_failed_key(services: Services, scope: Scope) -> None:
+    """One more bad key from the client's address."""
+    per_minute = services.settings.auth_failures_per_minute
+    await services.limiter.count_failed_key(client_address(scope), per_minute)
+
+
 async def authenticate(
     request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    """On the event loop, for every partner request: one statement, no thread hop."""
+    """On the event loop, for every partner request: one statement, no thread hop. Bad keys
+    are counted per client address: past the limit, every key from it gets 429 for the minute.
+    """
     if not authorization:
         raise _unauthorized("send your API key as `Authorization: Bearer <key>`")
+    refused = await guessing_refusal(services, request.scope)
+    if refused is not None:
+        raise refused
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
+        await count_failed_key(services, request.scope)
         raise _unauthorized("the Authorization header must be `Bearer <key>`", "invalid_request")
     found = await partners.authenticate_async(services.db.reads, token)
     if found is None:
+        await count_failed_key(services, request.scope)
         raise _unauthorized("this API key is unknown or revoked", "invalid_token")
     partner, api_key = found
     now = utcnow()

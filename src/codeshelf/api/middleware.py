@@ -1,16 +1,23 @@
 """ASGI middleware: a cap on request bodies, and rate-limit headers on every response; and
 requests that mean two things refused before any route reads them: a header that must come
-once sent twice (Authorization, Idempotency-Key), a JSON object naming a key twice."""
+once sent twice (Authorization, Idempotency-Key), a JSON object naming a key twice.
+
+Uploads (claim screenshots) are not read here: their route checks the caller first and then
+parses the form, which spools each file past 1 MiB to disk; this middleware only counts.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import ClientDisconnect
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codeshelf.api.problems import PROBLEM_JSON, problem_body
+from codeshelf.kit.uploads import UploadTooLargeError
 
 RATE_LIMIT_HEADERS = "ratelimit_headers"  # key in scope["state"], set by the auth dependency
 ONCE_ONLY = (b"authorization", b"idempotency-key")  # a second one would be silently ignored
@@ -52,41 +59,75 @@ def duplicate_json_key(scope: Scope, body: bytes) -> str | None:
 
 
 NO_STORE = (b"cache-control", b"no-store")
+CLOSE = (b"connection", b"close")
+
+
+class _Passed:
+    """A body passed on to the app as it arrives, counted: past ``limit`` the app's read fails
+    (UploadTooLargeError: a 413), and ``done`` says whether the client sent all of it."""
+
+    def __init__(self, receive: Receive, limit: int | None) -> None:
+        self._receive = receive
+        self._limit = limit
+        self.size = 0
+        self.done = False
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.size += len(message.get("body", b""))
+            if self._limit is not None and self.size > self._limit:
+                raise UploadTooLargeError(f"request bodies are limited to {self._limit} bytes")
+            self.done = not message.get("more_body", False)
+        return message
 
 
 class BodyLimitAndHeaders:
     """Limits come from the app's settings (``app.state.services``), read per request.
 
-    Bodies are read whole before the app sees them, up to the limit, except a POST to one of
-    ``streamed_paths`` (stock imports): its body, up to ``max_import_bytes``, is passed on as
-    it arrives, and the route streams it to disk and enforces that limit as it reads.
+    Bodies are read whole before the app sees them, up to ``max_request_bytes``, except:
+
+    - a multipart POST to one of ``upload_paths`` (route templates such as
+      ``/api/v1/claims/{claim_id}/evidence``; those exact routes, nothing else): passed on
+      unread and counted, up to ``max_upload_bytes``, so that the route authenticates before a
+      byte of it is read and its form parser spools the files to disk;
+    - a POST to one of ``streamed_paths`` (stock imports): passed on unread, up to
+      ``max_import_bytes``, which the route enforces as it streams the body to disk.
+
+    An answer given before such a body was read whole (a 401, a 413) closes the connection:
+    the rest of the body is never read.
     """
 
     def __init__(
         self,
         app: ASGIApp,
-        upload_path_prefixes: tuple[str, ...] = (),
+        upload_paths: tuple[str, ...] = (),
         streamed_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
-        # Multipart uploads (claim screenshots) under these prefixes may be bigger.
-        self.upload_path_prefixes = upload_path_prefixes
+        self.upload_patterns: tuple[re.Pattern[str], ...] = tuple(
+            compile_path(path)[0] for path in upload_paths
+        )
         self.streamed_paths = streamed_paths
 
     def _streamed(self, scope: Scope) -> bool:
         return scope.get("method") == "POST" and scope.get("path") in self.streamed_paths
 
+    def _upload(self, scope: Scope) -> bool:
+        """A multipart POST to one of the exact upload routes."""
+        if scope.get("method") != "POST":
+            return False
+        media = dict(scope.get("headers", [])).get(b"content-type", b"")
+        path = str(scope.get("path", ""))
+        return media.lower().startswith(b"multipart/form-data") and any(
+            pattern.match(path) for pattern in self.upload_patterns
+        )
+
     def _limit(self, scope: Scope) -> int:
         settings = scope["app"].state.services.settings
         if self._streamed(scope):
             return int(settings.max_import_bytes)
-        headers = dict(scope.get("headers", []))
-        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
-        if (
-            is_upload
-            and self.upload_path_prefixes
-            and str(scope.get("path", "")).startswith(self.upload_path_prefixes)
-        ):
+        if self._upload(scope):
             return int(max(settings.max_upload_bytes, settings.max_request_bytes))
         return int(settings.max_request_bytes)
 
@@ -103,13 +144,16 @@ class BodyLimitAndHeaders:
         limit = self._limit(scope)
         declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
         too_long = not declared.isdigit() or int(declared) > limit
-        if self._streamed(scope) and not too_long:
-            # Passed on unread: the route must bound what it reads (a chunked body declares no
-            # length): the API's streams to disk counting; the console's asks for a length.
-            await self.app(scope, receive, self._with_headers(send, state))
+        if too_long:
+            await self._too_large(scope, send, limit)
+            return
+        if self._streamed(scope) or self._upload(scope):
+            # Passed on unread. A stock file's route bounds what it reads itself (the API's
+            # streams to disk counting; the console's asks for a length); an upload is counted.
+            await self._pass_on(scope, receive, send, None if self._streamed(scope) else limit)
             return
         try:
-            body = None if too_long else await self._read_body(receive, limit)
+            body = await self._read_body(receive, limit)
         except ClientDisconnect:
             return  # the client left mid-body: nothing to do, nobody to answer
         if body is None:
@@ -132,8 +176,24 @@ class BodyLimitAndHeaders:
 
         await self.app(scope, replay, self._with_headers(send, state))
 
+    async def _pass_on(self, scope: Scope, receive: Receive, send: Send, limit: int | None) -> None:
+        passed = _Passed(receive, limit)
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, passed, self._with_headers(sending, scope["state"], passed))
+        except ClientDisconnect:
+            if started:
+                raise
+            # the client left mid-body: nothing to do, nobody to answer
+
     @staticmethod
-    def _with_headers(send: Send, state: dict[str, Any]) -> Send:
+    def _with_headers(send: Send, state: dict[str, Any], passed: _Passed | None = None) -> Send:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -141,6 +201,8 @@ class BodyLimitAndHeaders:
                     headers.append((name.lower().encode(), value.encode()))
                 if not any(name == b"cache-control" for name, _ in headers):
                     headers.append(NO_STORE)  # balances, orders and codes are never cached
+                if passed is not None and not passed.done:
+                    headers.append(CLOSE)  # answered before the whole body came: never read it
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -166,9 +228,7 @@ class BodyLimitAndHeaders:
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         detail = f"request bodies are limited to {limit} bytes"
         # The rest of the body is never read: the connection cannot be reused.
-        await send_problem(
-            send, scope, "payload-too-large", 413, detail, [(b"connection", b"close")]
-        )
+        await send_problem(send, scope, "payload-too-large", 413, detail, [CLOSE])
 
 
 async def send_problem(

@@ -4,6 +4,9 @@ Fixed one-minute windows: each API key may make its partner's quota of requests 
 (``CODESHELF_RATE_LIMIT_PER_MINUTE`` unless the partner has its own). Storage is in memory by
 default, so with several server processes each counts on its own; point
 ``CODESHELF_RATE_LIMIT_STORAGE`` at Redis (``redis://host:6379``) to share the count.
+
+Bad keys are counted per client address as well (``CODESHELF_AUTH_FAILURES_PER_MINUTE``):
+``refusal_for_guessing`` and ``count_failed_key``, called by every door that checks a key.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from codeshelf.kit.settings import RATE_LIMITS_IN_MEMORY
 
 WINDOW_SECONDS = 60
+FAILED_AUTH = "failed-auth:"  # the count of bad keys per client address (not a key's id)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,27 @@ class RateLimiter:
         if self._in_memory:
             return self.hit(key, per_minute)
         return await run_in_threadpool(self.hit, key, per_minute)
+
+    async def refusal_for_guessing(self, address: str, per_minute: int) -> RateLimitDecision | None:
+        """The rule against guessing keys: an address that presented ``per_minute`` bad keys in
+        this minute is refused (the decision returned: 429 with its Retry-After) whatever key
+        it sends now, good or bad, until the minute is over; None: it may try."""
+        if self._in_memory:
+            return self._refusal(address, per_minute)
+        return await run_in_threadpool(self._refusal, address, per_minute)
+
+    async def count_failed_key(self, address: str, per_minute: int) -> None:
+        """One more bad key presented from ``address`` this minute."""
+        await self.hit_async(FAILED_AUTH + address, per_minute)
+
+    def _refusal(self, address: str, per_minute: int) -> RateLimitDecision | None:
+        item = self._items.setdefault(per_minute, RateLimitItemPerMinute(per_minute))
+        key = FAILED_AUTH + address
+        if self._limiter.test(item, key):
+            return None
+        stats = self._limiter.get_window_stats(item, key)
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        return RateLimitDecision(False, per_minute, 0, reset)
 
     def hit(self, key: str, per_minute: int) -> RateLimitDecision:
         item = self._items.setdefault(per_minute, RateLimitItemPerMinute(per_minute))

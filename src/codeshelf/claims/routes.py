@@ -35,6 +35,11 @@ Model = TypeVar("Model", bound=BaseModel)
 MAX_SCREENSHOTS = 5
 # The bodies these routes read by hand (JSON or multipart): the OpenAPI document's components.
 BODY_MODELS = (ClaimCreate, EvidenceCreate)
+FILE_PATH = "/claims"
+EVIDENCE_PATH = "/claims/{claim_id}/evidence"
+# The routes that take screenshots (multipart, up to CODESHELF_MAX_UPLOAD_BYTES): their bodies
+# reach them unread, and they authenticate before reading.
+UPLOAD_PATHS = (FILE_PATH, EVIDENCE_PATH)
 
 
 def _multipart_body(json_part: str, schema: type[BaseModel]) -> dict[str, Any]:
@@ -124,7 +129,7 @@ async def _in_session(
 
 
 @router.post(
-    "/claims",
+    FILE_PATH,
     status_code=201,
     response_model=ClaimOut,
     responses={
@@ -214,7 +219,7 @@ def get_claim(claim_id: str, principal: PrincipalDep, services: ServicesDep) -> 
 
 
 @router.post(
-    "/claims/{claim_id}/evidence",
+    EVIDENCE_PATH,
     response_model=ClaimOut,
     openapi_extra=_multipart_body("evidence", EvidenceCreate),
 )

@@ -132,6 +132,21 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Log a line per request (off: it costs CPU at every request).")
     ] = False,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            help="Take the client's address and scheme from X-Forwarded-For and "
+            "X-Forwarded-Proto, when the connection comes from --forwarded-allow-ips."
+        ),
+    ] = True,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            envvar="CODESHELF_FORWARDED_ALLOW_IPS",
+            help="The reverse proxies whose X-Forwarded-* headers are believed: addresses or "
+            "networks, comma separated. Anyone else's are ignored.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Serve the HTTP API (migrating the schema first when it is behind).
 
@@ -156,6 +171,10 @@ def serve(
         server_header=False,  # no "server: uvicorn" banner
         # SIGTERM: stop accepting, answer the requests in flight (up to this long), then exit.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        proxy_headers=proxy_headers,  # the real client's address for limits, logs, /ops/
+        forwarded_allow_ips=forwarded_allow_ips,
+        # Slow clients are cut (CODESHELF_CLIENT_HEADER/BODY_TIMEOUT_SECONDS).
+        http="codeshelf.api.edge:DeadlineProtocol",
     )
 
 

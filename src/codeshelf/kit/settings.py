@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     # Per operator key, on the operator API (/api/v1/admin): scripts and the console's peers.
     operator_rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_storage: str = RATE_LIMITS_IN_MEMORY
+    # Bad API keys (unknown, revoked, malformed; operator keys too) one client address may
+    # present a minute; past it, every key from that address gets 429 until the minute is over.
+    # The address is the connection's, or the one a trusted proxy names (`codeshelf serve
+    # --forwarded-allow-ips`).
+    auth_failures_per_minute: int = Field(default=10, ge=1)
+
+    # Slow clients (`codeshelf serve`): a request's line and headers must have arrived this
+    # many seconds after the connection opened or the request's first byte, and its body this
+    # many seconds after its headers; else 408 and the connection is closed.
+    client_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    client_body_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # Claim evidence: screenshots are stored encrypted in this directory, not in the database.
     evidence_dir: Path = Path("./evidence")

@@ -65,8 +65,9 @@ CONSOLE_ROUTERS = (
 )
 # The console's upload of a file of codes: its body is streamed to disk, not read whole.
 STREAMED_PATHS = frozenset({ops_imports.PATH})
-# Forms that carry claim screenshots may be as big as the API's multipart claims.
-UPLOAD_PREFIXES = (f"{PREFIX}/orders/", f"{PREFIX}/claims/")
+# The forms that carry claim screenshots (exact routes) may be as big as the API's multipart
+# claims; their bodies reach them unread, after the session is checked.
+UPLOAD_PATHS = claims.UPLOAD_PATHS
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 

@@ -34,6 +34,11 @@ from codeshelf.web.http import (
 )
 
 router = APIRouter(prefix="/account")
+CHECK_PATH = "/orders/{order_id}/claim/check"
+FILE_PATH = "/orders/{order_id}/claim"
+EVIDENCE_PATH = "/claims/{claim_id}/evidence"
+# The forms that carry screenshots: their bodies reach them unread, after the session is checked.
+UPLOAD_PATHS = tuple(router.prefix + path for path in (CHECK_PATH, FILE_PATH, EVIDENCE_PATH))
 PROBLEMS = {
     "invalid": "The code is invalid",
     "already_redeemed": "The code was already redeemed",
@@ -165,7 +170,7 @@ async def reveal_one(request: Request, who: ViewerDep, order_id: str, position: 
     return page(request, "_one_code.html", who, code=code)
 
 
-@router.post("/orders/{order_id}/claim/check", response_class=HTMLResponse)
+@router.post(CHECK_PATH, response_class=HTMLResponse)
 async def check(request: Request, who: ViewerDep, order_id: str) -> Response:
     """The policy's verdict per code, before filing (the API's dry run)."""
     require(who, Permission.CLAIMS)
@@ -183,7 +188,7 @@ async def check(request: Request, who: ViewerDep, order_id: str) -> Response:
     return _form(request, who, order_id, kept=form, preview=preview, check_error=error)
 
 
-@router.post("/orders/{order_id}/claim", response_class=HTMLResponse)
+@router.post(FILE_PATH, response_class=HTMLResponse)
 async def file(request: Request, who: ViewerDep, order_id: str) -> Response:
     require(who, Permission.CLAIMS)
     form = await checked_form(request, who)
@@ -256,7 +261,7 @@ async def remedy(request: Request, who: ViewerDep, claim_id: str) -> Response:
     return redirect(f"/account/claims/{claim_id}")
 
 
-@router.post("/claims/{claim_id}/evidence", response_class=HTMLResponse)
+@router.post(EVIDENCE_PATH, response_class=HTMLResponse)
 async def add_evidence(request: Request, who: ViewerDep, claim_id: str) -> Response:
     """Answer the operator's request for information with more evidence."""
     require(who, Permission.CLAIMS)
