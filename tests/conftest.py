@@ -13,6 +13,12 @@ import os
 # rich sizes the CLI's tables when its consoles are made, at import: wide, whatever the terminal
 # (an xdist worker has none), so a table never wraps a name the CLI tests look for.
 os.environ["COLUMNS"] = "200"
+# A relative PYTHONPATH (`PYTHONPATH=src pytest`) means nothing to a `codeshelf` process started
+# in another directory, which would then run the installed package instead of this tree's.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(part) for part in os.environ["PYTHONPATH"].split(os.pathsep) if part
+    )
 
 from collections.abc import Iterator
 from pathlib import Path

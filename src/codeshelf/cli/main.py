@@ -17,6 +17,13 @@ from codeshelf.cli.applications import application_app
 from codeshelf.cli.audit import audit_search
 from codeshelf.cli.claims import claims_app
 from codeshelf.cli.ledger import ledger_app
+from codeshelf.cli.observe import (
+    LogFormatOption,
+    MetricsHostOption,
+    MetricsPortOption,
+    log_format,
+    metrics_listener,
+)
 from codeshelf.cli.operators import operator_app
 from codeshelf.cli.options import JsonOption
 from codeshelf.cli.orders import orders_app
@@ -29,8 +36,10 @@ from codeshelf.cli.stock import stock_app
 from codeshelf.cli.wallet import wallet_app
 from codeshelf.cli.webhooks import webhooks_app
 from codeshelf.cli.worker import worker
-from codeshelf.kit import migrate
+from codeshelf.kit import logs, migrate
+from codeshelf.kit.db import Database
 from codeshelf.kit.settings import RATE_LIMITS_IN_MEMORY, MissingSecretKeyError, Settings
+from codeshelf.worker.gauges import StateCollector
 
 # Rich tracebacks would print local variables, and locals can hold codes or keys.
 app = typer.Typer(
@@ -120,8 +129,11 @@ def serve(
         ),
     ] = None,
     access_log: Annotated[
-        bool, typer.Option(help="Log a line per request (off: it costs CPU at every request).")
-    ] = False,
+        bool, typer.Option(help="Log a line per request (request id, route, status, duration).")
+    ] = True,
+    log_format_name: LogFormatOption = "auto",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
 ) -> None:
     """Serve the HTTP API (migrating the schema first when it is behind).
 
@@ -134,15 +146,23 @@ def serve(
     except MissingSecretKeyError as exc:
         fail(str(exc))
     migrate.ensure_current(settings.database_url)
-    uvicorn.run(
-        "codeshelf.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or _default_workers(settings),
-        access_log=access_log,  # uvloop and httptools: uvicorn's "auto" picks them up
-        server_header=False,  # no "server: uvicorn" banner
-    )
+    processes = workers or _default_workers(settings)
+    state = Database(settings.database_url)  # the metrics' state gauges read it per scrape
+    with metrics_listener(metrics_port, metrics_host, StateCollector(state), processes=processes):
+        uvicorn.run(
+            "codeshelf.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            # Our request line (codeshelf.request), not uvicorn's access log: it says more.
+            log_config=logs.config(
+                log_format(log_format_name), requests=access_log, file=settings.log_file
+            ),
+            access_log=False,  # uvloop and httptools: uvicorn's "auto" picks them up
+            server_header=False,  # no "server: uvicorn" banner
+        )
+    state.dispose()
 
 
 def _sign_in(url: str, person: demo.DemoMember) -> dict[str, str]:

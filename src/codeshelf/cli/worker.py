@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from types import FrameType
 from typing import Annotated
@@ -11,12 +10,24 @@ import typer
 
 from codeshelf import worker as background
 from codeshelf.cli import context
+from codeshelf.cli.observe import (
+    LogFormatOption,
+    MetricsHostOption,
+    MetricsPortOption,
+    log_format,
+    metrics_listener,
+)
 from codeshelf.cli.output import err, say
+from codeshelf.kit import logs
+from codeshelf.worker import metrics as worker_metrics
 
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run one pass, then exit.")] = False,
     batch: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    log_format_name: LogFormatOption = "auto",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
 ) -> None:
     """Deliver webhooks from the outbox (with retries), serve what waits for stock, purge.
 
@@ -28,7 +39,8 @@ def worker(
     settings = context.settings()
     db = context.database()
     vault = context.vault()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(log_format(log_format_name), file=settings.log_file)
+    worker_metrics.count_events()
     stopping = False
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
@@ -37,13 +49,14 @@ def worker(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    background.run(
-        settings,
-        db,
-        vault,
-        once=once,
-        batch=batch,
-        stopping=lambda: stopping,
-        report=lambda line: say(line, console=err),
-    )
+    with metrics_listener(metrics_port, metrics_host):
+        background.run(
+            settings,
+            db,
+            vault,
+            once=once,
+            batch=batch,
+            stopping=lambda: stopping,
+            report=lambda line: say(line, console=err),
+        )
     context.release(db)

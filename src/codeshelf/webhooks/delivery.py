@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database, UTCDateTime, table_of
+from codeshelf.kit.logs import event
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import service, signing, urls
 from codeshelf.webhooks.models import (
@@ -396,7 +397,9 @@ def attempt(
         [held], endpoints = _load(session, [delivery_id])
     message = Signer.of(vault, endpoints[held.endpoint_id], now).message(held, now)
     sent = Sent(held, now, send(client, message, now, allow_private))
-    return sent.outcome if _record(db, [sent], token) else None
+    recorded = _record(db, [sent], token)
+    logged(endpoints[held.endpoint_id].public_id, [sent])
+    return sent.outcome if recorded else None
 
 
 def _renew(session: Session, ids: Sequence[int], token: str, now: datetime) -> set[int]:
@@ -551,13 +554,15 @@ def _send_queue(
     now: datetime | None,
 ) -> None:
     """One endpoint's deliveries, in order; what was sent is recorded however this ends."""
-    signer = Signer.of(vault, claimed.endpoints[queue[0].endpoint_id], now or utcnow())
+    endpoint = claimed.endpoints[queue[0].endpoint_id]
+    signer = Signer.of(vault, endpoint, now or utcnow())
     todo: list[Held] = list(queue)
     sent: list[Sent] = []
     since = time.monotonic()
     try:
         while todo:
             if time.monotonic() - since >= CHECKPOINT:
+                logged(endpoint.public_id, sent)
                 todo, signer = _checkpoint(db, vault, sent, todo, claimed.token, now or utcnow())
                 sent, since = [], time.monotonic()
                 continue
@@ -569,6 +574,7 @@ def _send_queue(
                 break
     finally:
         _record(db, sent, claimed.token)
+        logged(endpoint.public_id, sent)
 
 
 def run_once(
@@ -602,3 +608,16 @@ def run_once(
             for finished in [pool.submit(send_queue, queue) for queue in queues.values()]:
                 finished.result()
     return len(claimed.held)
+
+
+def logged(endpoint_public_id: str, sent: list[Sent]) -> None:
+    """One ``webhook.delivery`` event per attempt: the endpoint, the event (webhook-id), the
+    attempt's number, its outcome (delivered, retry or failed: given up) and our own words for
+    an error; never the body, the signature or the receiver's answer."""
+    for s in sent:
+        outcome = "delivered" if s.outcome.delivered else "failed" if s.ends_queue else "retry"
+        event(
+            log, "webhook.delivery", endpoint=endpoint_public_id, event=s.held.event_public_id,
+            attempt=s.held.attempts + 1, outcome=outcome, status_code=s.outcome.status_code,
+            duration_ms=s.outcome.latency_ms, error=s.outcome.error,
+        )  # fmt: skip
