@@ -81,7 +81,8 @@ class JsonFormatter(logging.Formatter):
             line["event"] = name
         else:
             line["message"] = record.getMessage()
-        line |= _context(record) | fields_of(record)
+        # A field never replaces the line's own keys.
+        line |= {k: v for k, v in (_context(record) | fields_of(record)).items() if k not in line}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
@@ -141,6 +142,9 @@ def config(
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
             "codeshelf.request": {"level": level if requests else "WARNING"},
             "alembic": {"level": "WARNING"},  # readiness reads the schema's version
+            # httpx logs each request's URL: a partner's webhook URL may carry its own token.
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
         "root": {"handlers": list(handlers), "level": level},
     }

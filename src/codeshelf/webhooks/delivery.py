@@ -611,13 +611,13 @@ def run_once(
 
 
 def logged(endpoint_public_id: str, sent: list[Sent]) -> None:
-    """One ``webhook.delivery`` event per attempt: the endpoint, the event (webhook-id), the
+    """One ``webhook.delivery`` event per attempt: the endpoint, the event (``webhook_id``), the
     attempt's number, its outcome (delivered, retry or failed: given up) and our own words for
     an error; never the body, the signature or the receiver's answer."""
     for s in sent:
         outcome = "delivered" if s.outcome.delivered else "failed" if s.ends_queue else "retry"
         event(
-            log, "webhook.delivery", endpoint=endpoint_public_id, event=s.held.event_public_id,
+            log, "webhook.delivery", endpoint=endpoint_public_id, webhook_id=s.held.event_public_id,
             attempt=s.held.attempts + 1, outcome=outcome, status_code=s.outcome.status_code,
             duration_ms=s.outcome.latency_ms, error=s.outcome.error,
         )  # fmt: skip
