@@ -115,6 +115,9 @@ def _default_workers(settings: Settings) -> int:
     return 1
 
 
+WORKER_STARTUP_S = 60  # how long `serve --workers N` waits for a server process to start
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -161,6 +164,9 @@ def serve(
             ),
             access_log=False,  # uvloop and httptools: uvicorn's "auto" picks them up
             server_header=False,  # no "server: uvicorn" banner
+            # A server process that has not started within uvicorn's 5 s is killed and started
+            # again: on a busy machine (importing the app takes seconds) that never ends.
+            timeout_worker_healthcheck=WORKER_STARTUP_S,
         )
     state.dispose()
 
