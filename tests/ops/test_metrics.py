@@ -19,7 +19,7 @@ import pytest
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
-from tests.fixtures import factories
+from tests.fixtures import factories, import_jobs
 from tests.fixtures.backorders import CHEAP, add_empty_products, backorder, placed
 from tests.fixtures.factories import SECRET, Shop
 from tests.fixtures.http import order
@@ -28,6 +28,7 @@ from tests.fixtures.scrape import free_port, running, scrape, value, wait_for
 from tests.fixtures.servers import in_process_client
 
 HOOKS = "/api/v1/webhook-endpoints"
+IMPORT_DONE = "codeshelf_import_jobs_total"
 pytestmark = pytest.mark.slow  # real server processes: started first, beside the rest
 
 
@@ -122,24 +123,30 @@ def test_the_worker_counts_deliveries_and_backorders_and_logs_each(
         endpoint = created.json()["id"]
         waiting = placed(backorder(api, shop.a.headers, 1), "pending")["id"]
         factories.load_codes(database, Vault(SECRET), CHEAP, 1)  # the worker fills it
+        job, _ = import_jobs.queue(database, tmp_path / "imports", import_jobs.code_lines(5))
         metrics = free_port()
         with running(
             tmp_path, database.url, "worker", "--metrics-port", str(metrics),
             CODESHELF_WEBHOOK_ALLOW_PRIVATE="true",
         ) as log:  # fmt: skip
-            deadline = time.monotonic() + 120
-            while not receiver.received and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert receiver.received, log.read_text()
             wait_for(f"http://127.0.0.1:{metrics}/metrics")
+            deadline = time.monotonic() + 120
             samples = scrape(metrics)
+            while not (receiver.received and value(samples, IMPORT_DONE, outcome="done")):
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+                samples = scrape(metrics)
     assert value(samples, "codeshelf_backorders_total", outcome="filled") == 1
     assert value(samples, "codeshelf_webhook_deliveries_total", outcome="delivered") == 1
     assert value(samples, "codeshelf_webhook_deliveries_total", outcome="retry") == 0
     assert value(samples, "process_resident_memory_bytes") > 0  # the process's own
+    assert value(samples, "codeshelf_imported_codes_total") == 5
+    assert value(samples, "codeshelf_import_lines_total") == 5
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     events = {line.get("event"): line for line in lines}
     assert events["backorder.filled"]["order"] == waiting
+    finished = events["import.finished"]
+    assert (finished["job"], finished["outcome"], finished["imported"]) == (job, "done", 5)
     delivery = events["webhook.delivery"]
     assert (delivery["endpoint"], delivery["outcome"], delivery["attempt"]) == (
         endpoint, "delivered", 1,
