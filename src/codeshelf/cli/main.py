@@ -152,6 +152,7 @@ def serve(
     processes = workers or _default_workers(settings)
     state = Database(settings.database_url)  # the metrics' state gauges read it per scrape
     with metrics_listener(metrics_port, metrics_host, StateCollector(state), processes=processes):
+        # uvloop and httptools: uvicorn's "auto" picks them up.
         uvicorn.run(
             "codeshelf.api.app:create_app",
             factory=True,
@@ -162,7 +163,7 @@ def serve(
             log_config=logs.config(
                 log_format(log_format_name), requests=access_log, file=settings.log_file
             ),
-            access_log=False,  # uvloop and httptools: uvicorn's "auto" picks them up
+            access_log=False,
             server_header=False,  # no "server: uvicorn" banner
             # A server process that has not started within uvicorn's 5 s is killed and started
             # again: on a busy machine (importing the app takes seconds) that never ends.

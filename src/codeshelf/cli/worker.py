@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+from collections.abc import Callable
 from types import FrameType
 from typing import Annotated
 
@@ -39,7 +41,8 @@ def worker(
     settings = context.settings()
     db = context.database()
     vault = context.vault()
-    logs.configure(log_format(log_format_name), file=settings.log_file)
+    chosen = log_format(log_format_name)
+    configured = logs.configure(chosen, file=settings.log_file)
     worker_metrics.count_events()
     stopping = False
 
@@ -57,6 +60,14 @@ def worker(
             once=once,
             batch=batch,
             stopping=lambda: stopping,
-            report=lambda line: say(line, console=err),
+            report=_reporter(json_lines=configured and chosen == "json"),
         )
     context.release(db)
+
+
+def _reporter(*, json_lines: bool) -> Callable[[str], None]:
+    """The loop's summaries (what a pass did): log lines too when the log is JSON (stderr stays
+    one JSON object a line), else printed for a person."""
+    if json_lines:
+        return logging.getLogger("codeshelf.worker").info
+    return lambda line: say(line, console=err)

@@ -150,10 +150,11 @@ def config(
     }
 
 
-def configure(log_format: str, *, file: Path | None = None) -> None:
+def configure(log_format: str, *, file: Path | None = None) -> bool:
     """Apply ``config(log_format)`` to this process (the worker; serve hands it to uvicorn),
     unless logging is configured already: a program that runs the command inside itself (the
-    test suite) keeps its own."""
+    test suite) keeps its own. Whether it was applied."""
     if logging.getLogger().handlers:
-        return
+        return False
     logging.config.dictConfig(config(log_format, file=file))
+    return True
