@@ -41,9 +41,12 @@ def listen(listener: Listener) -> None:
 
 def event(log: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
     """The event ``name`` with ``fields``: told to the listeners, and logged (if ``log`` is
-    enabled for ``level``)."""
+    enabled for ``level``). A listener that fails never fails what the event reports."""
     for listener in _listeners:
-        listener(name, fields)
+        try:
+            listener(name, fields)
+        except Exception:
+            log.exception("a listener of %s failed", name)
     if log.isEnabledFor(level):
         extra = {_EVENT: name, _FIELDS: fields, _REQUEST: REQUEST_ID.get()}
         log.log(level, name, extra=extra)
