@@ -7,7 +7,9 @@ served (``REQUEST_ID``) is added to every line written while it is served.
 
 The rule for what a field may hold: public ids, counts, states, durations. Never a code, an API
 key, a webhook secret, a screenshot or a receiver's answer (the test suite greps every line its
-runs write for each code and key it made).
+runs write for each code and key it made). Behind the rule, both formatters mask whatever is
+shaped like a key, a webhook secret or a code (``redact``): an unexpected error's message, which
+the log quotes, may hold one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -26,6 +29,25 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("codeshelf_request_id", default=
 _FIELDS = "codeshelf_fields"  # the attribute of a record that holds an event's fields
 _EVENT = "codeshelf_event"
 _REQUEST = "codeshelf_request_id"
+
+
+# What is shaped like a secret is masked in every line, whatever wrote it (an unexpected error's
+# message may quote one): keys (partners' and operators'), webhook secrets, PSN-shaped codes.
+_SECRET_SHAPES = (
+    (re.compile(r"\b(cs_(?:live|test|op)_)[A-Za-z0-9_-]{8,}"), r"\1[redacted]"),
+    (re.compile(r"\b(whsec_)[A-Za-z0-9+/=]{8,}"), r"\1[redacted]"),
+    (
+        re.compile(r"(?<![A-Za-z0-9-])[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}(?![A-Za-z0-9-])"),
+        "[code redacted]",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with whatever is shaped like a key, a webhook secret or a code masked."""
+    for shape, mask in _SECRET_SHAPES:
+        text = shape.sub(mask, text)
+    return text
 
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -88,7 +110,7 @@ class JsonFormatter(logging.Formatter):
         line |= {k: v for k, v in (_context(record) | fields_of(record)).items() if k not in line}
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return redact(json.dumps(line, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
@@ -101,10 +123,10 @@ class TextFormatter(logging.Formatter):
         text = super().format(record)
         extra = _context(record) | fields_of(record)
         if not extra:
-            return text
+            return redact(text)
         head, newline, tail = text.partition("\n")  # a traceback stays below the line
         pairs = " ".join(f"{key}={value}" for key, value in extra.items())
-        return f"{head} {pairs}{newline}{tail}"
+        return redact(f"{head} {pairs}{newline}{tail}")
 
 
 def config(
