@@ -13,6 +13,12 @@ import os
 # rich sizes the CLI's tables when its consoles are made, at import: wide, whatever the terminal
 # (an xdist worker has none), so a table never wraps a name the CLI tests look for.
 os.environ["COLUMNS"] = "200"
+# A relative PYTHONPATH (`PYTHONPATH=src pytest`) means nothing to a `codeshelf` process started
+# in another directory, which would then run the installed package instead of this tree's.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(part) for part in os.environ["PYTHONPATH"].split(os.pathsep) if part
+    )
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +30,7 @@ from codeshelf.kit import migrate
 from codeshelf.kit.db import Database
 from codeshelf.kit.settings import Settings, get_settings
 from codeshelf.kit.vault import Vault
-from tests.fixtures import factories
+from tests.fixtures import factories, leaks
 from tests.fixtures.databases import (
     Backend,
     PostgresBackend,
@@ -42,6 +48,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{LIVE}: real commits on a fresh database, and a real server on loopback"
     )
+    leaks.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The last check of every run: no log line holds a code or key the tests made."""
+    controller = not hasattr(session.config, "workerinput")
+    directory, found = leaks.finish(controller)
+    if not controller:
+        return
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = "\n  ".join(sorted(set(found))[:50])
+        message = f"secrets written to the logs (kept in {directory}):\n  {lines}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    leaks.clean(directory)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

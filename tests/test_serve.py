@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -98,7 +99,6 @@ def test_serve_runs_a_process_per_core_with_a_shared_rate_limit_store(tmp_path: 
     cores = len(os.sched_getaffinity(0))
     assert workers == (cores if cores > 1 else 0)  # one process serves alone, with no children
     assert "Started server process" in log
-    assert "/api/v1/inventory" not in log  # no line per request unless asked
 
 
 @pytest.mark.live
@@ -107,13 +107,25 @@ def test_serve_keeps_one_process_while_rate_limits_count_in_memory(tmp_path: Pat
     assert workers == 0
     if len(os.sched_getaffinity(0)) > 1:
         assert "serving with one process: rate limits are counted in this process" in log
-    assert "/api/v1/inventory" not in log
 
 
 @pytest.mark.live
-def test_serve_logs_requests_when_asked(tmp_path: Path) -> None:
-    _, log, _ = _serving(tmp_path, "--workers", "1", "--access-log")
-    assert '"GET /api/v1/inventory HTTP/1.1"' in log
+def test_serve_logs_a_json_line_per_request(tmp_path: Path) -> None:
+    _, log, headers = _serving(tmp_path, "--workers", "1")
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert lines and all(line["time"].endswith("+00:00") for line in lines), log
+    [request] = [line for line in lines if line.get("event") == "request"]
+    assert request["route"] == "/api/v1/inventory"
+    assert request["status"] == 401
+    assert request["request_id"] == headers["x-request-id"]
+    assert "GET /api/v1/inventory HTTP/1.1" not in log  # uvicorn's own access line is off
+
+
+@pytest.mark.live
+def test_serve_logs_text_for_a_person_and_no_requests_when_told(tmp_path: Path) -> None:
+    _, log, _ = _serving(tmp_path, "--workers", "1", "--log-format", "text", "--no-access-log")
+    assert " INFO uvicorn.error Started server process" in log
+    assert "/api/v1/inventory" not in log
 
 
 def test_serve_sends_no_server_banner(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from codeshelf.api import contract, problems
+from codeshelf.api import contract, health, problems
 from codeshelf.api.admin_gate import HideAdminApi
 from codeshelf.api.admin_stock import IMPORTS_PATH
 from codeshelf.api.admin_stock import router as stock_admin_router
 from codeshelf.api.deps import Services
 from codeshelf.api.middleware import BodyLimitAndHeaders
+from codeshelf.api.observe import ObserveRequests
 from codeshelf.api.ratelimit import RateLimiter
 from codeshelf.applications.admin_routes import router as applications_admin_router
 from codeshelf.catalog.admin_routes import router as catalog_admin_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     ):
         api.include_router(router)
     app.include_router(api)
+    app.include_router(health.router)  # /healthz, /readyz: kept out of the OpenAPI documents
     _split_openapi(app)
     problems.install(app)
     web.install(app)
@@ -112,8 +114,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # Stock files: streamed to disk by their route, up to CODESHELF_MAX_IMPORT_BYTES.
         streamed_paths=frozenset({f"{ADMIN_PREFIX}/stock{IMPORTS_PATH}", *web.STREAMED_PATHS}),
     )
-    # Outermost: without an operator key the admin API is not there at all.
+    # Without an operator key the admin API is not there at all.
     app.add_middleware(HideAdminApi, prefix=ADMIN_PREFIX)
+    # Outside that: every request gets its id, its log line and its metrics.
+    app.add_middleware(ObserveRequests)
     return app
 
 

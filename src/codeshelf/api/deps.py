@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from codeshelf.api.middleware import RATE_LIMIT_HEADERS
+from codeshelf.api.observe import PARTNER
 from codeshelf.api.problems import HTTPProblemError
 from codeshelf.api.ratelimit import RateLimiter
 from codeshelf.claims.evidence import EvidenceStore
@@ -104,6 +105,7 @@ async def authenticate(
         await count_failed_key(services, request.scope)
         raise _unauthorized("this API key is unknown or revoked", "invalid_token")
     partner, api_key = found
+    setattr(request.state, PARTNER, partner.public_id)  # for the request's log line
     now = utcnow()
     if partners.key_use_is_stale(api_key, now):  # once a minute a key, in a thread: a write
         await run_in_threadpool(_record_key_use, services.db, api_key.id, now)

@@ -19,6 +19,13 @@ from codeshelf.cli.applications import application_app
 from codeshelf.cli.audit import audit_search
 from codeshelf.cli.claims import claims_app
 from codeshelf.cli.ledger import ledger_app
+from codeshelf.cli.observe import (
+    LogFormatOption,
+    MetricsHostOption,
+    MetricsPortOption,
+    log_format,
+    metrics_listener,
+)
 from codeshelf.cli.operators import operator_app
 from codeshelf.cli.options import JsonOption
 from codeshelf.cli.orders import orders_app
@@ -32,8 +39,10 @@ from codeshelf.cli.stock import stock_app
 from codeshelf.cli.wallet import wallet_app
 from codeshelf.cli.webhooks import webhooks_app
 from codeshelf.cli.worker import worker
-from codeshelf.kit import migrate
+from codeshelf.kit import logs, migrate
+from codeshelf.kit.db import Database
 from codeshelf.kit.settings import RATE_LIMITS_IN_MEMORY, MissingSecretKeyError, Settings
+from codeshelf.worker.gauges import StateCollector
 
 # Rich tracebacks would print local variables, and locals can hold codes or keys.
 app = typer.Typer(
@@ -116,6 +125,9 @@ def _stopped(_signal: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+WORKER_STARTUP_S = 60  # how long `serve --workers N` waits for a server process to start
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -130,8 +142,8 @@ def serve(
         ),
     ] = None,
     access_log: Annotated[
-        bool, typer.Option(help="Log a line per request (off: it costs CPU at every request).")
-    ] = False,
+        bool, typer.Option(help="Log a line per request (request id, route, status, duration).")
+    ] = True,
     proxy_headers: Annotated[
         bool,
         typer.Option(
@@ -147,6 +159,9 @@ def serve(
             "networks, comma separated. Anyone else's are ignored.",
         ),
     ] = "127.0.0.1",
+    log_format_name: LogFormatOption = "auto",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
 ) -> None:
     """Serve the HTTP API (migrating the schema first when it is behind).
 
@@ -161,21 +176,33 @@ def serve(
         fail(str(exc))
     signal.signal(signal.SIGTERM, _stopped)
     migrate.ensure_current(settings.database_url)
-    uvicorn.run(
-        "codeshelf.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or _default_workers(settings),
-        access_log=access_log,  # uvloop and httptools: uvicorn's "auto" picks them up
-        server_header=False,  # no "server: uvicorn" banner
-        # SIGTERM: stop accepting, answer the requests in flight (up to this long), then exit.
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        proxy_headers=proxy_headers,  # the real client's address for limits, logs, /ops/
-        forwarded_allow_ips=forwarded_allow_ips,
-        # Slow clients are cut (CODESHELF_CLIENT_HEADER/BODY_TIMEOUT_SECONDS).
-        http="codeshelf.api.edge:DeadlineProtocol",
-    )
+    processes = workers or _default_workers(settings)
+    state = Database(settings.database_url)  # the metrics' state gauges read it per scrape
+    with metrics_listener(metrics_port, metrics_host, StateCollector(state), processes=processes):
+        # uvloop and httptools: uvicorn's "auto" picks them up.
+        uvicorn.run(
+            "codeshelf.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            # Our request line (codeshelf.request), not uvicorn's access log: it says more.
+            log_config=logs.config(
+                log_format(log_format_name), requests=access_log, file=settings.log_file
+            ),
+            access_log=False,
+            server_header=False,  # no "server: uvicorn" banner
+            # A server process that has not started within uvicorn's 5 s is killed and started
+            # again: on a busy machine (importing the app takes seconds) that never ends.
+            timeout_worker_healthcheck=WORKER_STARTUP_S,
+            # SIGTERM: stop accepting, answer the requests in flight (up to this long), then exit.
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+            proxy_headers=proxy_headers,  # the real client's address for limits, logs, /ops/
+            forwarded_allow_ips=forwarded_allow_ips,
+            # Slow clients are cut (CODESHELF_CLIENT_HEADER/BODY_TIMEOUT_SECONDS).
+            http="codeshelf.api.edge:DeadlineProtocol",
+        )
+    state.dispose()
 
 
 def _sign_in(url: str, person: demo.DemoMember) -> dict[str, str]:

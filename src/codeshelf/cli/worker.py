@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from types import FrameType
 from typing import Annotated
 
@@ -11,12 +12,24 @@ import typer
 
 from codeshelf import worker as background
 from codeshelf.cli import context
+from codeshelf.cli.observe import (
+    LogFormatOption,
+    MetricsHostOption,
+    MetricsPortOption,
+    log_format,
+    metrics_listener,
+)
 from codeshelf.cli.output import err, say
+from codeshelf.kit import logs
+from codeshelf.worker import metrics as worker_metrics
 
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run one pass, then exit.")] = False,
     batch: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    log_format_name: LogFormatOption = "auto",
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
 ) -> None:
     """Deliver webhooks from the outbox (with retries), serve what waits for stock, purge.
 
@@ -31,7 +44,9 @@ def worker(
     settings = context.settings()
     db = context.database()
     vault = context.vault()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    chosen = log_format(log_format_name)
+    configured = logs.configure(chosen, file=settings.log_file)
+    worker_metrics.count_events()
     stopping = False
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
@@ -40,13 +55,22 @@ def worker(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    background.run(
-        settings,
-        db,
-        vault,
-        once=once,
-        batch=batch,
-        stopping=lambda: stopping,
-        report=lambda line: say(line, console=err),
-    )
+    with metrics_listener(metrics_port, metrics_host):
+        background.run(
+            settings,
+            db,
+            vault,
+            once=once,
+            batch=batch,
+            stopping=lambda: stopping,
+            report=_reporter(json_lines=configured and chosen == "json"),
+        )
     context.release(db)
+
+
+def _reporter(*, json_lines: bool) -> Callable[[str], None]:
+    """The loop's summaries (what a pass did): log lines too when the log is JSON (stderr stays
+    one JSON object a line), else printed for a person."""
+    if json_lines:
+        return logging.getLogger("codeshelf.worker").info
+    return lambda line: say(line, console=err)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 
 def alembic_config(url: str) -> Config:
@@ -39,3 +40,15 @@ def ensure_current(url: str) -> bool:
         return False
     upgrade(url)
     return True
+
+
+@lru_cache(maxsize=1)
+def heads() -> frozenset[str]:
+    """The revisions a current schema is at (read once from the migration scripts)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def at_head(connection: Connection) -> bool:
+    """Whether the database behind ``connection`` is at the latest migration (a readiness
+    check: one small read on a connection already open)."""
+    return set(MigrationContext.configure(connection).get_current_heads()) == heads()

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # e.g. "USD 5000.00,EUR 5000.00"; a currency not named needs no second person.
     deposit_approval_over: str = ""
 
+    # serve and worker also append each log line, as JSON, to this file (none: stderr only).
+    log_file: Path | None = None
+
     # Days the upstream SLA clock skips besides weekends, e.g. "2026-12-25,2027-01-01".
     holidays: str = ""
 

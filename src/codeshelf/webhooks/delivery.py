@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database, UTCDateTime, table_of
+from codeshelf.kit.logs import event
 from codeshelf.kit.vault import Vault
 from codeshelf.webhooks import service, signing, transport, urls
 from codeshelf.webhooks.models import (
@@ -444,7 +445,9 @@ def attempt(
         [held], endpoints = _load(session, [delivery_id])
     message = Signer.of(vault, endpoints[held.endpoint_id], now).message(held, now)
     sent = Sent(held, now, send(client, message, now, allow_private))
-    return sent.outcome if _record(db, [sent], token) else None
+    recorded = _record(db, [sent], token)
+    logged(endpoints[held.endpoint_id].public_id, [sent])
+    return sent.outcome if recorded else None
 
 
 def _renew(session: Session, ids: Sequence[int], token: str, now: datetime) -> set[int]:
@@ -614,7 +617,8 @@ def send_queue(
     """One endpoint's deliveries, in order; what was sent is recorded however this ends. Once
     ``stop`` is set no new attempt starts (the one under way ends by its deadline) and the
     rest of the queue is released, unsent."""
-    signer = Signer.of(vault, claimed.endpoints[queue[0].endpoint_id], now or utcnow())
+    endpoint = claimed.endpoints[queue[0].endpoint_id]
+    signer = Signer.of(vault, endpoint, now or utcnow())
     todo: list[Held] = list(queue)
     sent: list[Sent] = []
     since = time.monotonic()
@@ -623,6 +627,7 @@ def send_queue(
             if stop is not None and stop.is_set():
                 break
             if time.monotonic() - since >= CHECKPOINT:
+                logged(endpoint.public_id, sent)
                 todo, signer = _checkpoint(db, vault, sent, todo, claimed.token, now or utcnow())
                 sent, since = [], time.monotonic()
                 continue
@@ -635,6 +640,7 @@ def send_queue(
                 break
     finally:
         _record(db, sent, claimed.token)
+        logged(endpoint.public_id, sent)
         _release(db, todo, claimed.token)
 
 
@@ -669,3 +675,16 @@ def run_once(
             for finished in [pool.submit(send, queue) for queue in by_endpoint.values()]:
                 finished.result()
     return len(claimed.held)
+
+
+def logged(endpoint_public_id: str, sent: list[Sent]) -> None:
+    """One ``webhook.delivery`` event per attempt: the endpoint, the event (``webhook_id``), the
+    attempt's number, its outcome (delivered, retry or failed: given up) and our own words for
+    an error; never the body, the signature or the receiver's answer."""
+    for s in sent:
+        outcome = "delivered" if s.outcome.delivered else "failed" if s.ends_queue else "retry"
+        event(
+            log, "webhook.delivery", endpoint=endpoint_public_id, webhook_id=s.held.event_public_id,
+            attempt=s.held.attempts + 1, outcome=outcome, status_code=s.outcome.status_code,
+            duration_ms=s.outcome.latency_ms, error=s.outcome.error,
+        )  # fmt: skip

@@ -469,3 +469,23 @@ def _health(
     at, code, error = failure if failure is not None else (None, None, None)
     described = f"HTTP {code}" if code is not None else error
     return EndpointHealth(endpoint, counts[0], counts[1], at, described)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Deliveries not yet made: how many, and how long the oldest has waited (seconds)."""
+
+    pending: int
+    oldest_age_seconds: float
+
+
+def backlog(session: Session, now: datetime) -> Backlog:
+    """The outbox's undelivered deliveries (pending: due or waiting for a retry), for the
+    metrics scrape: one statement over the partial index of pending deliveries."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(Delivery.created_at)).where(
+            Delivery.state == DeliveryState.PENDING
+        )
+    ).one()
+    age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+    return Backlog(int(count or 0), age)

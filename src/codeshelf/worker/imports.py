@@ -26,6 +26,7 @@ from codeshelf.audit import service as audit
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
 from codeshelf.kit.errors import DomainError
+from codeshelf.kit.logs import event
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.stock import service as stock
@@ -60,6 +61,7 @@ class _Progress:
         if self._written_at is not None and now - self._written_at < PROGRESS_SECONDS:
             return
         self._written_at = now
+        event(log, "import.progress", job=self.job.public_id, lines=lines_done, bytes=bytes_done)
         # SQLite: the import holds the one write lock. A database made ``within`` one
         # connection (the test suite's) may not be used from the thread reading the file.
         if self.db.is_sqlite or not self.db.owns_connections:
@@ -129,12 +131,13 @@ def run_job(
             )
             jobs.finish_job(session, job, result, progress.lines_done, utcnow())
     except _StoppingError:
-        return _put_back(db, job, report)
+        return _finished(job, _put_back(db, job, report), progress)
     except jobs.ImportJobLostError:
         log.warning("import job %s was taken from this worker; it stopped", job.public_id)
         return "lost"
     except Exception as exc:
-        return _fail(db, job, exc, report)
+        return _finished(job, _fail(db, job, exc, report), progress)
+    _finished(job, "done", progress, result.imported, result.problem_count)
     report(
         f"import job {job.public_id}: {result.imported} codes imported into batch "
         f"{job.reference} ({result.problem_count} line(s) refused)"
@@ -142,6 +145,17 @@ def run_job(
     _serve_waiting(db, report)
     jobs.remove_files(job.path)
     return "done"
+
+
+def _finished(
+    job: jobs.Claimed, outcome: str, progress: _Progress, imported: int = 0, refused: int = 0
+) -> str:
+    """The ``import.finished`` event (outcome: done, failed, queued again); returns outcome."""
+    event(
+        log, "import.finished", job=job.public_id, outcome=outcome, lines=progress.lines_done,
+        imported=imported, refused=refused,
+    )  # fmt: skip
+    return outcome
 
 
 def _put_back(db: Database, job: jobs.Claimed, report: Report) -> str:
@@ -180,6 +194,7 @@ def _serve_waiting(db: Database, report: Report) -> None:
     except Exception:
         log.exception("serving what waits for stock after an import failed; retrying next pass")
         return
+    served.log()
     for line in served.lines():
         report(line)
 

@@ -16,6 +16,7 @@ from codeshelf.claims import service as claims
 from codeshelf.idempotency import service as idempotency
 from codeshelf.kit.clock import utcnow
 from codeshelf.kit.db import Database
+from codeshelf.kit.logs import event
 from codeshelf.kit.settings import Settings
 from codeshelf.kit.vault import Vault
 from codeshelf.orders import service as orders
@@ -43,6 +44,15 @@ class Served:
         ]
         return [f"{label}: {', '.join(ids)}" for label, ids in found if ids]
 
+    def log(self) -> None:
+        """An event per backorder filled or expired and per claim sent replacement codes."""
+        for order in self.filled:
+            event(log, "backorder.filled", order=order)
+        for order in self.expired:
+            event(log, "backorder.expired", order=order)
+        for claim in self.claims:
+            event(log, "claim.replacement_sent", claim=claim)
+
 
 def after_stock_arrives(session: Session, actor: str = audit.WORKER) -> Served:
     """Serve what waits for stock, in the caller's transaction: approved claims waiting for
@@ -62,6 +72,7 @@ def serve_waiting(db: Database, report: Report) -> Served:
     except Exception:
         log.exception("the pass over waiting claims and backorders failed; retrying next pass")
         return Served()
+    served.log()
     for line in served.lines():
         report(line)
     return served

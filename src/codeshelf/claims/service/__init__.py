@@ -71,8 +71,10 @@ from codeshelf.claims.service.queue import (
     is_overdue,
     list_claims,
     open_count,
+    overdue_count,
     overview,
     queue,
+    status_counts,
 )
 from codeshelf.claims.service.remedies import fulfil_waiting, resolve
 
@@ -121,12 +123,14 @@ __all__ = [
     "list_claims",
     "open_count",
     "order_public_ids",
+    "overdue_count",
     "overview",
     "position_of",
     "queue",
     "reject",
     "request_info",
     "resolve",
+    "status_counts",
     "triage",
     "undecided",
 ]

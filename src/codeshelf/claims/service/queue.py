@@ -178,3 +178,16 @@ def batch_quality(session: Session) -> list[stock.BatchQuality]:
     """Per batch and supplier: what went out, what came back as claims, what was confirmed
     (the stock report, told which codes were claimed and which remedied)."""
     return stock.batch_quality(session, select(ClaimCode.code_id), select(Remedy.code_id))
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Claims per status, every status listed (zero or not), for the metrics scrape."""
+    by_status = select(Claim.status, func.count()).group_by(Claim.status)
+    counts = {status: int(count) for status, count in session.execute(by_status)}
+    return {status.value: int(counts.get(status, 0)) for status in ClaimStatus}
+
+
+def overdue_count(session: Session, now: datetime) -> int:
+    """Open claims past their deadline (as on the overview)."""
+    overdue = select(func.count()).where(Claim.status.in_(OPEN_STATUSES), Claim.due_at < now)
+    return int(session.scalar(overdue) or 0)

@@ -19,6 +19,7 @@ from codeshelf.kit.vault import Vault
 from codeshelf.orders import magic
 from codeshelf.orders.models import (
     ORDER_PREFIX,
+    HoldReason,
     Order,
     OrderKind,
     OrderStatus,
@@ -244,3 +245,23 @@ def delivered_totals(
         .group_by(Order.currency)
     )
     return {currency: int(total) for currency, total in rows}
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    """Orders per state, a pending order named by what it waits for (``review`` or
+    ``backorder``): every state listed, zero or not (for the metrics scrape)."""
+    waiting: dict[str | None, str] = {HoldReason.REVIEW: "review", HoldReason.STOCK: "backorder"}
+    counts = {status.value: 0 for status in OrderStatus if status != OrderStatus.PENDING} | {
+        "pending": 0,
+        "review": 0,
+        "backorder": 0,
+    }
+    rows = session.execute(
+        select(Order.status, Order.hold_reason, func.count()).group_by(
+            Order.status, Order.hold_reason
+        )
+    )
+    for status, hold, count in rows:
+        name = waiting.get(hold, status) if status == OrderStatus.PENDING else status
+        counts[name] = counts.get(name, 0) + int(count)
+    return counts

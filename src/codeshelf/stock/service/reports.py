@@ -224,3 +224,16 @@ def _per_batch(session: Session, condition: Any) -> dict[int, int]:
         select(Code.batch_id, func.count()).where(condition).group_by(Code.batch_id)
     )
     return dict(rows.all())
+
+
+def available_by_sku(session: Session) -> dict[str, int]:
+    """Codes for sale now, per product's SKU (zero included): one count over the partial index
+    of available codes, for the metrics scrape."""
+    available = (
+        select(Code.product_id, func.count())
+        .where(Code.state == CodeState.AVAILABLE)
+        .group_by(Code.product_id)
+    )
+    counts = {product_id: int(count) for product_id, count in session.execute(available)}
+    products = session.execute(select(Product.id, Product.sku)).tuples()
+    return {sku: int(counts.get(product_id, 0)) for product_id, sku in products}
