@@ -11,32 +11,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from codeshelf.kit import problem_types
 from codeshelf.kit.errors import DomainError, http_status
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_BASE = "https://codeshelf.dev/problems/"
-QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+PROBLEM_BASE = problem_types.BASE_URI
+QUOTA_EXCEEDED = problem_types.QUOTA_EXCEEDED
 
 log = logging.getLogger("codeshelf.api")
 
+# Titles, types and their explanations live in one catalog (kit.problem_types).
+type_uri = problem_types.type_uri
+title_for = problem_types.title_for
 
-TITLE_BY_SLUG = {
-    "validation-error": "Your request is not valid",
-    "insufficient-stock": "Not enough stock",
-    "insufficient-funds": "Not enough balance",
-    "unauthorized": "Missing or invalid API key",
-    "rate-limited": "Too many requests",
-    "idempotency-key-reused": "Idempotency-Key reused with a different request",
-    "idempotency-key-in-use": "A request with this Idempotency-Key is still being processed",
+
+# Starlette's own refusals (no route, wrong method, body it cannot decode) by status.
+SLUG_BY_HTTP_STATUS = {
+    400: "malformed-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
 }
-
-
-def type_uri(slug: str) -> str:
-    return QUOTA_EXCEEDED if slug == "rate-limited" else PROBLEM_BASE + slug
-
-
-def title_for(slug: str) -> str:
-    return TITLE_BY_SLUG.get(slug, slug.replace("-", " ").capitalize())
 
 
 def problem_body(
@@ -131,12 +126,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI answers 400 itself for bodies it cannot even decode (bad UTF-8, nesting).
-        slug = {
-            400: "malformed-request",
-            404: "not-found",
-            405: "method-not-allowed",
-            413: "payload-too-large",
-        }.get(exc.status_code, "http-error")
+        slug = SLUG_BY_HTTP_STATUS.get(exc.status_code, "http-error")
         detail = str(exc.detail) if exc.detail else title_for(slug)
         if exc.status_code == 400:
             detail = "the body could not be parsed as JSON"
