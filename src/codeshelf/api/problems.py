@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from codeshelf.kit import problem_types
 from codeshelf.kit.errors import DomainError, http_status
@@ -100,6 +102,18 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     ]
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app has for this request's path (a path's methods are
+    often spread over several routes: GET and POST /orders are two)."""
+    scope = {**request.scope, "method": "GET"}  # only the path decides
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(dict(scope))
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -133,7 +147,11 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             detail = f"nothing at {request.method} {request.url.path}"
         body = problem_body(slug, exc.status_code, detail, request.url.path)
-        return problem_response(exc.status_code, body, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route that matched the path.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem_response(exc.status_code, body, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
