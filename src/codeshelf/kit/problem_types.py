@@ -294,8 +294,8 @@ _ALL = (
         409,
         "Not enough stock",
         "Stock cannot fill the whole order (an order is delivered whole or not at all); nothing "
-        "was reserved or charged. Codes promised to older waiting backorders are not available "
-        "(GET /inventory counts them out).",
+        "was reserved or charged. Codes that arrived for waiting backorders are set aside for "
+        "them (GET /inventory counts them out).",
         'Order fewer, retry later with a NEW Idempotency-Key, or send `"allow_backorder": true` '
         "to wait for stock.",
     ),
