@@ -374,9 +374,11 @@ def test_ids_and_cursors_say_nothing_about_other_partners_activity(
     _place(client, shop.a.headers)
     ledger = _get(client, "/api/v1/ledger?limit=500", shop.a.headers).json()["data"]
     entry_ids = [entry["id"] for entry in ledger if entry["type"] == "order"]
-    cursors = [
+    # The cursors after A's 1st, 2nd and 3rd order (the 1st is the last page: its last id).
+    oldest = _get(client, f"{ORDERS}?limit=3", shop.a.headers).json()["data"][-1]["id"]
+    cursors = [oldest] + [
         _get(client, f"{ORDERS}?limit={limit}", shop.a.headers).json()["next_cursor"]
-        for limit in (3, 2, 1)  # after A's 1st, 2nd and 3rd order
+        for limit in (2, 1)
     ]
 
     def inferred(values: list[str]) -> int | None:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import httpx
+import re
+from collections import defaultdict
 
+import httpx
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from codeshelf.api.app import create_app
 from codeshelf.api.problems import PROBLEM_BASE
+from codeshelf.kit.db import Database
+from codeshelf.kit.settings import Settings
+from tests.fixtures.claims import operator_headers
 from tests.fixtures.factories import Shop
 from tests.fixtures.http import assert_problem
 
@@ -72,3 +81,25 @@ def test_openapi_and_docs_are_served(client: httpx.Client) -> None:
     assert spec["openapi"].startswith("3.1")
     assert {"/api/v1/orders", "/api/v1/inventory", "/api/v1/balance"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # routing only
+def test_every_405_names_every_method_of_its_path(
+    client: httpx.Client, shop: Shop, db: Database, settings: Settings
+) -> None:
+    """For each path of the API, a method it lacks is a 405 whose Allow lists all it has."""
+    by_path: dict[str, set[str]] = defaultdict(set)
+    for route in iter_route_contexts(create_app(settings).routes):
+        if route.path and route.path.startswith("/api/") and route.methods:
+            by_path[route.path] |= route.methods
+    assert by_path["/api/v1/orders"] == {"GET", "POST"}
+    patch = client.patch("/api/v1/orders", headers=shop.a.headers)
+    assert (patch.status_code, patch.headers["allow"]) == (405, "GET, POST")
+    operator = operator_headers(db)
+    for template, methods in by_path.items():
+        path = re.sub(r"\{[^}]+\}", "zz9", template)
+        headers = operator if template.startswith("/api/v1/admin/") else shop.a.headers
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - methods)[:2]:
+            response = client.request(method, path, headers=headers)
+            assert_problem(response, 405, "method-not-allowed")
+            assert response.headers["allow"] == ", ".join(sorted(methods)), (method, template)

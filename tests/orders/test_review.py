@@ -542,10 +542,10 @@ def test_an_approved_backorder_without_stock_waits_for_the_next_import(
     assert balance(client, shop.a.headers) == "23.50"
     assert queue(client, alice) == []
     assert_consistent(db)
-    # The stock is promised to it: another order cannot take it meanwhile.
-    assert_problem(order(client, shop.b.headers), 409, "insufficient-stock")
+    # It waits for stock that arrives after it: what is in stock stays on sale meanwhile.
+    assert order(client, shop.b.headers).json()["status"] == "delivered"
 
-    import_codes(database_url, tmp_path, 3, "B-LATER")
+    import_codes(database_url, tmp_path, 4, "B-LATER")  # 19 left + 4 arrived: its 21, 2 over
     delivered = fetch(client, shop.a.headers, placed["id"])
     assert_delivered(delivered)
     assert held(client, shop.a.headers) == "0.00"
@@ -602,7 +602,7 @@ def test_an_order_over_the_limit_that_stock_cannot_fill_is_refused_at_once(
     assert_consistent(db)
 
 
-def test_an_approved_order_does_not_take_stock_promised_to_an_earlier_backorder(
+def test_an_approved_order_does_not_take_stock_set_aside_for_an_earlier_backorder(
     client: httpx.Client,
     db: Database,
     database_url: str,
@@ -611,14 +611,16 @@ def test_an_approved_order_does_not_take_stock_promised_to_an_earlier_backorder(
     tmp_path: Path,
 ) -> None:
     factories.deposit(db, shop.b.id, "1000.00")
-    waiting = buy(client, shop.b, 25, allow_backorder=True)  # all 20 codes promised to it
+    waiting = buy(client, shop.b, 30, allow_backorder=True)  # 20 in stock, none set aside
     assert waiting["waiting_for"] == "stock"
+    import_codes(database_url, tmp_path, 5, "B-FIRST")  # these 5 arrive for the backorder
     set_limits(database_url, shop.a.id, "--quantity-over", "5")
-    reviewed = buy(client, shop.a, 6, allow_backorder=True)
+    reviewed = buy(client, shop.a, 21, allow_backorder=True)
 
     decided(client, alice, reviewed["id"], "approve")
-    # The 5 codes the earlier backorder lacked are enough to deliver it: the approved order
-    # waits behind it, as a new backorder would.
+    # 25 in stock, 5 set aside: the approved order of 21 waits, as a new backorder would...
+    assert fetch(client, shop.a.headers, reviewed["id"])["waiting_for"] == "stock"
+    # ...behind the earlier one, which 5 more codes complete.
     import_codes(database_url, tmp_path, 5, "B-FIFO")
     assert fetch(client, shop.b.headers, waiting["id"])["status"] == "delivered"
     assert fetch(client, shop.a.headers, reviewed["id"])["waiting_for"] == "stock"

@@ -141,7 +141,7 @@ def test_low_cover_lists_products_whose_free_stock_lasts_fewer_days_than_asked(
     assert (
         order(client, shop.a.headers, {"product_id": "psn-us-25", "quantity": 1}).status_code == 201
     )
-    # psn-us-20: 2 left, and a backorder of 3 waiting for them: nothing free.
+    # psn-us-20: 2 left; a backorder of 3 waits, but only for stock that arrives after it.
     assert backorder(client, shop.a.headers, 3, sku="psn-us-20").json()["status"] == "pending"
     with db.session() as session:
         catalog.retire_product(session, "psn-us-25", "operator:test", utcnow())  # not on sale
@@ -157,14 +157,14 @@ def test_low_cover_lists_products_whose_free_stock_lasts_fewer_days_than_asked(
     fast = cover[shop.sku]
     assert (fast.free, fast.sold, fast.per_day, fast.cover_days) == (3, 14, 1.0, 3.0)
     assert cover["psn-us-10"].sold == 0 and cover["psn-us-10"].cover_days is None
-    assert (cover["psn-us-20"].free, cover["psn-us-20"].cover_days) == (0, 0.0)
+    assert (cover["psn-us-20"].free, cover["psn-us-20"].cover_days) == (2, 1.0)
     assert [row.sku for row in low] == ["psn-us-20", shop.sku]  # the shortest cover first
     assert [row.sku for row in shorter] == ["psn-us-20"]
 
     result = factories.run_cli(database_url, "stock", "cover", "--days", "7", "--json")
     assert result.exit_code == 0, result.stderr
     assert [(r["sku"], r["cover_days"]) for r in json.loads(result.stdout)] == [
-        ("psn-us-20", 0.0),
+        ("psn-us-20", 1.0),
         (shop.sku, 3.0),
     ]
     alice = issue_operator_key(db)

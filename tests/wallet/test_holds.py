@@ -393,6 +393,7 @@ def test_an_order_can_only_pay_out_or_release_its_own_hold_once(db: Database, sh
     out twice would take another order's money. Capture and release check the order's own hold
     first, so the second capture (and a release after it) is refused and changes nothing."""
     factories.deposit(db, shop.a.id, "100.00")
+    assert place(db, shop.b.id, 20).status == "delivered"  # nothing left on sale
     first = place(db, shop.a.id, 21, backorder_hours=24)
     second = place(db, shop.a.id, 1, backorder_hours=24)  # waits behind the first
     assert first.order_id and second.order_id
@@ -510,10 +511,25 @@ class Model:
     spent: list[int] = field(default_factory=lambda: [0, 0])
     alerts: list[int] = field(default_factory=lambda: [0, 0])
 
+    set_aside: int = 0  # codes that arrived while backorders waited, kept for them
+
     @property
     def free(self) -> int:
-        """Stock a new order may take: what is not promised to waiting backorders."""
-        return self.stock - sum(w.quantity for w in self.waiting)
+        """Stock a new order may take: what is not set aside for waiting backorders."""
+        return self.stock - min(self.set_aside, self.stock)
+
+    @property
+    def backordered(self) -> int:
+        return sum(w.quantity for w in self.waiting)
+
+    def arrive(self, count: int) -> None:
+        self.stock += count
+        self.set_aside = min(self.backordered, self.set_aside + count)
+
+    def stopped_waiting(self, gone: Waiting, *, filled: bool) -> None:
+        self.waiting.remove(gone)
+        kept = max(self.set_aside - gone.quantity, 0) if filled else self.set_aside
+        self.set_aside = min(kept, self.backordered)
 
     def debit(self, partner: int, amount: int) -> None:
         before = self.wallet[partner]
@@ -616,10 +632,11 @@ class HoldsMachine(RuleBasedStateMachine):
     def restock_and_fill(self, count: int) -> None:
         if count:
             factories.load_codes(self.db, self.vault, self.sku, count)
-        self.model.stock += count
+        self.model.arrive(count)
         expected = []
         while self.model.waiting and self.model.waiting[0].quantity <= self.model.stock:
-            filled = self.model.waiting.pop(0)  # first come, first served
+            filled = self.model.waiting[0]  # first come, first served
+            self.model.stopped_waiting(filled, filled=True)
             self.model.stock -= filled.quantity
             self.model.held[filled.partner] -= filled.total
             self.model.spent[filled.partner] += filled.total
@@ -634,7 +651,7 @@ class HoldsMachine(RuleBasedStateMachine):
         # seconds between them never decide which orders are due.
         due = [w for w in self.model.waiting if w.hours <= cut]
         for gone in due:
-            self.model.waiting.remove(gone)
+            self.model.stopped_waiting(gone, filled=False)
             self.model.held[gone.partner] -= gone.total
             self.model.wallet[gone.partner] += gone.total  # a credit: never balance.low
         assert expire(self.db, timedelta(hours=cut)) == [w.order_id for w in due]
@@ -649,7 +666,8 @@ class HoldsMachine(RuleBasedStateMachine):
             assert_books_balanced(session, partner_ids=ids)
             assert stock_checks(session) == []
             product = session.scalars(select(Product).where(Product.sku == self.sku)).one()
-            assert product.backordered == sum(w.quantity for w in self.model.waiting)
+            assert product.backordered == self.model.backordered
+            assert product.set_aside == self.model.set_aside
             available = session.scalar(
                 select(func.count()).where(
                     Code.product_id == product.id, Code.state == CodeState.AVAILABLE

@@ -47,7 +47,8 @@ Wholesale API for digital gift codes. Authenticate with `Authorization: Bearer <
 * `POST /orders` needs an `Idempotency-Key` (a UUID; at most 255 characters). Retrying with the
   same key and body returns the original response with `Idempotent-Replayed: true`; keys are kept
   for 24 hours.
-* Errors are `application/problem+json` (RFC 9457) with a stable `type` per problem.
+* Errors are `application/problem+json` (RFC 9457) with a stable `type` per problem; each
+  type's page, at `/problems/<slug>`, says what it means and what to do (all: `/problems/`).
 * Each API key may make 60 requests a minute unless agreed otherwise; every response carries
   `RateLimit-Policy` and `RateLimit` headers, and a 429 carries `Retry-After`.
 """
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version="1.0.0",
         description=DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc: the web door's, with assets served from the package
         redoc_url=None,
         redirect_slashes=False,  # /orders/x/ is not /orders/x: no redirect to guess at
     )

@@ -9,34 +9,31 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from codeshelf.kit import problem_types
 from codeshelf.kit.errors import DomainError, http_status
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_BASE = "https://codeshelf.dev/problems/"
-QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+PROBLEM_BASE = problem_types.BASE_URI
+QUOTA_EXCEEDED = problem_types.QUOTA_EXCEEDED
 
 log = logging.getLogger("codeshelf.api")
 
+# Titles, types and their explanations live in one catalog (kit.problem_types).
+type_uri = problem_types.type_uri
+title_for = problem_types.title_for
 
-TITLE_BY_SLUG = {
-    "validation-error": "Your request is not valid",
-    "insufficient-stock": "Not enough stock",
-    "insufficient-funds": "Not enough balance",
-    "unauthorized": "Missing or invalid API key",
-    "rate-limited": "Too many requests",
-    "idempotency-key-reused": "Idempotency-Key reused with a different request",
-    "idempotency-key-in-use": "A request with this Idempotency-Key is still being processed",
+
+# Starlette's own refusals (no route, wrong method, body it cannot decode) by status.
+SLUG_BY_HTTP_STATUS = {
+    400: "malformed-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
 }
-
-
-def type_uri(slug: str) -> str:
-    return QUOTA_EXCEEDED if slug == "rate-limited" else PROBLEM_BASE + slug
-
-
-def title_for(slug: str) -> str:
-    return TITLE_BY_SLUG.get(slug, slug.replace("-", " ").capitalize())
 
 
 def problem_body(
@@ -105,6 +102,18 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     ]
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app has for this request's path (a path's methods are
+    often spread over several routes: GET and POST /orders are two)."""
+    scope = {**request.scope, "method": "GET"}  # only the path decides
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(dict(scope))
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -131,19 +140,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI answers 400 itself for bodies it cannot even decode (bad UTF-8, nesting).
-        slug = {
-            400: "malformed-request",
-            404: "not-found",
-            405: "method-not-allowed",
-            413: "payload-too-large",
-        }.get(exc.status_code, "http-error")
+        slug = SLUG_BY_HTTP_STATUS.get(exc.status_code, "http-error")
         detail = str(exc.detail) if exc.detail else title_for(slug)
         if exc.status_code == 400:
             detail = "the body could not be parsed as JSON"
         if exc.status_code == 404:
             detail = f"nothing at {request.method} {request.url.path}"
         body = problem_body(slug, exc.status_code, detail, request.url.path)
-        return problem_response(exc.status_code, body, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route that matched the path.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem_response(exc.status_code, body, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

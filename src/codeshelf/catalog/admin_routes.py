@@ -25,7 +25,11 @@ class AdminProductOut(BaseModel):
     region: str
     denomination: MoneyOut
     price: MoneyOut = Field(description="The default price; partner prices override it.")
-    backordered: int = Field(description="Codes promised to waiting backorders.")
+    backordered: int = Field(description="Codes waiting backorders ask for.")
+    set_aside: int = Field(
+        description="Codes in stock kept for waiting backorders (only codes that arrived while "
+        "they waited); the rest of the stock is on sale."
+    )
     retired_at: datetime | None = Field(description="Set once retired: no longer listed or sold.")
 
     @classmethod
@@ -37,6 +41,7 @@ class AdminProductOut(BaseModel):
             denomination=MoneyOut.of(service.face_value(product)),
             price=MoneyOut.of(Money(product.price_minor, product.price_currency)),
             backordered=product.backordered,
+            set_aside=product.set_aside,
             retired_at=product.retired_at,
         )
 

@@ -18,6 +18,7 @@ class Product(Base):
         CheckConstraint("face_value_minor > 0", name="face_value_positive"),
         CheckConstraint("price_minor > 0", name="price_positive"),
         CheckConstraint("backordered >= 0", name="backordered_not_negative"),
+        CheckConstraint("set_aside >= 0 AND set_aside <= backordered", name="set_aside_in_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -28,8 +29,10 @@ class Product(Base):
     face_currency: Mapped[str] = mapped_column(String(3))
     price_minor: Mapped[int]
     price_currency: Mapped[str] = mapped_column(String(3))
-    # Codes promised to waiting backorders: new orders may only take what is left over.
+    # Codes waiting backorders ask for, and those in stock set aside for them (never more):
+    # new orders take what is in stock less what is set aside (stock.service.promises).
     backordered: Mapped[int] = mapped_column(default=0, server_default="0")
+    set_aside: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # A retired product is no longer sold or listed; its past orders and codes stay as they are.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

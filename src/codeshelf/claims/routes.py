@@ -26,6 +26,7 @@ from codeshelf.claims.schemas import (
     claim_preview,
     claim_view,
 )
+from codeshelf.kit import paging
 from codeshelf.kit.errors import InvalidInputError
 from codeshelf.orders import service as orders
 
@@ -206,10 +207,12 @@ def list_claims(
     """The partner's claims, newest first."""
     with services.db.read_session() as session:
         claims = service.list_claims(
-            session, principal.partner.id, before=cursor, limit=limit, status=status
-        )
-        data = [claim_view(session, claim) for claim in claims]
-    return ClaimPage(data=data, next_cursor=claims[-1].public_id if len(claims) == limit else None)
+            session, principal.partner.id, before=cursor, limit=paging.fetch_size(limit),
+            status=status,
+        )  # fmt: skip
+        shown, next_cursor = paging.cut(claims, limit, lambda claim: claim.public_id)
+        data = [claim_view(session, claim) for claim in shown]
+    return ClaimPage(data=data, next_cursor=next_cursor)
 
 
 @router.get("/claims/{claim_id}", response_model=ClaimOut)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from codeshelf.api import idempotency
 from codeshelf.api.deps import PrincipalDep, ServicesDep
+from codeshelf.kit import paging
 from codeshelf.kit.schemas import PRINTABLE, UTCDateTime
 from codeshelf.orders import service
 from codeshelf.orders.models import Order
@@ -84,13 +85,13 @@ def list_orders(
             session,
             principal.partner.id,
             before=cursor,
-            limit=limit,
+            limit=paging.fetch_size(limit),
             status=status,
             client_order_id=client_order_id,
             updated_since=updated_since,
         )
-        data = [_order_json(session, order) for order in orders]
-    next_cursor = orders[-1].public_id if len(orders) == limit else None
+        shown, next_cursor = paging.cut(orders, limit, lambda order: order.public_id)
+        data = [_order_json(session, order) for order in shown]
     return OrderPage(data=data, next_cursor=next_cursor)
 
 

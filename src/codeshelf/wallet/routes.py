@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from codeshelf.api.deps import PrincipalDep, ServicesDep
+from codeshelf.kit import paging
 from codeshelf.kit.errors import InvalidInputError
 from codeshelf.kit.money import InvalidMoneyError, Money, normalize_currency
 from codeshelf.kit.schemas import MoneyOut
@@ -85,9 +86,10 @@ def get_ledger(
             session,
             principal.partner.id,
             after=cursor,
-            limit=limit,
+            limit=paging.fetch_size(limit),
             currency=currency,
         )
+        entries, next_cursor = paging.cut(entries, limit, lambda entry: entry.id)
         order_ids = orders.public_ids(session, {e.order_id for e in entries if e.order_id})
     data = [
         LedgerEntryOut(
@@ -101,5 +103,4 @@ def get_ledger(
         )
         for entry in entries
     ]
-    next_cursor = entries[-1].id if len(entries) == limit else None
     return LedgerPage(data=data, next_cursor=next_cursor)

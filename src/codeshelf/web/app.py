@@ -41,13 +41,17 @@ from codeshelf.web.pages import (
     developers,
     finance,
     orders,
+    problems,
+    reference,
     signin,
     team,
 )
-from codeshelf.web.security import OnlyFromNetworks, PageHeaders
+from codeshelf.web.security import OnlyFromNetworks, PageHeaders, page_headers
 
 PREFIX = "/account"
-PAGE_PREFIXES = (PREFIX, CONSOLE.prefix, apply.PREFIX)  # pages, not problem documents
+# Pages, not problem documents.
+PAGE_PREFIXES = (PREFIX, CONSOLE.prefix, apply.PREFIX, problems.PREFIX)
+REFERENCE_PAGES = ("/docs", "/redoc")  # and their assets under /docs/static
 CONSOLE_ROUTERS = (
     signin.routes(CONSOLE),
     ops_overview.router,
@@ -73,11 +77,17 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 def install(app: FastAPI) -> None:
     """Add the portal and the console to ``app`` (after the API's problem handlers)."""
-    routers = (account, orders, claims, finance, developers, team, activity, apply)
+    routers = (account, orders, claims, finance, developers, team, activity, apply, problems)
     for router in (*(module.router for module in routers), *CONSOLE_ROUTERS):
         app.include_router(router, include_in_schema=False)
+    if app.openapi_url:
+        app.include_router(reference.routes(app.openapi_url), include_in_schema=False)
+        app.mount(reference.STATIC, StaticFiles(directory=reference.ASSETS), name="docs-static")
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="portal-static")
     app.add_middleware(PageHeaders, prefixes=PAGE_PREFIXES)
+    app.add_middleware(
+        PageHeaders, prefixes=REFERENCE_PAGES, headers=page_headers(reference.DOCS_CSP)
+    )
     app.add_middleware(OnlyFromNetworks, prefix=CONSOLE.prefix)
     api_handler = cast(Handler | None, app.exception_handlers.get(DomainError))
 

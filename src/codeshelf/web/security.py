@@ -38,12 +38,23 @@ PAGE_HEADERS = [
 ]
 
 
-class PageHeaders:
-    """Security headers on every response under the portal's prefixes."""
+def page_headers(csp: str = CSP) -> list[tuple[bytes, bytes]]:
+    """The page headers with ``csp`` as the Content-Security-Policy."""
+    return [(b"content-security-policy", csp.encode()), *PAGE_HEADERS[1:]]
 
-    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...]) -> None:
+
+class PageHeaders:
+    """Security headers (``headers``: the portal's) on every response under ``prefixes``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        prefixes: tuple[str, ...],
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         self.app = app
         self.prefixes = prefixes
+        self.headers = PAGE_HEADERS if headers is None else headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefixes):
@@ -52,7 +63,7 @@ class PageHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *PAGE_HEADERS]}
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from codeshelf.api.deps import PrincipalDep, ServicesDep
+from codeshelf.kit import paging
 from codeshelf.webhooks import service
 from codeshelf.webhooks.schemas import (
     AttemptList,
@@ -103,11 +104,16 @@ def list_events(
     type: Annotated[list[EventType] | None, Query()] = None,
 ) -> EventPage:
     """Your events in order, with the same payloads as the webhooks: poll with `after` set to
-    the last id you saw (`next_cursor`) to see every state change even if a webhook is late."""
+    the last event id you saw to see every state change even if a webhook is late.
+    `next_cursor` is that id while more events follow, and null once you have them all."""
     with services.db.read_session() as session:
         events = service.list_events(
-            session, principal.partner.id, after=after, limit=limit, types=list(type or [])
+            session,
+            principal.partner.id,
+            after=after,
+            limit=paging.fetch_size(limit),
+            types=list(type or []),
         )
-        data = [EventOut.of(event) for event in events]
-    cursor = data[-1].id if data else after
+        shown, cursor = paging.cut(events, limit, lambda event: event.public_id)
+        data = [EventOut.of(event) for event in shown]
     return EventPage(data=data, next_cursor=cursor)

@@ -23,8 +23,9 @@ from codeshelf.orders.service.placement import (
     mark_delivered,
     place_order,
     place_replacement,
-    reserve_stock,
     start_waiting,
+    start_waiting_for_stock,
+    stop_waiting_for_stock,
 )
 from codeshelf.orders.service.pricing import (
     REGION_MISMATCH_MESSAGE,
@@ -91,11 +92,12 @@ __all__ = [
     "price_items",
     "products_by_id",
     "public_ids",
-    "reserve_stock",
     "reveal_codes",
     "reveal_one_code",
     "review_queue",
     "start_waiting",
+    "start_waiting_for_stock",
+    "stop_waiting_for_stock",
     "tick",
     "total_of",
 ]

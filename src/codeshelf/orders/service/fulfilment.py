@@ -76,7 +76,7 @@ def _try_deliver(session: Session, partner: Partner, order: Order) -> bool:
         with session.begin_nested():
             # Products first, then codes, then money: the order every path locks them in.
             if waited_for_stock:
-                placement.reserve_stock(session, partner, order, -1)
+                placement.stop_waiting_for_stock(session, partner, order, filled=True)
             placement.allocate_items(
                 session,
                 partner,

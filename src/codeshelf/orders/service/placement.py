@@ -169,9 +169,8 @@ def _check_stock(
     if partner.is_sandbox:
         return
     for item in order.items:
-        free = (
-            stock.available_count(session, item.product_id) - products[item.product_id].backordered
-        )
+        available = stock.available_count(session, item.product_id)
+        free = available - stock.promises.reserved(available, products[item.product_id].set_aside)
         if free < item.quantity:
             raise stock.InsufficientStockError(
                 f"{item.quantity} requested, {max(free, 0)} available",
@@ -239,9 +238,9 @@ def allocate_items(
 ) -> None:
     """Give every item its codes, or raise InsufficientStockError (the caller rolls back).
 
-    Codes promised to waiting backorders are left alone unless this order is ``first_in_line``
-    (a backorder being filled in turn). Sandbox orders take no stock: their codes are
-    synthetic.
+    Codes set aside for waiting backorders are left alone unless this order is
+    ``first_in_line`` (a backorder being filled in turn). Sandbox orders take no stock: their
+    codes are synthetic.
     """
     if partner.is_sandbox:
         return
@@ -252,7 +251,7 @@ def allocate_items(
             quantity=item.quantity,
             order_item_id=item.id,
             now=now or (order.created_at if order.status == OrderStatus.DELIVERED else utcnow()),
-            reserved=0 if first_in_line else products[item.product_id].backordered,
+            backordered=0 if first_in_line else products[item.product_id].backordered,
         )
 
 
@@ -267,7 +266,7 @@ def hold(
     """Keep an inserted order pending for ``reason`` (review or stock), its total held."""
     # Products before money, as a fill locks them, so the two cannot deadlock.
     if reason == HoldReason.STOCK:
-        reserve_stock(session, partner, order, +1)
+        start_waiting_for_stock(session, partner, order)
     wallet.hold_for_order(session, partner, order.id, total_of(order))
     _set_hold(session, order, reason, "; ".join(review_reasons or []) or None)
     notify(session, order, ORDER_CREATED)
@@ -278,7 +277,7 @@ def hold(
 def start_waiting(session: Session, partner: Partner, order: Order) -> None:
     """An approved order that stock cannot fill yet waits for it (its money stays held)."""
     _set_hold(session, order, HoldReason.STOCK, None)
-    reserve_stock(session, partner, order, +1)
+    start_waiting_for_stock(session, partner, order)
 
 
 def _set_hold(session: Session, order: Order, reason: str | None, why: str | None) -> None:
@@ -301,26 +300,33 @@ def _set_hold(session: Session, order: Order, reason: str | None, why: str | Non
     )
 
 
-def reserve_stock(session: Session, partner: Partner, order: Order, sign: int) -> None:
-    """Promise (+1) or stop promising (-1) stock to a waiting backorder.
+def start_waiting_for_stock(session: Session, partner: Partner, order: Order) -> None:
+    """The order waits for its codes: the stock it could not have stays on sale to others,
+    and codes that arrive from now on are set aside for it, oldest backorder first
+    (``stock.promises``).
 
-    A retired product takes no new promise (ProductRetiredError; the caller rolls back): the
+    A retired product takes no new backorder (ProductRetiredError; the caller rolls back): the
     retirement and the promise update the same row, so one waits for the other's commit and
     either the backorder or the retirement is refused.
     """
     if partner.is_sandbox:
         return
     for item in sorted(order.items, key=lambda item: item.product_id):  # one lock order
-        statement = update(Product).where(Product.id == item.product_id)
-        if sign > 0:
-            statement = statement.where(Product.retired_at.is_(None))
-        promised = session.execute(
-            statement.values(backordered=Product.backordered + sign * item.quantity)
-        )
-        if sign > 0 and not promised.rowcount:  # type: ignore[attr-defined]
+        if not stock.promises.start_waiting(session, item.product_id, item.quantity):
             product = session.get_one(Product, item.product_id)
             session.refresh(product)
             catalog.check_on_sale(product)
+
+
+def stop_waiting_for_stock(
+    session: Session, partner: Partner, order: Order, *, filled: bool
+) -> None:
+    """The order no longer waits: ``filled`` (it takes what was set aside first) or failed
+    (what was set aside stays for the backorders still waiting)."""
+    if partner.is_sandbox:
+        return
+    for item in sorted(order.items, key=lambda item: item.product_id):  # one lock order
+        stock.promises.stop_waiting(session, item.product_id, item.quantity, filled=filled)
 
 
 def mark_delivered(session: Session, order: Order, now: datetime | None = None) -> None:
@@ -345,7 +351,7 @@ def fail(session: Session, partner: Partner, order: Order, reason: str) -> None:
     """Fail a pending order: its hold goes back to the wallet, its stock promise is dropped."""
     held = order.hold_reason is not None
     if order.hold_reason == HoldReason.STOCK:
-        reserve_stock(session, partner, order, -1)
+        stop_waiting_for_stock(session, partner, order, filled=False)
     if held:
         wallet.release_hold(session, partner, order.id, total_of(order))
     order.advance(OrderStatus.FAILED)

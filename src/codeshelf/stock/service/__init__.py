@@ -6,7 +6,7 @@ Doors and other domains call these names from here.
 """
 
 from codeshelf.stock.models import CodeState
-from codeshelf.stock.service import floors, jobs
+from codeshelf.stock.service import floors, jobs, promises
 from codeshelf.stock.service.allocation import (
     SANDBOX_STOCK,
     DeliveredCode,
@@ -89,6 +89,7 @@ __all__ = [
     "lock_codes",
     "low_cover",
     "move_codes",
+    "promises",
     "provenance",
     "quarantine_batch",
     "read_code_lines",

@@ -18,6 +18,7 @@ from codeshelf.kit.money import Money
 from codeshelf.kit.vault import Vault
 from codeshelf.partners.models import Partner
 from codeshelf.stock.models import Code, CodeState
+from codeshelf.stock.service import promises
 
 
 class InsufficientStockError(ConflictError):
@@ -72,19 +73,21 @@ def allocate(
     quantity: int,
     order_item_id: int,
     now: datetime,
-    reserved: int = 0,
+    backordered: int = 0,
 ) -> None:
     """Deliver ``quantity`` available codes to an order item, or raise InsufficientStockError.
 
-    ``reserved`` codes of the product are promised to waiting backorders and are not taken.
-    The caller must roll back on refusal so nothing stays claimed.
+    ``backordered`` is the product's, as the caller read it (0 for a backorder filled in turn,
+    or a replacement): while backorders wait, the codes set aside for them are not taken
+    (``promises``). The caller must roll back on refusal so nothing stays claimed.
     """
-    if reserved > 0:
-        # The caller's count may be stale: re-read it with the product locked, so two orders
-        # cannot both take the last free code and eat into what a backorder was promised.
-        reserved = int(
+    if backordered > 0:
+        # The caller's count may be stale: read what is set aside with the product locked, so
+        # two orders cannot both take the last free code and eat into what a backorder was
+        # promised.
+        set_aside = int(
             session.scalar(
-                select(Product.backordered)
+                select(Product.set_aside)
                 .where(Product.id == product_id)
                 # NO KEY: order items' foreign keys hold KEY SHARE locks on the product row, and
                 # a plain FOR UPDATE would wait on them (two orders: a deadlock).
@@ -93,8 +96,8 @@ def allocate(
             or 0
         )
         available = available_count(session, product_id)
-        if available - reserved < quantity:
-            free = max(0, available - reserved)
+        free = available - promises.reserved(available, set_aside)
+        if free < quantity:
             raise InsufficientStockError(
                 f"{quantity} requested, {free} available",
                 requested=quantity,
@@ -166,7 +169,7 @@ def inventory(session: Session, partner: Partner) -> list[InventoryLine]:
     """Every product on sale, with this partner's price and the codes available now (0 stays
     listed; retired products do not).
 
-    Codes promised to waiting backorders are not available. The sandbox mirrors the live
+    Codes set aside for waiting backorders are not available. The sandbox mirrors the live
     catalog and prices, with synthetic stock of SANDBOX_STOCK codes per product.
     """
     overrides = catalog.prices_for(session, partner.price_list_id)
@@ -187,7 +190,8 @@ def inventory(session: Session, partner: Partner) -> list[InventoryLine]:
         InventoryLine(
             product,
             catalog.price_of(product, overrides),
-            max(0, counts.get(product.id, 0) - product.backordered),
+            counts.get(product.id, 0)
+            - promises.reserved(counts.get(product.id, 0), product.set_aside),
         )
         for product in products
     ]

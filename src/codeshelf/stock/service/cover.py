@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from codeshelf.catalog import service as catalog
 from codeshelf.kit.errors import InvalidInputError
 from codeshelf.stock.models import Code, CodeState
+from codeshelf.stock.service import promises
 
 SALES_WINDOW_DAYS = 14
 
@@ -61,7 +62,8 @@ def stock_cover(
     return [
         StockCover(
             sku=product.sku,
-            free=max(0, available.get(product.id, 0) - product.backordered),
+            free=available.get(product.id, 0)
+            - promises.reserved(available.get(product.id, 0), product.set_aside),
             sold=sold.get(product.id, 0),
             window_days=window_days,
         )

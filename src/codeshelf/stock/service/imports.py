@@ -28,7 +28,7 @@ from codeshelf.kit.errors import ConflictError, InvalidInputError
 from codeshelf.kit.money import InvalidMoneyError, Money
 from codeshelf.kit.vault import Vault
 from codeshelf.stock.models import Batch, CodeState
-from codeshelf.stock.service import floors
+from codeshelf.stock.service import floors, promises
 
 CHUNK = 10_000  # codes per bulk insert (SQLite allows 32,766 parameters per statement)
 
@@ -446,6 +446,7 @@ def import_codes(
         raise StrictImportRefusedError(report)
     batch.code_count = report.imported
     floors.include_batch(session, product.id, batch.id)
+    promises.arrived(session, product.id, report.imported)
     if report.imported >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
         # Fresh statistics keep the allocation query on its index right after a big import.
         session.connection().exec_driver_sql("ANALYZE codes")

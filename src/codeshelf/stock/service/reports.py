@@ -14,7 +14,7 @@ from codeshelf.audit import service as audit
 from codeshelf.catalog.models import Product
 from codeshelf.kit.errors import NotFoundError
 from codeshelf.stock.models import Batch, Code, CodeState
-from codeshelf.stock.service import floors
+from codeshelf.stock.service import floors, promises
 
 
 def summary(session: Session) -> list[dict[str, Any]]:
@@ -102,6 +102,7 @@ def release_batch(session: Session, reference: str, actor: str = audit.OPERATOR_
     )
     if released:
         floors.include_batch(session, batch.product_id, batch.id)
+        promises.arrived(session, batch.product_id, released)
     sku = session.scalar(select(Product.sku).where(Product.id == batch.product_id)) or ""
     audit.record(
         session,

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.audit import service as audit
 from codeshelf.audit.models import AuditEvent
-from codeshelf.kit import csvs
+from codeshelf.kit import csvs, paging
 from codeshelf.members.roles import StaffPermission
 from codeshelf.members.service import staff
 from codeshelf.web.http import StaffDep, csv_download, page, parse_day, require_staff, services
@@ -45,8 +45,10 @@ def audit_log(
     day_from: str = "", day_to: str = "", before: Before = None,
 ) -> Response:  # fmt: skip
     require_staff(who, StaffPermission.AUDIT)
-    found, names = _events(request, actor, partner, action, day_from, day_to, before, PAGE_SIZE)
-    following = found[-1].id if len(found) == PAGE_SIZE else None
+    found, names = _events(
+        request, actor, partner, action, day_from, day_to, before, paging.fetch_size(PAGE_SIZE)
+    )
+    found, following = paging.cut(found, PAGE_SIZE, lambda event: event.id)
     filters = {"actor": actor, "partner": partner, "action": action, "day_from": day_from,
                "day_to": day_to}  # fmt: skip
     return page(

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from codeshelf.audit import service as audit
+from codeshelf.kit import paging
 from codeshelf.members.roles import Permission
 from codeshelf.members.service import team
 from codeshelf.web.http import ViewerDep, page, require, services, whole_number
@@ -26,11 +27,11 @@ def activity(request: Request, who: ViewerDep, q: str = "", before: str = "") ->
             who.partner.public_id,
             search=search or None,
             before=whole_number(before, 18),
-            limit=PAGE_SIZE,
+            limit=paging.fetch_size(PAGE_SIZE),
         )
+        events, following = paging.cut(events, PAGE_SIZE, lambda event: event.id)
         emails = {f"member:{m.public_id}": m.email for m in team.members(session, who.partner.id)}
     rows = [(event, _who(event.actor, event.api_key_public_id, emails)) for event in events]
-    following = events[-1].id if len(events) == PAGE_SIZE else None
     return page(request, "activity.html", who, rows=rows, q=search, next_before=following)
 
 

@@ -18,6 +18,7 @@ from codeshelf.claims import evidence, service
 from codeshelf.claims.models import ClaimStatus
 from codeshelf.claims.schemas import ClaimPreview, claim_preview, claim_view
 from codeshelf.claims.service import Actor, ClaimInput, CodeClaimInput, EvidenceInput, Redemption
+from codeshelf.kit import paging
 from codeshelf.kit.errors import DomainError, InvalidInputError, http_status
 from codeshelf.members.roles import Permission
 from codeshelf.orders import service as orders
@@ -216,10 +217,11 @@ def claim_list(request: Request, who: ViewerDep, status: str = "", cursor: str =
     svc = services(request)
     with svc.db.read_session() as session:
         found = service.list_claims(
-            session, who.partner.id, before=cursor or None, limit=PAGE_SIZE, status=chosen
-        )
+            session, who.partner.id, before=cursor or None,
+            limit=paging.fetch_size(PAGE_SIZE), status=chosen,
+        )  # fmt: skip
+        found, following = paging.cut(found, PAGE_SIZE, lambda claim: claim.public_id)
         shown = [claim_view(session, claim) for claim in found]
-    following = shown[-1].id if len(shown) == PAGE_SIZE else None
     return page(
         request, "claims.html", who, claims=shown, statuses=STATUSES,
         chosen_status=chosen or "", next_cursor=following,

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from codeshelf.claims import service as claims
 from codeshelf.idempotency.service import KeyInUseError, StoredResponse
-from codeshelf.kit import csvs
+from codeshelf.kit import csvs, paging
 from codeshelf.kit.errors import DomainError, http_status
 from codeshelf.members.roles import Permission
 from codeshelf.orders import service as orders
@@ -125,13 +125,14 @@ def order_list(
         try:
             shown = _orders(
                 session, who, None if as_csv else cursor or None,
-                CSV_ROWS if as_csv else PAGE_SIZE, chosen, client_order_id[:128] or None, days,
+                CSV_ROWS if as_csv else paging.fetch_size(PAGE_SIZE), chosen,
+                client_order_id[:128] or None, days,
             )  # fmt: skip
         except DomainError as exc:
             shown, error = [], exc.detail
     if as_csv:
         return _orders_csv(shown)
-    following = shown[-1].id if len(shown) == PAGE_SIZE else None
+    shown, following = paging.cut(shown, PAGE_SIZE, lambda row: row.id)
     return page(
         request, "orders.html", who, orders=shown, chosen_status=chosen or "",
         client_order_id=client_order_id[:128], next_cursor=following, statuses=STATUSES,
