@@ -143,5 +143,7 @@ def test_a_generated_client_does_a_resellers_day(
         if not page.data:
             break
         seen += [event.type_ for event in page.data]
+        if not page.next_cursor:  # null on the last page
+            break
         after = page.next_cursor
     assert seen == ["order.created", "order.paid", "order.fulfilled"]

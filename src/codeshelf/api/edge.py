@@ -16,21 +16,31 @@ client leave. The time an app takes to answer is not limited here.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from codeshelf.kit.problem_types import BASE_URI as PROBLEM_BASE
 from codeshelf.kit.settings import get_settings
 
+_TIMEOUT_BODY = json.dumps(
+    {
+        "type": PROBLEM_BASE + "request-timeout",
+        "title": "Request timeout",
+        "status": 408,
+        "detail": "the request's headers or body did not arrive in time",
+    }
+).encode()
+# Written by the protocol itself, before any app has the request: a problem document too.
 REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 16\r\n"
+    b"content-type: application/problem+json\r\n"
+    b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\n"
     b"connection: close\r\n"
-    b"\r\n"
-    b"request timeout\n"
+    b"\r\n" + _TIMEOUT_BODY
 )
 
 

@@ -598,6 +598,26 @@ _ALL = (
         "Restore the evidence directory (every server must share it).",
         OPERATOR,
     ),
+    _p(
+        "not-ready",
+        503,
+        "Not ready",
+        "GET /readyz: this server cannot serve requests now: its database does not answer, its "
+        "schema is not at the current migration, or its evidence directory cannot be written "
+        "(`checks` names which, as ok or failing).",
+        "Take it out of the load balancer until /readyz answers 200; run `codeshelf migrate`, "
+        "check the database and the evidence directory.",
+        OPERATOR,
+    ),
+    _p(
+        "request-timeout",
+        408,
+        "Request timeout",
+        "The request's headers (CODESHELF_CLIENT_HEADER_TIMEOUT_SECONDS, 10 s) or its body "
+        "(CODESHELF_CLIENT_BODY_TIMEOUT_SECONDS, 60 s) did not arrive in time; the connection "
+        "was closed and nothing was done.",
+        "Send the whole request at once; retry it (an order with the same Idempotency-Key).",
+    ),
 )
 
 CATALOG: dict[str, ProblemType] = {problem.slug: problem for problem in _ALL}
