@@ -10,7 +10,8 @@ workers drain, and the checks run (``bench/soak/checks.py``); the exit status is
 violation.
 
 ``SOAK_SECONDS`` (default 600) bounds the traffic; ``SOAK_SERVERS`` (3), ``SOAK_PARTNERS`` (6),
-``SOAK_KILL_EVERY`` (seconds between kills, 4) and ``SOAK_SEED`` tune it.
+``SOAK_KILL_EVERY`` (seconds between kills, 4) and ``SOAK_SEED`` tune it; ``SOAK_SRC`` runs the
+processes on another tree's ``src``; ``SOAK_KEEP=1`` keeps the processes' logs of a clean run.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def database(workdir: Path) -> Iterator[tuple[str, str]]:
 
 def environment(url: str, workdir: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("CODESHELF_")}
-    src = str(ROOT / "src")  # this tree's code, whichever checkout the venv was installed from
+    # This tree's code, whichever checkout the venv was installed from (or SOAK_SRC's).
+    src = os.environ.get("SOAK_SRC") or str(ROOT / "src")
     return {
         **inherited,
         "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]),
@@ -124,7 +126,7 @@ def prepare(run: Run, stock: Stock) -> tuple[list[tuple[str, str]], str]:
 
     with ThreadPoolExecutor(4) as pool:  # each CLI call is mostly Python's start-up
         partners = list(pool.map(partner, range(run.cfg.partners)))
-        loads = [pool.submit(stock.load, sku, 150) for sku in SKUS]
+        loads = [pool.submit(stock.load, sku, 400) for sku in SKUS]
         operator = cli_json(env, cwd, "operator", "key", "create", "soak")
         for load in loads:
             load.result()
@@ -169,9 +171,9 @@ def traffic(run: Run, fleet: Fleet, stock: Stock, operator: Api) -> None:
         if roll < 0.1:  # yesterday's file again: all duplicates
             stock.load(sku, 0, duplicates=50)
         else:
-            stock.load(sku, run.rng.randint(20, 80), duplicates=3, background=roll < 0.5)
+            stock.load(sku, run.rng.randint(50, 200), duplicates=3, background=roll < 0.5)
 
-    threads.append(loop(run, (4.0, 8.0), restock))
+    threads.append(loop(run, (2.0, 5.0), restock))
 
     def chaos() -> None:
         run.kills[fleet.kill_one(run.rng)] += 1

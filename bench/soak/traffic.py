@@ -73,14 +73,21 @@ class Api:
         self.rng = rng
         self.tally = tally
         self.clients = {url: httpx.Client(base_url=url, timeout=TIMEOUT) for url in urls}
+        self.down: dict[str, float] = {}  # a server that failed, until when it is avoided
+
+    def _pick(self) -> str:
+        now = time.monotonic()
+        up = [url for url in self.urls if self.down.get(url, 0) < now]
+        return self.rng.choice(up or self.urls)
 
     def once(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
-        client = self.clients[self.rng.choice(self.urls)]
+        url = self._pick()
         headers = {**self.headers, **kwargs.pop("headers", {})}
         try:
-            response = client.request(method, path, headers=headers, **kwargs)
+            response = self.clients[url].request(method, path, headers=headers, **kwargs)
         except httpx.TransportError:
             self.tally.count("connection failures (retried)")
+            self.down[url] = time.monotonic() + 2.0
             return None
         if response.status_code >= 500:
             with self.tally.lock:
