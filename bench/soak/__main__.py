@@ -183,13 +183,25 @@ def traffic(run: Run, fleet: Fleet, stock: Stock, operator: Api) -> None:
     end = time.monotonic() + run.cfg.seconds
     while time.monotonic() < end:
         time.sleep(min(10, end - time.monotonic()) if end > time.monotonic() else 0)
-        _log(f"{sum(run.kills.values())} kills, {dict(run.tally.ops.most_common(6))}")
+        _log(f"{sum(run.kills.values())} kills; {shelf(run)}; {dict(run.tally.ops.most_common(6))}")
     run.stop.set()
     for thread in threads:
         thread.join(timeout=RETRY_JOIN_S)
 
 
 RETRY_JOIN_S = 150
+
+
+def shelf(run: Run) -> str:
+    """Each product's codes on sale and backorders waiting, now."""
+    found = checks.rows(
+        run.libpq,
+        """SELECT p.sku, count(c.id) FILTER (WHERE c.state = 'available'),
+           (SELECT count(*) FROM orders o JOIN order_items i ON i.order_id = o.id
+            WHERE i.product_id = p.id AND o.status = 'pending' AND o.hold_reason = 'stock')
+           FROM products p LEFT JOIN codes c ON c.product_id = p.id GROUP BY p.id, p.sku""",
+    )
+    return ", ".join(f"{sku} {free} on sale, {waiting} backorders" for sku, free, waiting in found)
 
 
 def drained(run: Run, fleet: Fleet) -> bool:
