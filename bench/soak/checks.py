@@ -140,7 +140,7 @@ def webhooks(libpq: str, received: dict[str, Any]) -> tuple[list[str], dict[str,
     ):
         behaviour, name = url.rsplit("/", 2)[-2:]
         by_behaviour[behaviour][state] += 1
-        if state == "succeeded" and event_id not in answered.get(name, set()):
+        if state == "succeeded" and event_id not in answered.get(f"{behaviour}/{name}", set()):
             found.append(f"{behaviour}/{name}: {event_id} recorded delivered, never answered 2xx")
         if state == "failed":
             found.append(f"{behaviour}/{name}: {event_id} failed for good within the soak")

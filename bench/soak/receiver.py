@@ -12,8 +12,9 @@ Each endpoint URL names a behaviour and an endpoint: ``POST /<behaviour>/<name>`
 - ``trickle``: a 200 whose body comes one byte every 2 seconds, for 60 seconds;
 - ``nul``: a 400 whose body holds NUL and other control bytes.
 
-``GET /stats`` answers, per endpoint name, the ``webhook-id`` values it answered with a 2xx
-(what the worker may record as delivered) and the POSTs it received. Plain asyncio streams.
+``GET /stats`` answers, per endpoint (``<behaviour>/<name>``), the ``webhook-id`` values it sent
+a 2xx status line for (what the worker may record as delivered) and the POSTs it received.
+Plain asyncio streams.
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ async def _answer(
     log: Log, behaviour: str, name: str, webhook_id: str, writer: asyncio.StreamWriter
 ) -> bool:
     """Answer one POST; False when the connection must be closed afterwards."""
-    log.posts[f"{behaviour}/{name}"] += 1
-    if behaviour == "ok" or (behaviour == "flaky" and random.random() < 0.5):
-        log.delivered[name].add(webhook_id)
+    endpoint = f"{behaviour}/{name}"
+    log.posts[endpoint] += 1
+    success = behaviour in ("ok", "huge", "bomb", "trickle") or (
+        behaviour == "flaky" and random.random() < 0.5
+    )
+    if success:  # a 2xx status line goes out, whatever follows it
+        log.delivered[endpoint].add(webhook_id)
+    if behaviour == "ok" or (behaviour == "flaky" and success):
         writer.write(NO_CONTENT)
     elif behaviour == "flaky":
         writer.write(UNAVAILABLE)
