@@ -130,7 +130,7 @@ def prepare(run: Run, stock: Stock) -> tuple[list[tuple[str, str]], str]:
         operator = cli_json(env, cwd, "operator", "key", "create", "soak")
         for load in loads:
             load.result()
-    return partners, str(operator.get("secret") or operator.get("key") or operator["api_key"])
+    return partners, str(operator["api_key"])
 
 
 def register_webhooks(run: Run, receiver: str) -> None:
