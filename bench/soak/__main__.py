@@ -5,9 +5,9 @@ while partner threads order (retrying with the same Idempotency-Key, sometimes t
 backorder, reveal codes and file claims with screenshots, an operator approves the claims, stock
 is imported (directly and through the workers, with duplicates), and webhooks go to receivers
 that succeed, fail, hang and misbehave. Every few seconds a random server or worker is killed
-with SIGKILL and started again. Then the traffic stops, a last import lets backorders fill, the
-workers drain, and the checks run (``bench/soak/checks.py``); the exit status is 1 on any
-violation.
+with SIGKILL (one time in five stopped with SIGTERM, gracefully) and started again. Then the
+traffic stops, a last import lets backorders fill, the workers drain, and the checks run
+(``bench/soak/checks.py``); the exit status is 1 on any violation.
 
 ``SOAK_SECONDS`` (default 600) bounds the traffic; ``SOAK_SERVERS`` (3), ``SOAK_PARTNERS`` (6),
 ``SOAK_KILL_EVERY`` (seconds between kills, 4) and ``SOAK_SEED`` tune it; ``SOAK_SRC`` runs the
@@ -267,7 +267,7 @@ def verdict(run: Run, fleet: Fleet, stock: Stock, started: date, receiver: str) 
     print("\n=== soak figures")
     print(f"seed {run.cfg.seed}, {run.cfg.seconds:g} s of traffic, {run.cfg.servers} servers, "
           f"2 workers, {run.cfg.partners} partners")  # fmt: skip
-    print(f"kills (SIGKILL, restarted): {dict(run.kills)} — {sum(run.kills.values())} in all")
+    print(f"kills (restarted at once): {dict(run.kills)} — {sum(run.kills.values())} in all")
     print(f"unexpected exits: {len(fleet.deaths())}")
     for what, count in sorted(run.tally.ops.items()):
         print(f"  {what}: {count}")

@@ -73,16 +73,23 @@ class Fleet:
             if member.url is not None and not wait_ready(member.url, api_key):
                 raise RuntimeError(f"{member.name} did not come up; see {member.log}")
 
-    def kill_one(self, rng: random.Random) -> str:
-        """kill -9 a random member, then start it again at once."""
+    def kill_one(self, rng: random.Random, gentle: float = 0.2) -> str:
+        """kill -9 a random member (or, one time in five, SIGTERM: a graceful stop, with
+        SIGKILL after 20 s), then start it again at once. Returns what was done to whom."""
         with self.lock:
             member = rng.choice(self.members)
+            how = "SIGTERM" if rng.random() < gentle else "SIGKILL"
             if member.proc is not None and member.proc.poll() is None:
-                member.proc.send_signal(signal.SIGKILL)
-                member.proc.wait()
+                member.proc.send_signal(getattr(signal, how))
+                try:
+                    member.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    member.proc.kill()
+                    member.proc.wait()
+                    how = "SIGTERM, then SIGKILL after 20 s"
                 member.killed += 1
             self.start(member)
-            return member.name
+            return f"{how} {member.name}"
 
     def revive_the_dead(self) -> None:
         """Restart any member that exited without being killed, noting how it ended."""
