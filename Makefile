@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench soak clean
 
 # The reseller client library (clients/python, imported as codeshelf_client) beside the server:
 # its tests in tests/client run it against the real server.
@@ -51,6 +51,10 @@ test: lint
 
 bench: install
 	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" $(BIN)/python -m bench.run
+
+# `make soak`: a crash soak on a throwaway PostgreSQL (SOAK_SECONDS, default 600; see docs/soak.md).
+soak: install
+	CODESHELF_PG_BINDIR="$$(scripts/ensure-postgres.sh)" nice -n 10 $(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
