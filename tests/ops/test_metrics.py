@@ -132,7 +132,12 @@ def test_the_worker_counts_deliveries_and_backorders_and_logs_each(
             wait_for(f"http://127.0.0.1:{metrics}/metrics")
             deadline = time.monotonic() + 120
             samples = scrape(metrics)
-            while not (receiver.received and value(samples, IMPORT_DONE, outcome="done")):
+            # The receiver has the webhook before the worker records (and counts) the attempt.
+            delivered = "codeshelf_webhook_deliveries_total"
+            while not (
+                value(samples, delivered, outcome="delivered")
+                and value(samples, IMPORT_DONE, outcome="done")
+            ):
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
                 samples = scrape(metrics)

@@ -111,6 +111,7 @@ def runner(settings: Settings, db: Database, vault: Vault) -> Iterator[imports.I
     started.stop()
 
 
+@pytest.mark.both_backends  # SQLite's import holds the write lock: the page must still poll
 def test_an_upload_of_200000_codes_runs_to_100_percent_and_shows_the_report(
     portal: Portal,
     shop: Shop,

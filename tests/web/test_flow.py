@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pyotp
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -19,6 +20,8 @@ from tests.fixtures.browser import PASSWORD, Login, Portal
 from tests.fixtures.factories import Shop, run_cli
 from tests.fixtures.http import available_codes, order_count
 from tests.web.test_claims import _png
+
+pytestmark = pytest.mark.both_backends  # the whole first day, on each database
 
 
 def _invite(db: Database, shop: Shop, email: str, role: str = "owner") -> str:

@@ -59,6 +59,7 @@ def duplicate_json_key(scope: Scope, body: bytes) -> str | None:
 
 
 NO_STORE = (b"cache-control", b"no-store")
+NOSNIFF = (b"x-content-type-options", b"nosniff")  # JSON is JSON: never sniffed as a page
 CLOSE = (b"connection", b"close")
 
 
@@ -201,6 +202,8 @@ class BodyLimitAndHeaders:
                     headers.append((name.lower().encode(), value.encode()))
                 if not any(name == b"cache-control" for name, _ in headers):
                     headers.append(NO_STORE)  # balances, orders and codes are never cached
+                if not any(name == b"x-content-type-options" for name, _ in headers):
+                    headers.append(NOSNIFF)
                 if passed is not None and not passed.done:
                     headers.append(CLOSE)  # answered before the whole body came: never read it
                 message = {**message, "headers": headers}
@@ -249,6 +252,7 @@ async def send_problem(
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(payload)).encode()),
                 NO_STORE,
+                NOSNIFF,
                 *(headers or []),
             ],
         }

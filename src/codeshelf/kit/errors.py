@@ -67,6 +67,8 @@ STATUS_BY_SLUG = {
     "payload-too-large": 413,
     "evidence-too-large": 413,
     "evidence-unavailable": 503,
+    "not-ready": 503,
+    "request-timeout": 408,
     "rate-limited": 429,
     "internal-error": 500,
 }
