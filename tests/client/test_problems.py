@@ -42,6 +42,7 @@ NOT_PARTNERS = {
     "last-admin",
     "last-owner",
     "member-exists",
+    "not-ready",  # GET /readyz, for load balancers
     "product-already-retired",
     "product-exists",
     "product-has-backorders",

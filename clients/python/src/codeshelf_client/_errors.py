@@ -217,6 +217,14 @@ class RateLimited(ProblemError):
     retryable = True
 
 
+class RequestTimeout(ProblemError):
+    """408: the request reached the server too slowly and was cut before the API acted on it;
+    retried (with the same Idempotency-Key) within the time budget."""
+
+    slug = "request-timeout"
+    retryable = True
+
+
 class ServerError(ProblemError):
     """A 5xx: retried when repeating the request is safe."""
 
@@ -249,6 +257,7 @@ _BY_SLUG: dict[str, type[ProblemError]] = {
         WebhookUrlRefused,
         PayloadTooLarge,
         RateLimited,
+        RequestTimeout,
         ServerError,
     )
 }
@@ -284,6 +293,7 @@ _BY_STATUS: dict[int, type[ProblemError]] = {
     402: InsufficientFunds,
     403: Forbidden,
     404: NotFound,
+    408: RequestTimeout,
     409: Conflict,
     413: PayloadTooLarge,
     422: ValidationFailed,
