@@ -113,7 +113,10 @@ def test_every_error_status_is_a_problem_naming_its_types(
                 assert response["content"] == {
                     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
                 }, (method, path, status)
-                assert re.findall(r"\* `([a-z-]+)`: .+ \((https://\S+)\)", response["description"])
+                assert re.findall(
+                    r"\* \[`([a-z-]+)`\]\(/problems/\1\): .+ \(`(https://\S+)`\)",
+                    response["description"],
+                )
 
 
 @SQLITE
@@ -124,7 +127,7 @@ def test_the_problems_declared_come_from_the_code_that_raises_them(
 
     def slugs(path: str, method: str, status: str) -> set[str]:
         text = paths[path][method]["responses"][status]["description"]
-        return set(re.findall(r"\* `([a-z-]+)`", text))
+        return set(re.findall(r"\* \[`([a-z-]+)`\]", text))
 
     assert slugs("/api/v1/orders", "post", "402") == {"insufficient-funds"}
     assert {"insufficient-stock", "idempotency-key-in-use", "duplicate-client-order-id"} == slugs(

@@ -12,20 +12,11 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.browser import browser, portal
+from tests.fixtures.databases import run_only_on
 
 __all__ = ["browser", "portal"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before the marks are read
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" not in metafunc.fixturenames:
-        return
-    if metafunc.definition.get_closest_marker("both_backends"):
-        return
-    named = metafunc.definition.iter_markers("parametrize")
-    if any("backend" in str(marker.args[0]) for marker in named):
-        return
-    # As a mark, as a module's own would be: the fixture's two parameters then give way to it.
-    metafunc.definition.add_marker(
-        pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-    )
+    run_only_on(metafunc, "postgresql", unless="both_backends")

@@ -221,7 +221,8 @@ def _by_status(found: set[Problem]) -> dict[int, list[str]]:
 
 def _problem_response(slugs: list[str]) -> dict[str, Any]:
     lines = [
-        f"* `{slug}`: {problems.title_for(slug)} ({problems.type_uri(slug)})" for slug in slugs
+        f"* [`{slug}`](/problems/{slug}): {problems.title_for(slug)} (`{problems.type_uri(slug)}`)"
+        for slug in slugs
     ]
     return {
         "description": "A problem (RFC 9457), of type:\n\n" + "\n".join(lines),

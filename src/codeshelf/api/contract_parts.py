@@ -121,11 +121,17 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
     "Problem": {
         "title": "Problem",
         "description": "Problem details (RFC 9457). Match on `type`: it is stable; the `title` "
-        "and `detail` are for people. Each type's page explains it and what to do.",
+        "and `detail` are for people. Each type has a page on this server, "
+        "[`/problems/<slug>`](/problems/) (the last part of `type`; `/problems/` lists them), "
+        "that explains it and what to do.",
         "type": "object",
         "required": ["type", "title", "status", "detail"],
         "properties": {
-            "type": {"type": "string", "format": "uri", "description": "The problem type."},
+            "type": {
+                "type": "string",
+                "format": "uri",
+                "description": "The problem type; its page: `/problems/<its last part>`.",
+            },
             "title": {"type": "string"},
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": {"type": "string"},
