@@ -28,7 +28,7 @@ from tests.fixtures import factories
 from tests.fixtures.claims import reveal
 from tests.fixtures.factories import SECRET
 from tests.fixtures.http import order
-from tests.fixtures.processes import codeshelf_command
+from tests.fixtures.processes import launched
 from tests.fixtures.servers import LIVE_SERVERS
 
 NEW_SECRET = "the-secret-after-rotation-0123456789"
@@ -52,7 +52,6 @@ def ok(result: Result) -> dict[str, Any]:
 def start_rotation(tmp_path: Path) -> Iterator[StartRotation]:
     """``start(database_url, *options)``: `codeshelf secrets rotate --json` in a process of its
     own, the new secret current and the old one previous; killed at teardown if need be."""
-    started: list[subprocess.Popen[str]] = []
 
     def start(database_url: str, *options: str) -> subprocess.Popen[str]:
         env = {
@@ -64,22 +63,10 @@ def start_rotation(tmp_path: Path) -> Iterator[StartRotation]:
             # This tree's code, whichever checkout the command was installed from.
             "PYTHONPATH": str(Path(codeshelf.__file__).parents[1]),
         }
-        process = subprocess.Popen(
-            [*codeshelf_command(), "secrets", "rotate", "--json", *options],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(process)
-        return process
+        return launch(["secrets", "rotate", "--json", *options], env)
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    with launched(tmp_path) as launch:
+        yield start
 
 
 def under_new_key(db: Database) -> int:
